@@ -1,0 +1,40 @@
+# TenantChain: `make demo` and `make test` are the two commands; both set up what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+FORGE   := node_modules/.bin/forge
+# Keep ape's and py-solc-x's state inside the repo: the pinned solc lives in .solc/.
+export SOLCX_BINARY_PATH := $(CURDIR)/.solc
+export APE_DATA_FOLDER   := $(CURDIR)/.ape
+
+.PHONY: help setup demo test test-forge test-ape test-py bench clean
+
+help:
+	@echo "make demo   start a local chain, deploy, run the demo (Ctrl-C stops everything)"
+	@echo "make test   set up what is missing, then run every test (forge + ape compile + pytest)"
+	@echo "make setup  only install/start what is missing (idempotent)"
+	@echo "make clean  remove build output (not installed tools)"
+
+setup:
+	@tools/setup.sh
+
+demo: setup
+	@$(VENV)/bin/tenantchain demo
+
+test: setup
+	@$(MAKE) --no-print-directory test-forge test-ape test-py
+
+test-forge:
+	$(FORGE) test
+
+test-ape:
+	$(VENV)/bin/ape compile
+
+# pytest exits 5 when it collected no tests: that is a failure here too.
+test-py:
+	$(PY) -m pytest
+
+clean:
+	rm -rf .forge .build contracts/.cache bench/out

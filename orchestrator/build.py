@@ -1,0 +1,117 @@
+"""Compile the project's contracts with the pinned solc and the settings in foundry.toml.
+
+foundry.toml is the one place that names the compiler version, optimizer runs, EVM version and
+remappings; forge reads it directly, ape-config.yaml repeats it (tests check they agree), and this
+module reads it so that the orchestrator's own builds produce the same bytecode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import solcx
+from solcx.exceptions import SolcError
+
+from .errors import BuildError, ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class CompilerSettings:
+    solc_path: Path
+    version: str
+    optimizer_runs: int
+    evm_version: str
+    remappings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list
+    bytecode: str  # creation code, 0x-prefixed
+    deployed_bytecode: str
+
+
+def compiler_settings(root: Path = PROJECT_ROOT) -> CompilerSettings:
+    try:
+        profile = tomllib.loads((root / "foundry.toml").read_text())["profile"]["default"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read compiler settings from {root / 'foundry.toml'}: {exc}") from exc
+    solc_path = root / profile["solc"]
+    version = solc_path.name.removeprefix("solc-v")
+    return CompilerSettings(
+        solc_path=solc_path,
+        version=version,
+        optimizer_runs=int(profile["optimizer_runs"]),
+        evm_version=profile["evm_version"],
+        remappings=tuple(profile.get("remappings", ())),
+    )
+
+
+def standard_json_input(sources: dict[str, str], settings: CompilerSettings) -> dict:
+    return {
+        "language": "Solidity",
+        "sources": {path: {"content": text} for path, text in sources.items()},
+        "settings": {
+            "optimizer": {"enabled": True, "runs": settings.optimizer_runs},
+            "evmVersion": settings.evm_version,
+            "remappings": list(settings.remappings),
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+        },
+    }
+
+
+def compile_contracts(
+    paths: list[str] | None = None, root: Path = PROJECT_ROOT
+) -> dict[str, Artifact]:
+    """Compile ``paths`` (relative to ``root``; default: every .sol under contracts/).
+
+    Returns artifacts by contract name. Raises :class:`BuildError` on compiler errors.
+    """
+    settings = compiler_settings(root)
+    if not os.access(settings.solc_path, os.X_OK):
+        raise BuildError(f"solc {settings.version} not found at {settings.solc_path}; run `make setup`")
+    if paths is None:
+        paths = sorted(str(p.relative_to(root)) for p in (root / "contracts").rglob("*.sol") if ".cache" not in p.parts)
+    sources = {p: (root / p).read_text() for p in paths}
+    try:
+        output = solcx.compile_standard(
+            standard_json_input(sources, settings),
+            solc_binary=settings.solc_path,
+            base_path=str(root),
+            allow_paths=[str(root)],
+        )
+    except SolcError as exc:
+        raise BuildError(f"solc refused the sources: {exc.stderr_data or exc.message}") from exc
+    artifacts = {}
+    for contracts in output["contracts"].values():
+        for name, out in contracts.items():
+            artifacts[name] = Artifact(
+                name=name,
+                abi=out["abi"],
+                bytecode="0x" + out["evm"]["bytecode"]["object"],
+                deployed_bytecode="0x" + out["evm"]["deployedBytecode"]["object"],
+            )
+    return artifacts
+
+
+def strip_metadata(bytecode: str) -> str:
+    """Drop solc's trailing CBOR metadata (its length is in the last two bytes).
+
+    The metadata hashes source paths, which differ by build tool; the code itself must not.
+    """
+    code = bytes.fromhex(bytecode.removeprefix("0x"))
+    if len(code) < 2:
+        return code.hex()
+    meta_len = int.from_bytes(code[-2:], "big")
+    return code[: -(meta_len + 2)].hex() if meta_len + 2 <= len(code) else code.hex()
+
+
+if __name__ == "__main__":  # pragma: no cover - debugging aid
+    print(json.dumps(sorted(compile_contracts()), indent=2))

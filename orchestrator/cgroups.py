@@ -1,0 +1,82 @@
+"""Read a process's cgroup limits and counters straight from the kernel, cgroup v1 and v2.
+
+The Docker stats API costs about a second per container; these files cost microseconds. A
+container's cgroup is found from its init PID (``/proc/<pid>/cgroup``), which works for both the
+cgroupfs and the systemd cgroup drivers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+UNLIMITED = None
+
+
+@dataclass(frozen=True)
+class CgroupLimits:
+    memory_bytes: int | None  # None: unlimited
+    memory_swap_bytes: int | None  # memory + swap; None: unlimited
+    cpu_quota_us: int | None  # per period; None: unlimited
+    cpu_period_us: int
+    pids_max: int | None
+
+
+class CgroupPaths:
+    """Where a process's controllers live: one dir per controller (v1) or one unified dir (v2)."""
+
+    def __init__(self, pid: int, root: Path = CGROUP_ROOT):
+        self.root = root
+        self.v1: dict[str, Path] = {}
+        self.v2: Path | None = None
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            hierarchy, controllers, rel = line.split(":", 2)
+            rel = rel.lstrip("/")
+            if hierarchy == "0" and controllers == "":
+                self.v2 = root / rel if (root / "cgroup.controllers").exists() else None
+                continue
+            for controller in controllers.split(","):
+                path = root / controller / rel
+                if path.is_dir():
+                    self.v1[controller] = path
+
+    @property
+    def version(self) -> int:
+        return 1 if self.v1 else 2
+
+    def file(self, controller: str, v1_name: str, v2_name: str) -> Path:
+        if self.v1:
+            return self.v1[controller] / v1_name
+        assert self.v2 is not None, "no cgroup found for this process"
+        return self.v2 / v2_name
+
+
+def _read_int(path: Path, unlimited_above: int = 1 << 62) -> int | None:
+    text = path.read_text().strip()
+    if text == "max":
+        return UNLIMITED
+    value = int(text)
+    return UNLIMITED if value >= unlimited_above or value < 0 else value
+
+
+def read_limits(pid: int, root: Path = CGROUP_ROOT) -> CgroupLimits:
+    """The memory, memory+swap, CPU and pids limits that the kernel enforces on ``pid``."""
+    cg = CgroupPaths(pid, root)
+    if cg.version == 1:
+        memory = _read_int(cg.v1["memory"] / "memory.limit_in_bytes")
+        memsw_file = cg.v1["memory"] / "memory.memsw.limit_in_bytes"
+        # Without swap accounting the kernel has no memsw file: memory+swap is then memory alone.
+        memory_swap = _read_int(memsw_file) if memsw_file.exists() else memory
+        quota = _read_int(cg.v1["cpu"] / "cpu.cfs_quota_us")
+        period = int((cg.v1["cpu"] / "cpu.cfs_period_us").read_text())
+        pids = _read_int(cg.v1["pids"] / "pids.max")
+    else:
+        memory = _read_int(cg.v2 / "memory.max")
+        swap = _read_int(cg.v2 / "memory.swap.max") if (cg.v2 / "memory.swap.max").exists() else 0
+        memory_swap = None if memory is None or swap is None else memory + swap
+        quota_text, period_text = (cg.v2 / "cpu.max").read_text().split()
+        quota = None if quota_text == "max" else int(quota_text)
+        period = int(period_text)
+        pids = _read_int(cg.v2 / "pids.max")
+    return CgroupLimits(memory, memory_swap, quota, period, pids)

@@ -1,0 +1,135 @@
+"""Start and stop a local anvil chain: for `make demo`, tests and benchmarks.
+
+Uses the pinned native anvil binary from node_modules (not the node shim in node_modules/.bin,
+whose child would outlive a killed parent). The port is chosen free unless one is given.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from .build import PROJECT_ROOT
+from .errors import ChainError, ConfigError
+
+# anvil's well-known development mnemonic ("test test ... junk"): keys with no value anywhere.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+DEV_KEYS = (
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d21b8b4ad7ad38dd5e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+)
+
+
+def tool_path(name: str) -> Path:
+    """The pinned foundry binary ``name`` (anvil, forge, cast); env ``TENANTCHAIN_<NAME>`` overrides."""
+    override = os.environ.get(f"TENANTCHAIN_{name.upper()}")
+    if override:
+        return Path(override)
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    system = platform.system().lower()
+    candidate = PROJECT_ROOT / "node_modules" / "@foundry-rs" / f"{name}-{system}-{arch}" / "bin" / name
+    if candidate.exists():
+        return candidate
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise ConfigError(f"{name} not found (looked in {candidate} and PATH); run `make setup`")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Anvil:
+    """An anvil process on 127.0.0.1; a context manager that always stops it."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        chain_id: int = 31337,
+        block_time: float | None = None,
+        log_path: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
+        self.port = port or free_port()
+        self.chain_id = chain_id
+        self.block_time = block_time
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, deadline_s: float = 30.0) -> "Anvil":
+        args = [
+            str(tool_path("anvil")),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--mnemonic", DEV_MNEMONIC,
+            *(("--block-time", str(self.block_time)) if self.block_time else ()),
+            *self.extra_args,
+        ]
+        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                raise ChainError(f"anvil exited at start (code {self.process.returncode}); is port {self.port} taken?")
+            if self.rpc("eth_chainId", timeout=0.5) is not None:
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise ChainError(f"anvil did not answer on {self.url} within {deadline_s:.0f}s")
+
+    def rpc(self, method: str, params: list | None = None, timeout: float = 5.0):
+        """One JSON-RPC call; None when the node does not answer."""
+        try:
+            response = requests.post(
+                self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout
+            )
+        except requests.RequestException:
+            return None
+        body = response.json()
+        if "error" in body:
+            raise ChainError(f"{method}: {body['error'].get('message')}")
+        return body["result"]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "Anvil":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

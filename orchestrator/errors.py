@@ -1,0 +1,25 @@
+"""One root exception with families, mapped at each boundary (``raise ... from``).
+
+The CLI prints ``str(error)`` of any :class:`TenantChainError` as one line and exits non-zero;
+anything else is a bug and keeps its traceback.
+"""
+
+
+class TenantChainError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(TenantChainError):
+    """Bad or missing configuration: a file, a flag, a tool that is not installed."""
+
+
+class BuildError(TenantChainError):
+    """The Solidity compiler could not be found or refused the sources."""
+
+
+class ChainError(TenantChainError):
+    """The chain (RPC) is unreachable or refused a call."""
+
+
+class DockerHostError(TenantChainError):
+    """The Docker daemon is unreachable or refused an operation."""

@@ -1,0 +1,107 @@
+"""Shared fixtures: real anvil chains and a real Docker daemon, cleaned up even on failure.
+
+Every Docker object a test creates carries ``tenantchain.test-run=<RUN_ID>`` and
+``tenantchain.test-pid=<pid>``; at start, objects of earlier runs whose process is gone are
+removed, so a killed run never breaks the next one, and two live runs never touch each other's.
+Services are never skipped: when anvil or Docker can't be started the test fails and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import DockerException, NotFound
+
+from orchestrator.build import PROJECT_ROOT
+from orchestrator.devchain import Anvil
+from orchestrator.errors import ChainError
+
+RUN_ID = uuid.uuid4().hex[:10]
+RUN_LABEL = "tenantchain.test-run"
+PID_LABEL = "tenantchain.test-pid"
+TEST_IMAGE = os.environ.get("TENANTCHAIN_TEST_IMAGE", "tenantchain/busybox:local")
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """Environment for ape/forge subprocesses: the repo's pinned solc and ape data folder."""
+    return {
+        **os.environ,
+        "SOLCX_BINARY_PATH": str(PROJECT_ROOT / ".solc"),
+        "APE_DATA_FOLDER": str(PROJECT_ROOT / ".ape"),
+        **extra,
+    }
+
+
+@pytest.fixture
+def run_labels() -> dict[str, str]:
+    return {RUN_LABEL: RUN_ID, PID_LABEL: str(os.getpid())}
+
+
+def _pid_alive(pid: str) -> bool:
+    return pid.isdigit() and Path(f"/proc/{pid}").exists()
+
+
+def _remove_test_objects(client: docker.DockerClient, keep_live_runs: bool) -> None:
+    """Remove objects labelled by test runs: this run's, or (at start) those of dead runs."""
+
+    def doomed(labels: dict[str, str]) -> bool:
+        if labels.get(RUN_LABEL) == RUN_ID:
+            return True
+        return keep_live_runs and not _pid_alive(labels.get(PID_LABEL, ""))
+
+    filters = {"label": RUN_LABEL}
+    for container in client.containers.list(all=True, filters=filters):
+        if doomed(container.labels):
+            container.remove(force=True, v=True)
+    for network in client.networks.list(filters=filters):
+        if doomed(network.attrs.get("Labels") or {}):
+            try:
+                network.remove()
+            except NotFound:
+                pass
+    for volume in client.volumes.list(filters=filters):
+        if doomed(volume.attrs.get("Labels") or {}):
+            try:
+                volume.remove(force=True)
+            except NotFound:
+                pass
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except DockerException as exc:
+        pytest.fail(f"no Docker daemon answers ({exc}); run `make setup` (starts dockerd) first", pytrace=False)
+    try:
+        client.images.get(TEST_IMAGE)
+    except NotFound:
+        pytest.fail(f"test image {TEST_IMAGE} is missing; run `make setup` (tools/ensure-image.sh)", pytrace=False)
+    _remove_test_objects(client, keep_live_runs=True)
+    yield client
+    _remove_test_objects(client, keep_live_runs=False)
+    client.close()
+
+
+@pytest.fixture
+def docker_cleanup(docker_client):
+    """Remove this run's Docker objects after the test, pass or fail."""
+    yield docker_client
+    _remove_test_objects(docker_client, keep_live_runs=False)
+
+
+@pytest.fixture
+def anvil(tmp_path):
+    """A fresh anvil chain on a free port, stopped after the test."""
+    chain = Anvil(log_path=tmp_path / "anvil.log")
+    try:
+        chain.start()
+    except (ChainError, OSError) as exc:
+        pytest.fail(f"anvil could not be started: {exc}; run `make setup`", pytrace=False)
+    yield chain
+    chain.stop()

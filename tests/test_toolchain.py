@@ -1,0 +1,55 @@
+"""The pinned toolchain: one compiler, one set of settings, the same bytecode on every path."""
+
+import json
+import subprocess
+import tomllib
+
+import yaml
+
+from orchestrator.build import PROJECT_ROOT, compile_contracts, compiler_settings, strip_metadata
+
+from .conftest import tool_env
+
+CONTRACT = "TestToken"
+
+
+def test_settings_agree_between_forge_ape_and_package_json():
+    forge = compiler_settings()
+    ape = yaml.safe_load((PROJECT_ROOT / "ape-config.yaml").read_text())["solidity"]
+    package = json.loads((PROJECT_ROOT / "package.json").read_text())
+    assert forge.version == ape["version"] == package["devDependencies"]["solc"]
+    assert forge.optimizer_runs == ape["optimization_runs"]
+    assert forge.evm_version == ape["evm_version"]
+    oz_version = package["devDependencies"]["@openzeppelin/contracts"]
+    assert any(dep.get("version") == oz_version for dep in yaml.safe_load(
+        (PROJECT_ROOT / "ape-config.yaml").read_text())["dependencies"])
+
+
+def test_solc_answers_like_native_solc():
+    settings = compiler_settings()
+    out = subprocess.run([str(settings.solc_path), "--version"], capture_output=True, text=True, check=True).stdout
+    assert f"Version: {settings.version}+commit." in out
+
+
+def test_forge_ape_and_orchestrator_build_the_same_bytecode():
+    ours = compile_contracts(["contracts/test/TestToken.sol"])[CONTRACT]
+
+    subprocess.run(
+        [str(PROJECT_ROOT / "node_modules/.bin/forge"), "build", "--quiet"],
+        cwd=PROJECT_ROOT, env=tool_env(), check=True, capture_output=True,
+    )
+    forge_artifact = json.loads((PROJECT_ROOT / f".forge/out/{CONTRACT}.sol/{CONTRACT}.json").read_text())
+
+    ape = subprocess.run(
+        [str(PROJECT_ROOT / ".venv/bin/ape"), "compile", "--force"],
+        cwd=PROJECT_ROOT, env=tool_env(), capture_output=True, text=True,
+    )
+    assert ape.returncode == 0, ape.stdout + ape.stderr
+    manifest = json.loads((PROJECT_ROOT / ".build/__local__.json").read_text())
+    ape_type = manifest["contractTypes"][CONTRACT]
+
+    reference = strip_metadata(ours.deployed_bytecode)
+    assert len(reference) > 1000
+    assert strip_metadata(forge_artifact["deployedBytecode"]["object"]) == reference
+    assert strip_metadata(ape_type["runtimeBytecode"]["bytecode"]) == reference
+    assert strip_metadata(ape_type["deploymentBytecode"]["bytecode"]) == strip_metadata(ours.bytecode)

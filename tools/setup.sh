@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Idempotent set-up: installs what is missing, skips what is already there.
+#   node tools (package-lock.json) -> node_modules/
+#   Python deps (requirements.lock + pyproject.toml) -> .venv/
+#   the pinned Solidity compiler -> .solc/solc-v<version> (native solc if it matches, else solcjs)
+#   a Docker daemon and the local test image (unless TENANTCHAIN_SKIP_DOCKER=1)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# --- node tools -------------------------------------------------------------------------
+node_stamp=node_modules/.tenantchain-stamp
+node_hash="$(hash_of package.json package-lock.json)"
+if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_hash" ]; then
+  command -v npm >/dev/null || { say "npm is required (Node.js 20+)"; exit 1; }
+  say "installing node tools (npm ci)"
+  # --ignore-scripts: the foundry packages ship their binaries as optional dependencies; their
+  # postinstall scripts only try to download from the internet.
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+  echo "$node_hash" >"$node_stamp"
+fi
+
+# --- Python -----------------------------------------------------------------------------
+py_stamp=.venv/.tenantchain-stamp
+py_hash="$(hash_of requirements.lock pyproject.toml)"
+if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_hash" ]; then
+  python="${PYTHON:-python3}"
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || { say "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
+  [ -x .venv/bin/python ] || { say "creating .venv"; "$python" -m venv .venv; }
+  say "installing Python dependencies (requirements.lock)"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$py_hash" >"$py_stamp"
+fi
+
+# --- Solidity compiler ------------------------------------------------------------------
+solc_version="$(node -p 'require("./package.json").devDependencies.solc')"
+solc_bin=".solc/solc-v$solc_version"
+if [ ! -x "$solc_bin" ] || ! "$solc_bin" --version 2>/dev/null | grep -q "Version: $solc_version+"; then
+  mkdir -p .solc
+  native="$(command -v solc || true)"
+  if [ -n "$native" ] && "$native" --version 2>/dev/null | grep -q "Version: $solc_version+"; then
+    say "using native solc $solc_version at $native"
+    ln -sf "$native" "$solc_bin"
+  else
+    say "using solcjs $solc_version through tools/solcjs-native.js"
+    printf '#!/bin/sh\nexec node "%s/tools/solcjs-native.js" "$@"\n' "$root" >"$solc_bin"
+    chmod +x "$solc_bin"
+  fi
+fi
+
+# --- Docker -----------------------------------------------------------------------------
+if [ "${TENANTCHAIN_SKIP_DOCKER:-0}" != 1 ]; then
+  tools/ensure-docker.sh
+  tools/ensure-image.sh
+fi
