@@ -53,3 +53,10 @@ def test_forge_ape_and_orchestrator_build_the_same_bytecode():
     assert strip_metadata(forge_artifact["deployedBytecode"]["object"]) == reference
     assert strip_metadata(ape_type["runtimeBytecode"]["bytecode"]) == reference
     assert strip_metadata(ape_type["deploymentBytecode"]["bytecode"]) == strip_metadata(ours.bytecode)
+
+
+def test_setup_is_idempotent():
+    """Run after `make test`'s own set-up: everything is there, so nothing is installed again."""
+    result = subprocess.run([str(PROJECT_ROOT / "tools/setup.sh")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "installing" not in result.stderr and "using " not in result.stderr, result.stderr
