@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {ITypes} from "./ITypes.sol";
+
+/// @notice Requests, resizes and ends of allocations, checked against host capacity and tenant quota.
+/// @dev Allocation ids are `hostId << 32 | n`, n counting from 1 per host: an orchestrator rebuilds
+/// its host by reading ids 1..allocationCount; a tenant lists its own by the `tenant` topic.
+interface IAllocation is ITypes {
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev `encryptedSpec` is the workload spec encrypted to the host's key. Neither it nor `specHash`
+    /// is kept in storage (a slot costs 22,100 gas): the log is the chain's record of both.
+    event AllocationRequested(
+        uint64 indexed allocationId,
+        address indexed tenant,
+        uint32 indexed hostId,
+        Resources resources,
+        uint64 ratePerSecond,
+        bytes32 specHash,
+        bytes encryptedSpec
+    );
+    event AllocationResized(uint64 indexed allocationId, Resources resources, uint64 ratePerSecond);
+    event AllocationClosed(uint64 indexed allocationId, CloseReason reason, uint16 code);
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    error AllocationUnknown(uint64 allocationId);
+    error AllocationNotActive(uint64 allocationId);
+    error AllocationEmptyResources();
+    error AllocationInsufficientCapacity(uint32 hostId, Resources requested, Resources free);
+    error AllocationQuotaExceeded(address tenant, Resources requested, Resources remaining);
+    error AllocationRateTooHigh(uint256 ratePerSecond);
+    error AllocationNotExpired(uint64 allocationId, uint256 expiresAt);
+
+    /*//////////////////////////////////////////////////////////////
+                               FUNCTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    function requestAllocation(
+        uint32 hostId,
+        Resources calldata resources,
+        bytes32 specHash,
+        bytes calldata encryptedSpec
+    ) external returns (uint64 allocationId);
+    function requestAllocationFor(
+        address tenant,
+        uint32 hostId,
+        Resources calldata resources,
+        bytes32 specHash,
+        bytes calldata encryptedSpec
+    ) external returns (uint64 allocationId);
+    function resizeAllocation(uint64 allocationId, Resources calldata resources) external;
+    function releaseAllocation(uint64 allocationId) external;
+    function rejectAllocation(uint64 allocationId, uint16 code) external;
+    function expireAllocation(uint64 allocationId) external;
+
+    function getAllocation(uint64 allocationId) external view returns (Allocation memory);
+    function rateOf(uint32 hostId, Resources calldata resources) external view returns (uint256);
+}

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {ITypes} from "./ITypes.sol";
+
+/// @notice ERC20 escrow per tenant, lazy per-second settlement, metered usage and pull withdrawals.
+interface IBilling is ITypes {
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    event Deposited(address indexed tenant, address indexed from, uint256 amount);
+    event Withdrawn(address indexed tenant, address indexed to, uint256 amount);
+    /// @notice One invoice line set: reserved charge for [from, to) and metered charge collected.
+    /// @dev Per-resource reserved lines are `price_r * amount_r * (to - from)` with the prices of
+    /// the host at admission (HostRegistered/HostUpdated) and the resources of AllocationRequested/
+    /// AllocationResized: a bill is rebuilt from events alone.
+    event Settled(uint64 indexed allocationId, uint32 from, uint32 to, uint256 reserved, uint256 metered, uint256 fee);
+    /// @notice Usage of one host's allocations in one period, and what each line costs.
+    event UsageReported(uint32 indexed hostId, uint32 indexed period, UsageReport[] reports, uint256[] costs);
+    event TenantSuspended(address indexed tenant, uint32 at, uint32 graceEndsAt);
+    event TenantResumed(address indexed tenant);
+    event EarningsWithdrawn(uint32 indexed hostId, address indexed to, uint256 amount);
+    event FeesWithdrawn(address indexed to, uint256 amount);
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    error BillingZeroAmount();
+    error BillingInsufficientPrepaid(address tenant, uint256 required, uint256 available);
+    error BillingInsufficientBalance(address tenant, uint256 requested, uint256 withdrawable);
+    error BillingTenantSuspended(address tenant);
+    error BillingPeriodNotEnded(uint32 period, uint32 current);
+    error BillingPeriodAlreadyReported(uint64 allocationId, uint32 period, uint32 nextAllowed);
+    error BillingPeriodAfterClose(uint64 allocationId, uint32 period);
+    error BillingUsageExceedsLimit(uint64 allocationId, uint64 reported, uint256 max);
+    error BillingWrongHost(uint64 allocationId, uint32 hostId);
+    error BillingNotTreasury(address caller);
+    error BillingAmountTooLarge(uint256 amount);
+
+    /*//////////////////////////////////////////////////////////////
+                               FUNCTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    function deposit(address tenant, uint256 amount) external;
+    function withdraw(uint256 amount, address to) external;
+    function settle(uint64 allocationId) external;
+    function reportUsage(uint32 hostId, uint32 period, UsageReport[] calldata reports) external;
+    function withdrawEarnings(uint32 hostId, address to) external returns (uint256 amount);
+    function withdrawFees() external returns (uint256 amount);
+
+    function token() external view returns (address);
+    function periodSeconds() external view returns (uint32);
+    function currentPeriod() external view returns (uint32);
+    function accountOf(address tenant) external view returns (Escrow memory);
+    function earningsOf(uint32 hostId) external view returns (uint256);
+    function feesAccrued() external view returns (uint256);
+    function unsettledOf(uint64 allocationId) external view returns (uint256 reserved, uint256 metered);
+}

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Test} from "forge-std/Test.sol";
+import {TenantChain} from "../../../contracts/TenantChain.sol";
+import {TestToken} from "../../../contracts/test/TestToken.sol";
+import {ITypes} from "../../../contracts/interfaces/ITypes.sol";
+import {IRegistry} from "../../../contracts/interfaces/IRegistry.sol";
+import {IAllocation} from "../../../contracts/interfaces/IAllocation.sol";
+import {IBilling} from "../../../contracts/interfaces/IBilling.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @dev A deployed TenantChain with one approved operator, one host and one funded tenant.
+abstract contract Base is Test, ITypes {
+    uint32 internal constant PERIOD = 60;
+    uint32 internal constant MIN_PREPAID = 3600;
+    uint32 internal constant GRACE = 1800;
+
+    TenantChain internal tc;
+    TestToken internal token;
+
+    address internal admin = makeAddr("admin");
+    address internal operator = makeAddr("operator");
+    address internal operator2 = makeAddr("operator2");
+    address internal tenant = makeAddr("tenant");
+    address internal tenant2 = makeAddr("tenant2");
+    address internal delegate = makeAddr("delegate");
+    address internal stranger = makeAddr("stranger");
+
+    bytes internal pubKey = abi.encodePacked(bytes1(0x02), keccak256("host key"));
+    bytes internal spec = new bytes(256);
+    bytes32 internal specHash = keccak256("spec");
+    uint32 internal hostId;
+
+    function setUp() public virtual {
+        vm.warp(1_700_000_000);
+        token = new TestToken();
+        tc = new TenantChain(admin, IERC20(address(token)), PERIOD, MIN_PREPAID, GRACE, bigQuota());
+        vm.prank(admin);
+        tc.approveOperator(operator, true);
+        hostId = registerHost(operator, hostCapacity());
+        registerAndFund(tenant, 1_000 ether);
+    }
+
+    // --- shapes -------------------------------------------------------------------------
+
+    function res(uint24 cpu, uint32 mem, uint24 sto, uint24 pids) internal pure returns (Resources memory) {
+        return Resources({cpuMillis: cpu, memoryMiB: mem, storageGiB: sto, pids: pids});
+    }
+
+    function small() internal pure returns (Resources memory) {
+        return res(500, 256, 1, 64);
+    }
+
+    function hostCapacity() internal pure returns (Resources memory) {
+        return res(8000, 16_384, 200, 4096);
+    }
+
+    function bigQuota() internal pure returns (Resources memory) {
+        return res(100_000, 1_000_000, 10_000, 100_000);
+    }
+
+    function prices() internal pure returns (ReservedPrices memory) {
+        return ReservedPrices({cpuMilli: 1e9, memoryMiB: 1e8, storageGiB: 1e9, pid: 1e6});
+    }
+
+    function metered() internal pure returns (MeteredPrices memory) {
+        return MeteredPrices({cpuSecond: 2e12, memoryGiBSecond: 1e11});
+    }
+
+    function rateOf(Resources memory r) internal pure returns (uint256) {
+        ReservedPrices memory p = prices();
+        return uint256(r.cpuMillis) * p.cpuMilli + uint256(r.memoryMiB) * p.memoryMiB
+            + uint256(r.storageGiB) * p.storageGiB + uint256(r.pids) * p.pid;
+    }
+
+    function eq(Resources memory a, Resources memory b) internal pure returns (bool) {
+        return a.cpuMillis == b.cpuMillis && a.memoryMiB == b.memoryMiB && a.storageGiB == b.storageGiB
+            && a.pids == b.pids;
+    }
+
+    // --- actions ------------------------------------------------------------------------
+
+    function registerHost(address op, Resources memory capacity) internal returns (uint32 id) {
+        vm.prank(op);
+        id = tc.registerHost(capacity, prices(), metered(), pubKey);
+    }
+
+    function registerAndFund(address who, uint256 amount) internal {
+        vm.prank(who);
+        tc.registerTenant(keccak256(abi.encode(who)), "ipfs://tenant", small());
+        if (amount != 0) fund(who, amount);
+    }
+
+    function fund(address who, uint256 amount) internal {
+        token.mint(who, amount);
+        vm.startPrank(who);
+        token.approve(address(tc), amount);
+        tc.deposit(who, amount);
+        vm.stopPrank();
+    }
+
+    function request(address who, Resources memory r) internal returns (uint64 id) {
+        vm.prank(who);
+        id = tc.requestAllocation(hostId, r, specHash, spec);
+    }
+
+    function report(uint32 period, uint64 id, uint64 cpuMs, uint64 memMiBs) internal {
+        UsageReport[] memory reports = new UsageReport[](1);
+        reports[0] = UsageReport({allocationId: id, cpuMs: cpuMs, memoryMiBSeconds: memMiBs});
+        vm.prank(operator);
+        tc.reportUsage(hostId, period, reports);
+    }
+}
