@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Base} from "./utils/Base.t.sol";
+import {IRegistry} from "../../contracts/interfaces/IRegistry.sol";
+import {IAllocation} from "../../contracts/interfaces/IAllocation.sol";
+import {IBilling} from "../../contracts/interfaces/IBilling.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+
+contract BillingTest is Base {
+    // --- deposit ------------------------------------------------------------------------
+
+    function test_deposit_creditsAndEmits() public {
+        token.mint(stranger, 5 ether);
+        vm.startPrank(stranger); // a third-party top-up
+        token.approve(address(tc), 5 ether);
+        vm.expectEmit(address(tc));
+        emit IBilling.Deposited(tenant, stranger, 5 ether);
+        tc.deposit(tenant, 5 ether);
+        vm.stopPrank();
+        assertEq(tc.accountOf(tenant).balance, 1_005 ether);
+        assertEq(token.balanceOf(address(tc)), 1_005 ether);
+    }
+
+    function test_deposit_reverts() public {
+        vm.expectRevert(IBilling.BillingZeroAmount.selector);
+        tc.deposit(tenant, 0);
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryTenantNotActive.selector, stranger, TenantStatus.None));
+        tc.deposit(stranger, 1);
+        vm.prank(tenant);
+        tc.closeTenant();
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryTenantNotActive.selector, tenant, TenantStatus.Closed));
+        tc.deposit(tenant, 1);
+    }
+
+    function test_deposit_revertsWithoutAllowance() public {
+        token.mint(stranger, 1 ether);
+        vm.prank(stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(tc), 0, 1 ether)
+        );
+        tc.deposit(tenant, 1 ether);
+        assertEq(tc.accountOf(tenant).balance, 1_000 ether); // nothing credited
+    }
+
+    function test_deposit_revertsAboveStorageWidth() public {
+        uint256 huge = uint256(type(uint128).max);
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingAmountTooLarge.selector, huge));
+        tc.deposit(tenant, huge);
+    }
+
+    // --- withdraw -----------------------------------------------------------------------
+
+    function test_withdraw_paysAndEmits() public {
+        vm.expectEmit(address(tc));
+        emit IBilling.Withdrawn(tenant, stranger, 10 ether);
+        vm.prank(tenant);
+        tc.withdraw(10 ether, stranger);
+        assertEq(token.balanceOf(stranger), 10 ether);
+        assertEq(tc.accountOf(tenant).balance, 990 ether);
+    }
+
+    function test_withdraw_keepsAccruedAndPrepaidReserve() public {
+        uint64 id = request(tenant, small());
+        vm.warp(block.timestamp + 100);
+        uint256 rate = rateOf(small());
+        uint256 expected = 1_000 ether - rate * 100 - rate * MIN_PREPAID;
+        assertEq(tc.accountOf(tenant).withdrawable, expected);
+        vm.prank(tenant);
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingInsufficientBalance.selector, tenant, expected + 1, expected));
+        tc.withdraw(expected + 1, tenant);
+        vm.prank(tenant);
+        tc.withdraw(expected, tenant);
+        // What was accrued is still there for the provider.
+        tc.settle(id);
+        assertEq(tc.earningsOf(hostId), rate * 100);
+    }
+
+    function test_withdraw_reverts() public {
+        vm.startPrank(tenant);
+        vm.expectRevert(IBilling.BillingZeroAmount.selector);
+        tc.withdraw(0, tenant);
+        vm.expectRevert(IRegistry.RegistryZeroAddress.selector);
+        tc.withdraw(1, address(0));
+        vm.stopPrank();
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingInsufficientBalance.selector, stranger, 1, 0));
+        tc.withdraw(1, stranger);
+    }
+
+    // --- settle -------------------------------------------------------------------------
+
+    function test_settle_paysPerSecondAndEmits() public {
+        uint64 id = request(tenant, small());
+        uint256 t0 = block.timestamp;
+        vm.warp(t0 + 3600);
+        uint256 due = rateOf(small()) * 3600;
+        (uint256 reserved, uint256 meteredDue) = tc.unsettledOf(id);
+        assertEq(reserved, due);
+        assertEq(meteredDue, 0);
+        vm.expectEmit(address(tc));
+        emit IBilling.Settled(id, uint32(t0), uint32(t0 + 3600), due, 0, 0);
+        vm.prank(stranger); // anyone may settle
+        tc.settle(id);
+        assertEq(tc.earningsOf(hostId), due);
+        assertEq(tc.getAllocation(id).lastSettled, t0 + 3600);
+        assertEq(tc.accountOf(tenant).balance, 1_000 ether - due);
+        // Settling twice in one block charges nothing more.
+        tc.settle(id);
+        assertEq(tc.earningsOf(hostId), due);
+    }
+
+    function test_settle_revertsOnUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationUnknown.selector, 9));
+        tc.settle(9);
+    }
+
+    function test_settle_takesProtocolFee() public {
+        address treasury = makeAddr("treasury");
+        vm.prank(admin);
+        tc.setParameters(MIN_PREPAID, GRACE, 250, treasury); // 2.5%
+        uint64 id = request(tenant, small());
+        vm.warp(block.timestamp + 1000);
+        uint256 due = rateOf(small()) * 1000;
+        uint256 fee = due * 250 / 10_000;
+        vm.expectEmit(address(tc));
+        emit IBilling.Settled(id, uint32(block.timestamp - 1000), uint32(block.timestamp), due, 0, fee);
+        tc.settle(id);
+        assertEq(tc.earningsOf(hostId), due - fee);
+        assertEq(tc.feesAccrued(), fee);
+
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingNotTreasury.selector, admin));
+        tc.withdrawFees();
+        vm.expectEmit(address(tc));
+        emit IBilling.FeesWithdrawn(treasury, fee);
+        vm.prank(treasury);
+        assertEq(tc.withdrawFees(), fee);
+        assertEq(token.balanceOf(treasury), fee);
+        vm.prank(treasury);
+        vm.expectRevert(IBilling.BillingZeroAmount.selector);
+        tc.withdrawFees();
+    }
+
+    // --- out of funds: suspension, grace, top-up ----------------------------------------
+
+    function test_outOfFunds_suspendsThenTopUpResumes() public {
+        registerAndFund(tenant2, rateOf(small()) * (MIN_PREPAID + 100));
+        vm.prank(tenant2);
+        uint64 id = tc.requestAllocation(hostId, small(), specHash, spec);
+        uint256 t0 = block.timestamp;
+        uint256 paidThrough = tc.accountOf(tenant2).paidThrough;
+        assertEq(paidThrough, t0 + MIN_PREPAID + 100);
+
+        vm.warp(paidThrough + 50);
+        vm.expectEmit(address(tc));
+        emit IBilling.TenantSuspended(tenant2, uint32(paidThrough), uint32(paidThrough + GRACE));
+        vm.expectEmit(address(tc));
+        emit IBilling.Settled(id, uint32(t0), uint32(paidThrough), rateOf(small()) * (paidThrough - t0), 0, 0);
+        tc.settle(id);
+        assertEq(tc.accountOf(tenant2).suspendedAt, paidThrough);
+        assertEq(tc.accountOf(tenant2).balance, 0);
+        assertEq(tc.accountOf(tenant2).withdrawable, 0);
+
+        // A top-up that covers the debt but not the prepaid period leaves it suspended.
+        uint256 debt = rateOf(small()) * 50;
+        fund(tenant2, debt);
+        assertEq(tc.accountOf(tenant2).suspendedAt, paidThrough);
+        // Enough for the minimum prepaid period resumes it.
+        uint256 rest = rateOf(small()) * MIN_PREPAID;
+        token.mint(tenant2, rest);
+        vm.startPrank(tenant2);
+        token.approve(address(tc), rest);
+        vm.expectEmit(address(tc));
+        emit IBilling.TenantResumed(tenant2);
+        tc.deposit(tenant2, rest);
+        vm.stopPrank();
+        assertEq(tc.accountOf(tenant2).suspendedAt, 0);
+
+        // The provider is paid for the suspended stretch out of the top-up.
+        tc.settle(id);
+        assertEq(tc.earningsOf(hostId), rateOf(small()) * (block.timestamp - t0));
+    }
+
+    function test_outOfFunds_multipleAllocationsShareTheHorizon() public {
+        uint256 rate = rateOf(small());
+        registerAndFund(tenant2, rate * 2 * (MIN_PREPAID + 10));
+        vm.startPrank(tenant2);
+        uint64 a = tc.requestAllocation(hostId, small(), specHash, spec);
+        uint64 b = tc.requestAllocation(hostId, small(), specHash, spec);
+        vm.stopPrank();
+        uint256 t0 = block.timestamp;
+        vm.warp(t0 + 2 * MIN_PREPAID);
+        tc.settle(a);
+        tc.settle(b);
+        // Both were paid exactly up to when the shared escrow ran out: all of it, no more.
+        assertEq(tc.earningsOf(hostId), rate * 2 * (MIN_PREPAID + 10));
+        assertEq(tc.getAllocation(a).lastSettled, t0 + MIN_PREPAID + 10);
+        assertEq(tc.getAllocation(b).lastSettled, t0 + MIN_PREPAID + 10);
+    }
+
+    // --- usage reports ------------------------------------------------------------------
+
+    function test_report_recordsCostCollectedAtSettle() public {
+        uint64 id = request(tenant, small());
+        uint32 period = tc.currentPeriod();
+        vm.warp(block.timestamp + PERIOD);
+        uint64 cpuMs = 15_000; // 15 CPU-seconds
+        uint64 memMiBs = 256 * 30;
+        uint256 cost = cpuMs * metered().cpuSecond / 1000 + memMiBs * metered().memoryGiBSecond / 1024;
+
+        UsageReport[] memory reports = new UsageReport[](1);
+        reports[0] = UsageReport({allocationId: id, cpuMs: cpuMs, memoryMiBSeconds: memMiBs});
+        uint256[] memory costs = new uint256[](1);
+        costs[0] = cost;
+        vm.expectEmit(address(tc));
+        emit IBilling.UsageReported(hostId, period, reports, costs);
+        vm.prank(operator);
+        tc.reportUsage(hostId, period, reports);
+        assertEq(tc.getAllocation(id).pendingMetered, cost);
+        assertEq(tc.getAllocation(id).nextReportPeriod, period + 1);
+        (, uint256 meteredDue) = tc.unsettledOf(id);
+        assertEq(meteredDue, cost);
+
+        uint256 reservedDue = rateOf(small()) * PERIOD;
+        vm.expectEmit(address(tc));
+        emit IBilling.Settled(id, uint32(block.timestamp - PERIOD), uint32(block.timestamp), reservedDue, cost, 0);
+        tc.settle(id);
+        assertEq(tc.earningsOf(hostId), reservedDue + cost);
+        assertEq(tc.getAllocation(id).pendingMetered, 0);
+    }
+
+    function test_report_reverts() public {
+        uint64 id = request(tenant, small());
+        uint32 period = tc.currentPeriod();
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingPeriodNotEnded.selector, period, period));
+        report(period, id, 0, 0);
+
+        vm.warp(block.timestamp + 2 * PERIOD);
+        uint256 maxCpu = uint256(small().cpuMillis) * PERIOD;
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingUsageExceedsLimit.selector, id, maxCpu + 1, maxCpu));
+        report(period, id, uint64(maxCpu + 1), 0);
+        uint256 maxMem = uint256(small().memoryMiB) * PERIOD;
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingUsageExceedsLimit.selector, id, maxMem + 1, maxMem));
+        report(period, id, 0, uint64(maxMem + 1));
+
+        report(period + 1, id, uint64(maxCpu), uint64(maxMem)); // the maximum is allowed
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingPeriodAlreadyReported.selector, id, period + 1, period + 2));
+        report(period + 1, id, 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingPeriodAlreadyReported.selector, id, period, period + 2));
+        report(period, id, 0, 0); // periods only move forward
+
+        uint64 foreign = (uint64(hostId + 1) << 32) | 1;
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingWrongHost.selector, foreign, hostId));
+        report(period, foreign, 0, 0);
+        uint64 unknown = (uint64(hostId) << 32) | 99;
+        vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationUnknown.selector, unknown));
+        report(period, unknown, 0, 0);
+
+        UsageReport[] memory none = new UsageReport[](0);
+        vm.prank(tenant);
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryNotHostOperator.selector, tenant, hostId));
+        tc.reportUsage(hostId, period, none);
+    }
+
+    function test_report_afterCloseOnlyForPeriodsItRan() public {
+        uint64 id = request(tenant, small());
+        uint32 period = tc.currentPeriod();
+        vm.warp(block.timestamp + 10);
+        vm.prank(tenant);
+        tc.releaseAllocation(id);
+        vm.warp(block.timestamp + 3 * PERIOD);
+        report(period, id, 1000, 0); // the period it ran in
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingPeriodAfterClose.selector, id, period + 1));
+        report(period + 1, id, 0, 0);
+        // Pending metered of a closed allocation is collected by settle.
+        uint256 cost = uint256(1000) * metered().cpuSecond / 1000;
+        uint256 before = tc.earningsOf(hostId);
+        vm.expectEmit(address(tc));
+        emit IBilling.Settled(id, uint32(block.timestamp - 3 * PERIOD), uint32(block.timestamp - 3 * PERIOD), 0, cost, 0);
+        tc.settle(id);
+        assertEq(tc.earningsOf(hostId), before + cost);
+    }
+
+    function test_report_meteredCappedByAvailableThenCollectedLater() public {
+        uint256 rate = rateOf(small());
+        registerAndFund(tenant2, rate * (MIN_PREPAID + PERIOD));
+        vm.prank(tenant2);
+        uint64 id = tc.requestAllocation(hostId, small(), specHash, spec);
+        uint32 period = tc.currentPeriod();
+        vm.warp(block.timestamp + PERIOD);
+        MeteredPrices memory dear = MeteredPrices({cpuSecond: 1e14, memoryGiBSecond: 0});
+        vm.prank(operator);
+        tc.updateHost(hostId, hostCapacity(), prices(), dear);
+        report(period, id, 30_000, 0); // 30 CPU-seconds: more than the balance left after reserved
+        uint256 cost = 30 * dear.cpuSecond;
+        uint256 available = tc.accountOf(tenant2).balance;
+        assertLt(available, cost);
+        tc.settle(id);
+        assertEq(tc.getAllocation(id).pendingMetered, cost - available);
+        assertEq(tc.accountOf(tenant2).balance, 0);
+        fund(tenant2, 1 ether);
+        tc.settle(id);
+        assertEq(tc.getAllocation(id).pendingMetered, 0);
+    }
+
+    // --- earnings -----------------------------------------------------------------------
+
+    function test_withdrawEarnings_pullsAndEmits() public {
+        uint64 id = request(tenant, small());
+        vm.warp(block.timestamp + 100);
+        tc.settle(id);
+        uint256 due = rateOf(small()) * 100;
+        vm.expectEmit(address(tc));
+        emit IBilling.EarningsWithdrawn(hostId, stranger, due);
+        vm.prank(operator);
+        assertEq(tc.withdrawEarnings(hostId, stranger), due);
+        assertEq(token.balanceOf(stranger), due);
+        assertEq(tc.earningsOf(hostId), 0);
+    }
+
+    function test_withdrawEarnings_reverts() public {
+        vm.prank(tenant);
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryNotHostOperator.selector, tenant, hostId));
+        tc.withdrawEarnings(hostId, tenant);
+        vm.startPrank(operator);
+        vm.expectRevert(IRegistry.RegistryZeroAddress.selector);
+        tc.withdrawEarnings(hostId, address(0));
+        vm.expectRevert(IBilling.BillingZeroAmount.selector);
+        tc.withdrawEarnings(hostId, operator);
+        vm.stopPrank();
+    }
+
+    function test_meteredCost_roundsDown() public view {
+        MeteredPrices memory p = MeteredPrices({cpuSecond: 1, memoryGiBSecond: 1});
+        assertEq(tc.meteredCost(999, 1023, p), 0);
+        assertEq(tc.meteredCost(1000, 1024, p), 2);
+    }
+}
