@@ -623,6 +623,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         acct.paidThrough = rate == 0 ? type(uint256).max : s.funded / rate;
         acct.suspendedAt = s.suspendedAt;
         acct.withdrawable = _withdrawable(s);
+        acct.funded = s.funded;
     }
 
     function earningsOf(uint32 hostId) external view returns (uint256) {

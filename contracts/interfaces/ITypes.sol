@@ -102,5 +102,6 @@ interface ITypes {
         uint256 paidThrough; // when the escrow runs out at the current rate (type(uint256).max: never)
         uint256 suspendedAt; // 0 unless suspended for lack of funds
         uint256 withdrawable; // balance minus the minimum prepaid reserve
+        uint256 funded; // raw accounting: escrow + sum(rate_i * lastSettled_i) over active allocations
     }
 }

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Base} from "./utils/Base.t.sol";
+import {IRegistry} from "../../contracts/interfaces/IRegistry.sol";
+import {IBilling} from "../../contracts/interfaces/IBilling.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+
+/// @notice Every mutating function, called by each wrong role, reverts with the role's error.
+/// deposit, settle and expireAllocation are open to anyone by design (top-ups and keepers);
+/// registerTenant to anyone not yet registered; withdraw pays only the caller's own escrow.
+contract AccessControlTest is Base {
+    uint64 internal id;
+    uint32 internal otherHost;
+    address[] internal wrong;
+
+    function setUp() public override {
+        super.setUp();
+        vm.prank(admin);
+        tc.approveOperator(operator2, true);
+        otherHost = registerHost(operator2, hostCapacity());
+        registerAndFund(tenant2, 10 ether);
+        id = request(tenant, small());
+        wrong.push(stranger);
+        wrong.push(operator2); // an approved operator of another host
+        wrong.push(tenant2); // another tenant
+    }
+
+    function _expectOwnable(address caller) internal {
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
+    }
+
+    function test_adminFunctions_rejectEveryoneButTheOwner() public {
+        wrong.push(operator);
+        wrong.push(tenant);
+        for (uint256 i; i < wrong.length; ++i) {
+            address c = wrong[i];
+            vm.startPrank(c);
+            _expectOwnable(c);
+            tc.setTenantStatus(tenant, TenantStatus.Suspended);
+            _expectOwnable(c);
+            tc.approveOperator(c, true);
+            _expectOwnable(c);
+            tc.setQuota(c, bigQuota(), true);
+            _expectOwnable(c);
+            tc.setDefaultQuota(bigQuota());
+            _expectOwnable(c);
+            tc.setParameters(0, 0, 0, c);
+            _expectOwnable(c);
+            tc.pause();
+            _expectOwnable(c);
+            tc.unpause();
+            _expectOwnable(c);
+            tc.transferOwnership(c);
+            vm.stopPrank();
+        }
+    }
+
+    function test_hostFunctions_rejectEveryoneButTheHostsOperator() public {
+        wrong.push(admin);
+        wrong.push(tenant);
+        UsageReport[] memory none = new UsageReport[](0);
+        for (uint256 i; i < wrong.length; ++i) {
+            address c = wrong[i];
+            bytes memory err = abi.encodeWithSelector(IRegistry.RegistryNotHostOperator.selector, c, hostId);
+            vm.startPrank(c);
+            vm.expectRevert(err);
+            tc.updateHost(hostId, hostCapacity(), prices(), metered());
+            vm.expectRevert(err);
+            tc.rotateHostKey(hostId, pubKey);
+            vm.expectRevert(err);
+            tc.setHostStatus(hostId, HostStatus.Draining);
+            vm.expectRevert(err);
+            tc.rejectAllocation(id, 1);
+            vm.expectRevert(err);
+            tc.reportUsage(hostId, 0, none);
+            vm.expectRevert(err);
+            tc.withdrawEarnings(hostId, c);
+            vm.stopPrank();
+        }
+    }
+
+    function test_registerHost_rejectsUnapprovedCallers() public {
+        address[3] memory callers = [stranger, tenant, admin];
+        for (uint256 i; i < callers.length; ++i) {
+            vm.prank(callers[i]);
+            vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryOperatorNotApproved.selector, callers[i]));
+            tc.registerHost(hostCapacity(), prices(), metered(), pubKey);
+        }
+    }
+
+    function test_tenantFunctions_rejectEveryoneButTenantAndDelegates() public {
+        wrong.push(admin);
+        wrong.push(operator);
+        for (uint256 i; i < wrong.length; ++i) {
+            address c = wrong[i];
+            bytes memory err = abi.encodeWithSelector(IRegistry.RegistryNotTenantOrDelegate.selector, c, tenant);
+            vm.startPrank(c);
+            vm.expectRevert(err);
+            tc.requestAllocationFor(tenant, hostId, small(), specHash, spec);
+            vm.expectRevert(err);
+            tc.resizeAllocation(id, small());
+            vm.expectRevert(err);
+            tc.releaseAllocation(id);
+            vm.stopPrank();
+        }
+    }
+
+    function test_withdrawFees_rejectsEveryoneButTheTreasury() public {
+        address treasury = makeAddr("treasury");
+        vm.prank(admin);
+        tc.setParameters(MIN_PREPAID, GRACE, 100, treasury);
+        wrong.push(admin);
+        wrong.push(operator);
+        wrong.push(tenant);
+        for (uint256 i; i < wrong.length; ++i) {
+            vm.prank(wrong[i]);
+            vm.expectRevert(abi.encodeWithSelector(IBilling.BillingNotTreasury.selector, wrong[i]));
+            tc.withdrawFees();
+        }
+    }
+
+    function test_withdraw_onlyTouchesTheCallersEscrow() public {
+        uint256 before = tc.accountOf(tenant).balance;
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingInsufficientBalance.selector, stranger, 1 ether, 0));
+        tc.withdraw(1 ether, stranger);
+        vm.prank(tenant2);
+        tc.withdraw(10 ether, tenant2);
+        assertEq(tc.accountOf(tenant).balance, before);
+    }
+}
