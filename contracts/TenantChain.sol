@@ -48,7 +48,6 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         bool paused;
         uint32 minPrepaidSeconds;
         uint32 gracePeriodSeconds;
-        uint16 feeBps;
         uint104 defaultQuota;
         uint32 hostCount;
     }
@@ -96,6 +95,9 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
     IERC20 internal immutable _token;
     uint32 internal immutable _periodSeconds;
     uint32 internal immutable _genesis;
+    /// @dev Fixed at deployment: providers know the cut can't change under them, and settlement
+    /// (the keeper's hot path) reads no storage for it.
+    uint16 internal immutable _feeBps;
 
     Config internal _config;
     address internal _treasury;
@@ -116,24 +118,27 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
 
     /// @param token_ The ERC20 of the escrow (standard: no fee on transfer, no rebasing).
     /// @param periodSeconds_ Length of a usage-report period.
+    /// @param feeBps_ Protocol fee on every settlement, in basis points (at most MAX_FEE_BPS).
     constructor(
         address admin,
         IERC20 token_,
         uint32 periodSeconds_,
+        uint16 feeBps_,
         uint32 minPrepaidSeconds,
         uint32 gracePeriodSeconds,
         Resources memory defaultQuota
     ) Ownable(admin) {
         if (address(token_) == address(0)) revert RegistryZeroAddress();
-        if (periodSeconds_ == 0) revert RegistryInvalidParameters();
+        if (periodSeconds_ == 0 || feeBps_ > MAX_FEE_BPS) revert RegistryInvalidParameters();
         _token = token_;
         _periodSeconds = periodSeconds_;
         _genesis = uint32(block.timestamp);
+        _feeBps = feeBps_;
         _config.minPrepaidSeconds = minPrepaidSeconds;
         _config.gracePeriodSeconds = gracePeriodSeconds;
         _config.defaultQuota = defaultQuota.pack();
         _treasury = admin;
-        emit ParametersSet(minPrepaidSeconds, gracePeriodSeconds, 0, admin);
+        emit ParametersSet(minPrepaidSeconds, gracePeriodSeconds, admin);
         emit DefaultQuotaSet(defaultQuota);
     }
 
@@ -252,8 +257,9 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
     ) external onlyHostOperator(hostId) {
         StoredHost storage h = _hosts[hostId];
         if (h.status == HostStatus.Retired) revert RegistryHostNotActive(hostId, h.status);
-        if (!h.used.unpack().fitsWithin(capacity)) revert RegistryCapacityBelowUse(hostId);
-        h.capacity = capacity.pack();
+        uint104 packed = capacity.pack();
+        if (!h.used.fits(packed)) revert RegistryCapacityBelowUse(hostId);
+        h.capacity = packed;
         h.reservedPrices = reservedPrices;
         h.meteredPrices = meteredPrices;
         emit HostUpdated(hostId, capacity, reservedPrices, meteredPrices);
@@ -300,20 +306,15 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         emit DefaultQuotaSet(quota);
     }
 
-    /// @notice Set the billing parameters.
-    /// Requirements: owner; `feeBps <= MAX_FEE_BPS`; a treasury. Emits {ParametersSet}.
-    function setParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, uint16 feeBps, address treasury)
-        external
-        onlyOwner
-    {
-        if (feeBps > MAX_FEE_BPS) revert RegistryInvalidParameters();
+    /// @notice Set the billing parameters (the fee is fixed at deployment).
+    /// Requirements: owner; a treasury. Emits {ParametersSet}.
+    function setParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury) external onlyOwner {
         if (treasury == address(0)) revert RegistryZeroAddress();
         Config storage c = _config;
         c.minPrepaidSeconds = minPrepaidSeconds;
         c.gracePeriodSeconds = gracePeriodSeconds;
-        c.feeBps = feeBps;
         _treasury = treasury;
-        emit ParametersSet(minPrepaidSeconds, gracePeriodSeconds, feeBps, treasury);
+        emit ParametersSet(minPrepaidSeconds, gracePeriodSeconds, treasury);
     }
 
     /// @notice Emergency stop: no registrations, requests, resizes, deposits or host registrations.
@@ -375,13 +376,14 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
 
         uint32 hostId = _hostOf(allocationId);
         StoredHost storage h = _hosts[hostId];
-        Resources memory old = a.resources.unpack();
-        Resources memory hostUsed = h.used.unpack().sub(old);
-        Resources memory tenantUsed = t.used.unpack().sub(old);
-        _checkCapacity(hostId, h, hostUsed, resources);
-        _checkQuota(tenant, t, tenantUsed, resources);
+        uint104 req = resources.pack();
+        uint104 old = a.resources;
+        uint104 hostUsed = h.used - old; // its own share counts as free
+        uint104 tenantUsed = t.used - old;
+        _checkCapacity(hostId, h.capacity, hostUsed, req);
+        _checkQuota(tenant, _quotaOf(tenant, t), tenantUsed, req);
 
-        uint256 newRate = _rateWithin(resources, h.reservedPrices);
+        uint256 newRate = _rateWithin(req, h.reservedPrices);
         StoredAccount storage acct = _accounts[tenant];
         uint256 totalRate = acct.ratePerSecond - a.ratePerSecond + newRate;
         // After settling, lastSettled == now (the tenant is solvent: checked below), so the
@@ -389,11 +391,11 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         uint256 funded = acct.funded + newRate * block.timestamp - uint256(a.ratePerSecond) * block.timestamp;
         _checkPrepaid(tenant, funded, totalRate);
 
-        h.used = hostUsed.add(resources).pack();
-        t.used = tenantUsed.add(resources).pack();
+        h.used = hostUsed + req;
+        t.used = tenantUsed + req;
         acct.funded = uint128(funded);
         acct.ratePerSecond = uint96(totalRate);
-        a.resources = resources.pack();
+        a.resources = req;
         a.ratePerSecond = uint64(newRate);
         emit AllocationResized(allocationId, resources, uint64(newRate));
     }
@@ -491,11 +493,10 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         uint32 current = currentPeriod();
         if (period >= current) revert BillingPeriodNotEnded(period, current);
         MeteredPrices memory prices = _hosts[hostId].meteredPrices;
-        uint256[] memory costs = new uint256[](reports.length);
         for (uint256 i; i < reports.length; ++i) {
-            costs[i] = _recordUsage(hostId, period, reports[i], prices);
+            _recordUsage(hostId, period, reports[i], prices);
         }
-        emit UsageReported(hostId, period, reports, costs);
+        emit UsageReported(hostId, period, reports);
     }
 
     /// @notice Pay the host's settled earnings to `to`.
@@ -577,7 +578,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         returns (uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, uint16 feeBps, address treasury)
     {
         Config storage c = _config;
-        return (c.minPrepaidSeconds, c.gracePeriodSeconds, c.feeBps, _treasury);
+        return (c.minPrepaidSeconds, c.gracePeriodSeconds, _feeBps, _treasury);
     }
 
     function getAllocation(uint64 allocationId) external view returns (Allocation memory) {
@@ -598,7 +599,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
 
     /// @notice The reserved charge per second of `resources` on `hostId` at its current prices.
     function rateOf(uint32 hostId, Resources calldata resources) external view returns (uint256) {
-        return ResourcesLib.rate(resources, _hosts[hostId].reservedPrices);
+        return ResourcesLib.rate(resources.pack(), _hosts[hostId].reservedPrices);
     }
 
     function token() external view returns (address) {
@@ -638,7 +639,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
     function unsettledOf(uint64 allocationId) external view returns (uint256 reserved, uint256 metered) {
         StoredAllocation storage a = _allocations[allocationId];
         if (a.status == AllocationStatus.Active) {
-            (reserved,) = _reservedDue(a, _accounts[a.tenant]);
+            (reserved,) = _reservedDue(a.lastSettled, a.ratePerSecond, _accounts[a.tenant]);
         }
         metered = a.pendingMetered;
     }
@@ -649,7 +650,8 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         pure
         returns (uint256)
     {
-        return Math.mulDiv(cpuMs, prices.cpuSecond, 1000) + Math.mulDiv(memoryMiBSeconds, prices.memoryGiBSecond, 1024);
+        // Reports carry uint64 amounts and prices are uint128: the products can't overflow.
+        return cpuMs * prices.cpuSecond / 1000 + memoryMiBSeconds * prices.memoryGiBSecond / 1024;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -664,24 +666,28 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         bytes calldata encryptedSpec
     ) internal returns (uint64 allocationId) {
         _checkResourcesNonEmpty(resources);
+        uint104 req = resources.pack();
         uint256 rate;
-        (allocationId, rate) = _reserveCapacity(tenant, hostId, resources);
+        (allocationId, rate) = _reserveCapacity(tenant, hostId, req);
         _commitRate(tenant, rate);
 
-        StoredAllocation storage a = _allocations[allocationId];
-        a.status = AllocationStatus.Active;
-        a.resources = resources.pack();
-        a.nextReportPeriod = currentPeriod(); // the admission period itself can be reported
-        a.tenant = tenant;
-        a.ratePerSecond = uint64(rate);
-        a.lastSettled = uint32(block.timestamp);
+        _allocations[allocationId] = StoredAllocation({
+            status: AllocationStatus.Active,
+            closeReason: CloseReason.None,
+            resources: req,
+            nextReportPeriod: currentPeriod(), // the admission period itself can be reported
+            pendingMetered: 0,
+            tenant: tenant,
+            ratePerSecond: uint64(rate),
+            lastSettled: uint32(block.timestamp)
+        });
 
         emit AllocationRequested(allocationId, tenant, hostId, resources, uint64(rate), specHash, encryptedSpec);
     }
 
     /// @dev Admission, capacity half: tenant and host active, capacity free, quota left. Takes the
     /// resources from both and returns the new id and the reserved rate at the host's prices.
-    function _reserveCapacity(address tenant, uint32 hostId, Resources calldata resources)
+    function _reserveCapacity(address tenant, uint32 hostId, uint104 req)
         internal
         returns (uint64 allocationId, uint256 rate)
     {
@@ -690,17 +696,17 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         StoredHost storage h = _hosts[hostId];
         if (h.status != HostStatus.Active) revert RegistryHostNotActive(hostId, h.status);
 
-        Resources memory hostUsed = h.used.unpack();
-        Resources memory tenantUsed = t.used.unpack();
-        _checkCapacity(hostId, h, hostUsed, resources);
-        _checkQuota(tenant, t, tenantUsed, resources);
-        rate = _rateWithin(resources, h.reservedPrices);
+        uint104 hostUsed = h.used;
+        uint104 tenantUsed = t.used;
+        _checkCapacity(hostId, h.capacity, hostUsed, req);
+        _checkQuota(tenant, _quotaOf(tenant, t), tenantUsed, req);
+        rate = _rateWithin(req, h.reservedPrices);
 
         uint32 n = h.allocationCount + 1; // checked: a host holds at most 2^32 - 1 allocations ever
         allocationId = (uint64(hostId) << 32) | n;
-        h.used = hostUsed.add(resources).pack();
+        h.used = hostUsed + req;
         h.allocationCount = n;
-        t.used = tenantUsed.add(resources).pack();
+        t.used = tenantUsed + req;
         t.activeAllocations += 1;
     }
 
@@ -720,14 +726,14 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
     /// return its capacity and remove it from the tenant's escrow aggregates.
     function _close(uint64 allocationId, StoredAllocation storage a, CloseReason reason, uint16 code) internal {
         address tenant = a.tenant;
-        Resources memory res = a.resources.unpack();
+        uint104 res = a.resources;
         StoredHost storage h = _hosts[_hostOf(allocationId)];
         StoredTenant storage t = _tenants[tenant];
         StoredAccount storage acct = _accounts[tenant];
         uint256 rate = a.ratePerSecond;
 
-        h.used = h.used.unpack().sub(res).pack();
-        t.used = t.used.unpack().sub(res).pack();
+        h.used -= res; // a part of the total: no lane borrows
+        t.used -= res;
         t.activeAllocations -= 1;
         acct.ratePerSecond -= uint96(rate);
         acct.funded -= uint128(rate * a.lastSettled);
@@ -745,14 +751,15 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
     /// @dev Pay the funded part of the reserved charge since the last settlement, collect what can be
     /// collected of pending metered charges, and credit the host net of the protocol fee.
     function _settle(uint64 allocationId, StoredAllocation storage a) internal {
-        StoredAccount storage acct = _accounts[a.tenant];
+        address tenant = a.tenant;
+        StoredAccount storage acct = _accounts[tenant];
         uint256 from = a.lastSettled;
         uint256 reserved;
         uint256 to = from;
         if (a.status == AllocationStatus.Active) {
-            (reserved, to) = _reservedDue(a, acct);
+            (reserved, to) = _reservedDue(from, a.ratePerSecond, acct);
             if (to != from) a.lastSettled = uint32(to);
-            if (to < block.timestamp) _refreshSuspension(a.tenant, acct);
+            if (to < block.timestamp) _refreshSuspension(tenant, acct);
         }
         uint256 metered = a.pendingMetered;
         if (metered != 0) {
@@ -765,21 +772,39 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
                 acct.funded -= uint128(metered);
             }
         }
-        uint256 total = reserved + metered;
         uint256 fee;
-        if (total != 0) {
-            fee = total * _config.feeBps / _BPS;
-            _earnings[_hostOf(allocationId)] += total - fee;
-            if (fee != 0) _feesAccrued += fee;
+        // Both parts are below 2^128 (bounded by the escrow), so neither sum nor product overflows.
+        unchecked {
+            uint256 total = reserved + metered;
+            if (total != 0) {
+                fee = total * _feeBps / _BPS;
+                _earnings[_hostOf(allocationId)] += total - fee;
+                if (fee != 0) _feesAccrued += fee;
+            }
         }
-        emit Settled(allocationId, uint32(from), uint32(to), reserved, metered, fee);
+        emit Settled(allocationId, uint32(from), uint32(to), reserved, metered);
+    }
+
+    /// @dev The reserved charge due now and the time it is paid up to: `min(now, paidThrough)`.
+    function _reservedDue(uint256 from, uint256 allocationRate, StoredAccount storage acct)
+        internal
+        view
+        returns (uint256 amount, uint256 to)
+    {
+        to = block.timestamp;
+        uint256 rate = acct.ratePerSecond;
+        if (rate != 0) {
+            uint256 paidThrough = acct.funded / rate;
+            if (paidThrough < to) to = paidThrough;
+        }
+        if (to <= from) return (0, from); // paidThrough >= lastSettled always holds; be safe
+        unchecked {
+            amount = allocationRate * (to - from); // < 2^64 * 2^32
+        }
     }
 
     /// @dev Check one report line against the allocation and add its cost to the pending charge.
-    function _recordUsage(uint32 hostId, uint32 period, UsageReport calldata r, MeteredPrices memory prices)
-        internal
-        returns (uint256 cost)
-    {
+    function _recordUsage(uint32 hostId, uint32 period, UsageReport calldata r, MeteredPrices memory prices) internal {
         uint64 id = r.allocationId;
         if (_hostOf(id) != hostId) revert BillingWrongHost(id, hostId);
         StoredAllocation storage a = _allocations[id];
@@ -790,31 +815,14 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         if (status == AllocationStatus.Closed && period > _periodAt(a.lastSettled)) {
             revert BillingPeriodAfterClose(id, period);
         }
-        Resources memory res = a.resources.unpack();
-        uint256 maxCpuMs = uint256(res.cpuMillis) * _periodSeconds; // millicores x s = CPU-ms
+        uint104 res = a.resources;
+        uint256 maxCpuMs = uint256(uint24(res)) * _periodSeconds; // millicores x s = CPU-ms
         if (r.cpuMs > maxCpuMs) revert BillingUsageExceedsLimit(id, r.cpuMs, maxCpuMs);
-        uint256 maxMemory = uint256(res.memoryMiB) * _periodSeconds;
+        uint256 maxMemory = uint256(uint32(res >> 24)) * _periodSeconds;
         if (r.memoryMiBSeconds > maxMemory) revert BillingUsageExceedsLimit(id, r.memoryMiBSeconds, maxMemory);
-        cost = meteredCost(r.cpuMs, r.memoryMiBSeconds, prices);
+        uint256 cost = meteredCost(r.cpuMs, r.memoryMiBSeconds, prices);
         a.nextReportPeriod = period + 1;
         a.pendingMetered = uint96(Math.min(uint256(a.pendingMetered) + cost, type(uint96).max));
-    }
-
-    /// @dev The reserved charge due now and the time it is paid up to: `min(now, paidThrough)`.
-    function _reservedDue(StoredAllocation storage a, StoredAccount storage acct)
-        internal
-        view
-        returns (uint256 amount, uint256 to)
-    {
-        uint256 from = a.lastSettled;
-        to = block.timestamp;
-        uint256 rate = acct.ratePerSecond;
-        if (rate != 0) {
-            uint256 paidThrough = acct.funded / rate;
-            if (paidThrough < to) to = paidThrough;
-        }
-        if (to <= from) return (0, from); // paidThrough >= lastSettled always holds; be safe
-        amount = uint256(a.ratePerSecond) * (to - from);
     }
 
     /// @dev Mark the tenant suspended (from when its escrow ran out) if it is out of funds and not yet
@@ -848,8 +856,11 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
 
     function _checkHostOperator(uint32 hostId) internal view {
         StoredHost storage h = _hosts[hostId];
-        if (h.status == HostStatus.None) revert RegistryUnknownHost(hostId);
-        if (h.operator != msg.sender) revert RegistryNotHostOperator(msg.sender, hostId);
+        if (h.operator != msg.sender) {
+            // Only the failure path reads the status slot: the hot path (reports) saves a cold read.
+            if (h.status == HostStatus.None) revert RegistryUnknownHost(hostId);
+            revert RegistryNotHostOperator(msg.sender, hostId);
+        }
     }
 
     function _checkPublicKey(bytes calldata publicKey) internal pure {
@@ -862,20 +873,14 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         if (r.cpuMillis == 0 || r.memoryMiB == 0 || r.pids == 0) revert AllocationEmptyResources();
     }
 
-    function _checkCapacity(uint32 hostId, StoredHost storage h, Resources memory used, Resources calldata req)
-        internal
-        view
-    {
-        Resources memory free = h.capacity.unpack().remaining(used);
-        if (!req.fitsWithin(free)) revert AllocationInsufficientCapacity(hostId, req, free);
+    function _checkCapacity(uint32 hostId, uint104 capacity, uint104 used, uint104 req) internal pure {
+        uint104 free = capacity.remaining(used);
+        if (!req.fits(free)) revert AllocationInsufficientCapacity(hostId, req.unpack(), free.unpack());
     }
 
-    function _checkQuota(address tenant, StoredTenant storage t, Resources memory used, Resources calldata req)
-        internal
-        view
-    {
-        Resources memory left = _quotaOf(tenant, t).unpack().remaining(used);
-        if (!req.fitsWithin(left)) revert AllocationQuotaExceeded(tenant, req, left);
+    function _checkQuota(address tenant, uint104 quota, uint104 used, uint104 req) internal pure {
+        uint104 left = quota.remaining(used);
+        if (!req.fits(left)) revert AllocationQuotaExceeded(tenant, req.unpack(), left.unpack());
     }
 
     /// @dev The escrow must cover, at the new total rate, everything up to now plus the minimum
@@ -891,8 +896,8 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         }
     }
 
-    function _rateWithin(Resources calldata resources, ReservedPrices storage prices) internal view returns (uint256 rate) {
-        rate = ResourcesLib.rate(resources, prices);
+    function _rateWithin(uint104 req, ReservedPrices storage prices) internal view returns (uint256 rate) {
+        rate = req.rate(prices);
         if (rate > type(uint64).max) revert AllocationRateTooHigh(rate);
     }
 

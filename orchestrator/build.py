@@ -7,6 +7,7 @@ module reads it so that the orchestrator's own builds produce the same bytecode.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tomllib
@@ -75,14 +76,25 @@ def compile_contracts(
     Returns artifacts by contract name. Raises :class:`BuildError` on compiler errors.
     """
     settings = compiler_settings(root)
-    if not os.access(settings.solc_path, os.X_OK):
-        raise BuildError(f"solc {settings.version} not found at {settings.solc_path}; run `make setup`")
     if paths is None:
         paths = sorted(str(p.relative_to(root)) for p in (root / "contracts").rglob("*.sol") if ".cache" not in p.parts)
     sources = {p: (root / p).read_text() for p in paths}
+    standard_input = standard_json_input(sources, settings)
+
+    # solcjs takes seconds: reuse the output while the inputs (our sources, the settings, the
+    # locked dependencies, the compiler) are unchanged.
+    key = hashlib.sha256(json.dumps(standard_input, sort_keys=True).encode())
+    for dependency_lock in (root / "package-lock.json", settings.solc_path):
+        key.update(dependency_lock.read_bytes() if dependency_lock.is_file() else b"")
+    cache = root / ".build" / f"tenantchain-{key.hexdigest()[:20]}.json"
+    if cache.exists():
+        return {name: Artifact(**fields) for name, fields in json.loads(cache.read_text()).items()}
+
+    if not os.access(settings.solc_path, os.X_OK):
+        raise BuildError(f"solc {settings.version} not found at {settings.solc_path}; run `make setup`")
     try:
         output = solcx.compile_standard(
-            standard_json_input(sources, settings),
+            standard_input,
             solc_binary=settings.solc_path,
             base_path=str(root),
             allow_paths=[str(root)],
@@ -98,6 +110,10 @@ def compile_contracts(
                 bytecode="0x" + out["evm"]["bytecode"]["object"],
                 deployed_bytecode="0x" + out["evm"]["deployedBytecode"]["object"],
             )
+    cache.parent.mkdir(exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({name: vars(a) for name, a in artifacts.items()}))
+    tmp.replace(cache)
     return artifacts
 
 

@@ -133,3 +133,67 @@ class Anvil:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def deploy_local(
+    rpc_url: str,
+    record_path: Path,
+    period_seconds: int = 60,
+    fee_bps: int = 0,
+    min_prepaid_seconds: int = 3600,
+    grace_seconds: int = 600,
+    operators: tuple[str, ...] = (),
+) -> dict:
+    """Deploy TestToken + TenantChain on a local chain with web3.py, as `scripts/deploy.py` does.
+
+    Faster than going through ape (no project load), for tests and benchmarks; the bytecode is the
+    same (tests/test_toolchain.py). Writes the same deployment record format.
+    """
+    import json
+
+    from eth_account import Account
+    from web3 import Web3
+
+    from .build import compile_contracts
+
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    deployer = Account.from_key(DEV_KEYS[0])
+    artifacts = compile_contracts()
+    start_block = w3.eth.block_number + 1
+
+    def send(tx: dict) -> dict:
+        tx = {**tx, "from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address),
+              "chainId": w3.eth.chain_id}
+        tx.setdefault("gas", w3.eth.estimate_gas(tx))
+        receipt = w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(deployer.sign_transaction(tx).raw_transaction), timeout=60)
+        if receipt.status != 1:
+            raise ChainError("local deployment transaction reverted")
+        return receipt
+
+    def deploy(name: str, *args) -> str:
+        factory = w3.eth.contract(abi=artifacts[name].abi, bytecode=artifacts[name].bytecode)
+        return send(factory.constructor(*args).build_transaction({"from": deployer.address}))["contractAddress"]
+
+    token = deploy("TestToken")
+    quota = (64_000, 262_144, 2048, 65_536)
+    tenantchain = deploy("TenantChain", deployer.address, token, period_seconds, fee_bps, min_prepaid_seconds,
+                         grace_seconds, quota)
+    contract = w3.eth.contract(address=tenantchain, abi=artifacts["TenantChain"].abi)
+    for operator in operators:
+        send(contract.functions.approveOperator(operator, True).build_transaction({"from": deployer.address}))
+    record = {
+        "chain_id": w3.eth.chain_id,
+        "start_block": start_block,
+        "deployer": deployer.address,
+        "admin": deployer.address,
+        "token": token,
+        "contracts": {"TestToken": token, "TenantChain": tenantchain},
+        "parameters": {"period_seconds": period_seconds, "fee_bps": fee_bps, "min_prepaid_seconds": min_prepaid_seconds,
+                       "grace_seconds": grace_seconds},
+        "operators": list(operators),
+    }
+    record_path = Path(record_path)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    return record

@@ -1,48 +1,112 @@
-"""Deploy TenantChain's contracts and write the deployment record the orchestrator reads.
+"""Deploy TenantChain and write the deployment record that the orchestrator and the CLI read.
 
-    ape run deploy --network ethereum:anvil:node      # TENANTCHAIN_RPC_URL names the node
+    TENANTCHAIN_RPC_URL=http://127.0.0.1:8545 ape run deploy --network ethereum:anvil:node
 
-Environment:
-    TENANTCHAIN_RPC_URL       the node's URL (ape-config.yaml's anvil network reads it)
-    TENANTCHAIN_DEPLOYMENT    where to write the record (default: deployments/<chain id>.json)
-    TENANTCHAIN_DEPLOYER      alias of an ape account (`ape accounts import`); on local chains
-                              (31337, 1337) the default is anvil's first development account
+Running it again on a chain where the recorded deployment still has code changes nothing (it says
+so and exits 0); TENANTCHAIN_REDEPLOY=1 makes a new deployment and keeps the old record beside it.
+
+Environment (all optional on local chains 31337/1337):
+    TENANTCHAIN_DEPLOYMENT       record path (default: deployments/<chain id>.json)
+    TENANTCHAIN_DEPLOYER         ape account alias (default on local chains: anvil's first account)
+    TENANTCHAIN_ADMIN            admin address (default: the deployer)
+    TENANTCHAIN_TOKEN            escrow ERC20 (required on non-local chains; local: a new TestToken)
+    TENANTCHAIN_OPERATORS        comma-separated operator addresses to approve at deployment
+    TENANTCHAIN_PERIOD_SECONDS   usage-report period (default 3600; 60 on local chains)
+    TENANTCHAIN_FEE_BPS          protocol fee in basis points, fixed for this deployment (default 0)
+    TENANTCHAIN_MIN_PREPAID      minimum prepaid seconds at admission (default 3600)
+    TENANTCHAIN_GRACE            grace seconds before an unfunded allocation ends (default 86400; 600 local)
 """
 
 import json
 import os
+import time
 from pathlib import Path
 
 from ape import accounts, chain, project
 
 LOCAL_CHAIN_IDS = (31337, 1337)
+# Default quota per tenant: 64 cores, 256 GiB memory, 2 TiB storage, 65,536 pids.
+DEFAULT_QUOTA = (64_000, 262_144, 2048, 65_536)
 
 
-def _deployer():
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _deployer(local: bool):
     alias = os.environ.get("TENANTCHAIN_DEPLOYER")
     if alias:
         return accounts.load(alias)
-    if chain.chain_id not in LOCAL_CHAIN_IDS:
+    if not local:
         raise SystemExit("deploy: set TENANTCHAIN_DEPLOYER to an ape account alias on non-local networks")
     return accounts.test_accounts[0]
 
 
+def _existing(record_path: Path):
+    """The recorded deployment on this chain, if its contract still has code."""
+    if not record_path.exists():
+        return None
+    record = json.loads(record_path.read_text())
+    address = record.get("contracts", {}).get("TenantChain")
+    if record.get("chain_id") != chain.chain_id or not address:
+        return None
+    return record if chain.provider.get_code(address) else None
+
+
 def main():
-    deployer = _deployer()
+    local = chain.chain_id in LOCAL_CHAIN_IDS
+    record_path = Path(os.environ.get("TENANTCHAIN_DEPLOYMENT", f"deployments/{chain.chain_id}.json"))
+    existing = _existing(record_path)
+    if existing and os.environ.get("TENANTCHAIN_REDEPLOY") != "1":
+        print(f"deploy: TenantChain already deployed at {existing['contracts']['TenantChain']} "
+              f"(record {record_path}); set TENANTCHAIN_REDEPLOY=1 for a new deployment")
+        print(json.dumps(existing, indent=2))
+        return
+
+    deployer = _deployer(local)
+    admin = os.environ.get("TENANTCHAIN_ADMIN") or deployer.address
+    period = _env_int("TENANTCHAIN_PERIOD_SECONDS", 60 if local else 3600)
+    min_prepaid = _env_int("TENANTCHAIN_MIN_PREPAID", 3600)
+    grace = _env_int("TENANTCHAIN_GRACE", 600 if local else 86_400)
+    fee_bps = _env_int("TENANTCHAIN_FEE_BPS", 0)
     start_block = chain.blocks.head.number + 1
+
     contracts = {}
-    if chain.chain_id in LOCAL_CHAIN_IDS:
-        contracts["TestToken"] = deployer.deploy(project.TestToken).address
+    token = os.environ.get("TENANTCHAIN_TOKEN")
+    if not token:
+        if not local:
+            raise SystemExit("deploy: set TENANTCHAIN_TOKEN to the escrow ERC20's address on non-local networks")
+        token = deployer.deploy(project.TestToken).address
+        contracts["TestToken"] = token
+    tenantchain = deployer.deploy(
+        project.TenantChain, admin, token, period, fee_bps, min_prepaid, grace, DEFAULT_QUOTA)
+    contracts["TenantChain"] = tenantchain.address
+
+    operators = [op.strip() for op in os.environ.get("TENANTCHAIN_OPERATORS", "").split(",") if op.strip()]
+    if operators and admin != deployer.address:
+        raise SystemExit("deploy: approving operators needs the admin's key; approve them with the admin account")
+    for operator in operators:
+        tenantchain.approveOperator(operator, True, sender=deployer)
 
     record = {
         "chain_id": chain.chain_id,
         "start_block": start_block,
+        "deployed_at": int(time.time()),
         "deployer": deployer.address,
+        "admin": admin,
+        "token": token,
         "contracts": contracts,
+        "parameters": {"period_seconds": period, "fee_bps": fee_bps, "min_prepaid_seconds": min_prepaid,
+                       "grace_seconds": grace},
+        "operators": operators,
     }
-    out = Path(os.environ.get("TENANTCHAIN_DEPLOYMENT", f"deployments/{chain.chain_id}.json"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    if record_path.exists():  # a redeployment: keep the previous record beside the new one
+        old = json.loads(record_path.read_text())
+        record_path.with_name(f"{record_path.stem}-{old.get('start_block', 'old')}.json").write_text(
+            json.dumps(old, indent=2) + "\n")
+    tmp = record_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(out)  # atomic: a reader never sees half a record
+    tmp.replace(record_path)  # atomic: a reader never sees half a record
     print(json.dumps(record, indent=2))

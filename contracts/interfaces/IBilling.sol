@@ -14,10 +14,13 @@ interface IBilling is ITypes {
     /// @notice One invoice line set: reserved charge for [from, to) and metered charge collected.
     /// @dev Per-resource reserved lines are `price_r * amount_r * (to - from)` with the prices of
     /// the host at admission (HostRegistered/HostUpdated) and the resources of AllocationRequested/
-    /// AllocationResized: a bill is rebuilt from events alone.
-    event Settled(uint64 indexed allocationId, uint32 from, uint32 to, uint256 reserved, uint256 metered, uint256 fee);
-    /// @notice Usage of one host's allocations in one period, and what each line costs.
-    event UsageReported(uint32 indexed hostId, uint32 indexed period, UsageReport[] reports, uint256[] costs);
+    /// AllocationResized: a bill is rebuilt from events alone. The protocol's cut of the line set is
+    /// `(reserved + metered) * feeBps / 10_000`, rounded down, with the deployment's fixed `feeBps`.
+    event Settled(uint64 indexed allocationId, uint32 from, uint32 to, uint256 reserved, uint256 metered);
+    /// @notice Usage of one host's allocations in one period. Each line costs
+    /// `meteredCost(cpuMs, memoryMiBSeconds, prices)` at the host's metered prices in force at this
+    /// block (HostRegistered/HostUpdated); the charge is collected by the next {Settled}.
+    event UsageReported(uint32 indexed hostId, uint32 indexed period, UsageReport[] reports);
     event TenantSuspended(address indexed tenant, uint32 at, uint32 graceEndsAt);
     event TenantResumed(address indexed tenant);
     event EarningsWithdrawn(uint32 indexed hostId, address indexed to, uint256 amount);

@@ -28,7 +28,7 @@ interface IRegistry is ITypes {
     event HostStatusChanged(uint32 indexed hostId, HostStatus status);
     event QuotaSet(address indexed tenant, Resources quota, bool custom);
     event DefaultQuotaSet(Resources quota);
-    event ParametersSet(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, uint16 feeBps, address treasury);
+    event ParametersSet(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury);
     event Paused(address account);
     event Unpaused(address account);
 
@@ -79,8 +79,7 @@ interface IRegistry is ITypes {
     function setHostStatus(uint32 hostId, HostStatus status) external;
     function setQuota(address tenant, Resources calldata quota, bool custom) external;
     function setDefaultQuota(Resources calldata quota) external;
-    function setParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, uint16 feeBps, address treasury)
-        external;
+    function setParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury) external;
     function pause() external;
     function unpause() external;
 

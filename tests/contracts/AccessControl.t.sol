@@ -45,7 +45,7 @@ contract AccessControlTest is Base {
             _expectOwnable(c);
             tc.setDefaultQuota(bigQuota());
             _expectOwnable(c);
-            tc.setParameters(0, 0, 0, c);
+            tc.setParameters(0, 0, c);
             _expectOwnable(c);
             tc.pause();
             _expectOwnable(c);
@@ -109,7 +109,7 @@ contract AccessControlTest is Base {
     function test_withdrawFees_rejectsEveryoneButTheTreasury() public {
         address treasury = makeAddr("treasury");
         vm.prank(admin);
-        tc.setParameters(MIN_PREPAID, GRACE, 100, treasury);
+        tc.setParameters(MIN_PREPAID, GRACE, treasury);
         wrong.push(admin);
         wrong.push(operator);
         wrong.push(tenant);

@@ -127,7 +127,7 @@ contract AllocationTest is Base {
         vm.warp(block.timestamp + 100);
         Resources memory bigger = res(2000, 1024, 4, 128);
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, uint32(block.timestamp - 100), uint32(block.timestamp), rateOf(small()) * 100, 0, 0);
+        emit IBilling.Settled(id, uint32(block.timestamp - 100), uint32(block.timestamp), rateOf(small()) * 100, 0);
         vm.expectEmit(address(tc));
         emit IAllocation.AllocationResized(id, bigger, uint64(rateOf(bigger)));
         vm.prank(tenant);
@@ -163,7 +163,7 @@ contract AllocationTest is Base {
         vm.startPrank(admin);
         tc.setQuota(tenant, bigQuota(), false);
         uint32 longPrepaid = 4_000_000_000;
-        tc.setParameters(longPrepaid, GRACE, 0, admin);
+        tc.setParameters(longPrepaid, GRACE, admin);
         vm.stopPrank();
         Resources memory pricey = res(8000, 16_384, 200, 4096);
         uint256 balance = tc.accountOf(tenant).balance;
@@ -207,7 +207,7 @@ contract AllocationTest is Base {
         vm.warp(block.timestamp + 500);
         uint256 due = rateOf(small()) * 500;
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, uint32(block.timestamp - 500), uint32(block.timestamp), due, 0, 0);
+        emit IBilling.Settled(id, uint32(block.timestamp - 500), uint32(block.timestamp), due, 0);
         vm.expectEmit(address(tc));
         emit IAllocation.AllocationClosed(id, CloseReason.Released, 0);
         vm.prank(tenant);

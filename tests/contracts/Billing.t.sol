@@ -99,7 +99,7 @@ contract BillingTest is Base {
         assertEq(reserved, due);
         assertEq(meteredDue, 0);
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, uint32(t0), uint32(t0 + 3600), due, 0, 0);
+        emit IBilling.Settled(id, uint32(t0), uint32(t0 + 3600), due, 0);
         vm.prank(stranger); // anyone may settle
         tc.settle(id);
         assertEq(tc.earningsOf(hostId), due);
@@ -117,14 +117,15 @@ contract BillingTest is Base {
 
     function test_settle_takesProtocolFee() public {
         address treasury = makeAddr("treasury");
+        deployWithFee(250); // 2.5%
         vm.prank(admin);
-        tc.setParameters(MIN_PREPAID, GRACE, 250, treasury); // 2.5%
+        tc.setParameters(MIN_PREPAID, GRACE, treasury);
         uint64 id = request(tenant, small());
         vm.warp(block.timestamp + 1000);
         uint256 due = rateOf(small()) * 1000;
         uint256 fee = due * 250 / 10_000;
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, uint32(block.timestamp - 1000), uint32(block.timestamp), due, 0, fee);
+        emit IBilling.Settled(id, uint32(block.timestamp - 1000), uint32(block.timestamp), due, 0);
         tc.settle(id);
         assertEq(tc.earningsOf(hostId), due - fee);
         assertEq(tc.feesAccrued(), fee);
@@ -156,7 +157,7 @@ contract BillingTest is Base {
         vm.expectEmit(address(tc));
         emit IBilling.TenantSuspended(tenant2, uint32(paidThrough), uint32(paidThrough + GRACE));
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, uint32(t0), uint32(paidThrough), rateOf(small()) * (paidThrough - t0), 0, 0);
+        emit IBilling.Settled(id, uint32(t0), uint32(paidThrough), rateOf(small()) * (paidThrough - t0), 0);
         tc.settle(id);
         assertEq(tc.accountOf(tenant2).suspendedAt, paidThrough);
         assertEq(tc.accountOf(tenant2).balance, 0);
@@ -211,10 +212,8 @@ contract BillingTest is Base {
 
         UsageReport[] memory reports = new UsageReport[](1);
         reports[0] = UsageReport({allocationId: id, cpuMs: cpuMs, memoryMiBSeconds: memMiBs});
-        uint256[] memory costs = new uint256[](1);
-        costs[0] = cost;
         vm.expectEmit(address(tc));
-        emit IBilling.UsageReported(hostId, period, reports, costs);
+        emit IBilling.UsageReported(hostId, period, reports);
         vm.prank(operator);
         tc.reportUsage(hostId, period, reports);
         assertEq(tc.getAllocation(id).pendingMetered, cost);
@@ -224,7 +223,7 @@ contract BillingTest is Base {
 
         uint256 reservedDue = rateOf(small()) * PERIOD;
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, uint32(block.timestamp - PERIOD), uint32(block.timestamp), reservedDue, cost, 0);
+        emit IBilling.Settled(id, uint32(block.timestamp - PERIOD), uint32(block.timestamp), reservedDue, cost);
         tc.settle(id);
         assertEq(tc.earningsOf(hostId), reservedDue + cost);
         assertEq(tc.getAllocation(id).pendingMetered, 0);
@@ -277,7 +276,7 @@ contract BillingTest is Base {
         uint256 cost = uint256(1000) * metered().cpuSecond / 1000;
         uint256 before = tc.earningsOf(hostId);
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, uint32(block.timestamp - 3 * PERIOD), uint32(block.timestamp - 3 * PERIOD), 0, cost, 0);
+        emit IBilling.Settled(id, uint32(block.timestamp - 3 * PERIOD), uint32(block.timestamp - 3 * PERIOD), 0, cost);
         tc.settle(id);
         assertEq(tc.earningsOf(hostId), before + cost);
     }

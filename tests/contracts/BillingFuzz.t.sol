@@ -21,8 +21,7 @@ contract BillingFuzzTest is Base {
         Resources memory r = res(uint24(bound(cpu, 1, 8000)), uint32(bound(mem, 1, 16_384)), 1, 10);
         uint256 rate = rateOf(r);
         uint256 deposit = rate * MIN_PREPAID + bound(extra, 0, 100 ether);
-        vm.prank(admin);
-        tc.setParameters(MIN_PREPAID, GRACE, uint16(bound(feeBps, 0, 1000)), admin);
+        deployWithFee(uint16(bound(feeBps, 0, 1000)));
         registerAndFund(tenant2, deposit);
         vm.prank(tenant2);
         uint64 id = tc.requestAllocation(hostId, r, specHash, spec);
@@ -82,7 +81,7 @@ contract BillingFuzzTest is Base {
         price = uint64(bound(price, 1, type(uint64).max));
         Resources memory r = res(cpu, mem, sto, pids);
         ReservedPrices memory p = ReservedPrices({cpuMilli: price, memoryMiB: price, storageGiB: price, pid: price});
-        uint256 rate = ResourcesLib.rate(r, p); // 4 x (2^32 * 2^64) < 2^256: can't overflow
+        uint256 rate = ResourcesLib.rate(ResourcesLib.pack(r), p); // 4 x (2^32 * 2^64) < 2^256: can't overflow
         assertEq(rate, (uint256(cpu) + mem + sto + pids) * price);
 
         vm.prank(operator);

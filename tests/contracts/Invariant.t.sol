@@ -48,8 +48,6 @@ contract Handler is Test, ITypes {
             hosts.push(id);
             operatorOf[id] = op;
         }
-        vm.prank(admin);
-        tc.setParameters(600, 600, 300, admin);
     }
 
     function tenantCount() external view returns (uint256) {
@@ -194,7 +192,7 @@ contract InvariantTest is Test, ITypes {
     function setUp() public {
         vm.warp(1_700_000_000);
         token = new TestToken();
-        tc = new TenantChain(admin, IERC20(address(token)), 60, 600, 600, Resources(1e6, 1e9, 1e6, 1e6));
+        tc = new TenantChain(admin, IERC20(address(token)), 60, 300, 600, 600, Resources(1e6, 1e9, 1e6, 1e6));
         handler = new Handler(tc, token, admin);
         targetContract(address(handler));
     }

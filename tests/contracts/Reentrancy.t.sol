@@ -21,7 +21,7 @@ contract ReentrancyTest is Test, ITypes {
     function setUp() public {
         vm.warp(1_700_000_000);
         token = new ReentrantToken();
-        tc = new TenantChain(admin, IERC20(address(token)), 60, 600, 600, Resources(1e6, 1e9, 1e6, 1e6));
+        tc = new TenantChain(admin, IERC20(address(token)), 60, 0, 600, 600, Resources(1e6, 1e9, 1e6, 1e6));
         attacker = new Attacker(tc, token);
         token.mint(address(attacker), 100 ether);
         attacker.registerAndDeposit(100 ether);

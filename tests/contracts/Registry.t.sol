@@ -24,9 +24,12 @@ contract RegistryTest is Base {
 
     function test_constructor_revertsOnZeroTokenOrPeriod() public {
         vm.expectRevert(IRegistry.RegistryZeroAddress.selector);
-        new TenantChain(admin, IERC20(address(0)), PERIOD, 0, 0, bigQuota());
+        new TenantChain(admin, IERC20(address(0)), PERIOD, 0, 0, 0, bigQuota());
         vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
-        new TenantChain(admin, IERC20(address(token)), 0, 0, 0, bigQuota());
+        new TenantChain(admin, IERC20(address(token)), 0, 0, 0, 0, bigQuota());
+        uint16 tooHigh = tc.MAX_FEE_BPS() + 1;
+        vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
+        new TenantChain(admin, IERC20(address(token)), PERIOD, tooHigh, 0, 0, bigQuota());
     }
 
     // --- tenants ------------------------------------------------------------------------
@@ -329,27 +332,23 @@ contract RegistryTest is Base {
     function test_setParameters_storesAndEmits() public {
         address treasury = makeAddr("treasury");
         vm.expectEmit(address(tc));
-        emit IRegistry.ParametersSet(7, 8, 250, treasury);
+        emit IRegistry.ParametersSet(7, 8, treasury);
         vm.prank(admin);
-        tc.setParameters(7, 8, 250, treasury);
+        tc.setParameters(7, 8, treasury);
         (uint32 minPrepaid, uint32 grace, uint16 feeBps, address t) = tc.parameters();
         assertEq(minPrepaid, 7);
         assertEq(grace, 8);
-        assertEq(feeBps, 250);
+        assertEq(feeBps, 0);
         assertEq(t, treasury);
     }
 
     function test_setParameters_reverts() public {
-        uint16 tooHigh = tc.MAX_FEE_BPS() + 1;
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
-        tc.setParameters(0, 0, 0, admin);
-        vm.startPrank(admin);
-        vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
-        tc.setParameters(0, 0, tooHigh, admin);
+        tc.setParameters(0, 0, admin);
+        vm.prank(admin);
         vm.expectRevert(IRegistry.RegistryZeroAddress.selector);
-        tc.setParameters(0, 0, 0, address(0));
-        vm.stopPrank();
+        tc.setParameters(0, 0, address(0));
     }
 
     function test_pause_blocksEntriesNotExits() public {

@@ -35,7 +35,12 @@ abstract contract Base is Test, ITypes {
     function setUp() public virtual {
         vm.warp(1_700_000_000);
         token = new TestToken();
-        tc = new TenantChain(admin, IERC20(address(token)), PERIOD, MIN_PREPAID, GRACE, bigQuota());
+        deployWithFee(0);
+    }
+
+    /// @dev A fresh TenantChain with protocol fee `feeBps`, one host, one tenant with 1,000 tokens.
+    function deployWithFee(uint16 feeBps) internal {
+        tc = new TenantChain(admin, IERC20(address(token)), PERIOD, feeBps, MIN_PREPAID, GRACE, bigQuota());
         vm.prank(admin);
         tc.approveOperator(operator, true);
         hostId = registerHost(operator, hostCapacity());

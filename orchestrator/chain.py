@@ -1,0 +1,126 @@
+"""The chain side: the deployment record, a web3 connection, and transactions with clear errors.
+
+Everything that talks JSON-RPC goes through here, so RPC faults and contract reverts become
+:class:`ChainError` (with the contract's custom error decoded by name) at this one boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_signature_to_4byte_selector
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
+
+from .build import compile_contracts
+from .errors import ChainError, ConfigError
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What `ape run deploy` wrote: where the contracts are and from which block to read them."""
+
+    chain_id: int
+    start_block: int
+    tenantchain: str
+    token: str
+    parameters: dict
+
+    @classmethod
+    def load(cls, path: Path) -> "Deployment":
+        try:
+            record = json.loads(Path(path).read_text())
+            return cls(
+                chain_id=int(record["chain_id"]),
+                start_block=int(record["start_block"]),
+                tenantchain=Web3.to_checksum_address(record["contracts"]["TenantChain"]),
+                token=Web3.to_checksum_address(record["token"]),
+                parameters=dict(record.get("parameters", {})),
+            )
+        except FileNotFoundError as exc:
+            raise ConfigError(f"deployment record {path} not found; deploy first (`ape run deploy`)") from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"deployment record {path} is not valid: {exc}") from exc
+
+
+def _error_table(abi: list) -> dict[bytes, tuple[str, list[str]]]:
+    table = {}
+    for item in abi:
+        if item.get("type") == "error":
+            types = [_abi_type(i) for i in item["inputs"]]
+            signature = f"{item['name']}({','.join(types)})"
+            table[function_signature_to_4byte_selector(signature)] = (item["name"], types)
+    return table
+
+
+def _abi_type(param: dict) -> str:
+    if param["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + param["type"][5:]
+    return param["type"]
+
+
+class Chain:
+    """A connection to the node and the deployed TenantChain (and its escrow token)."""
+
+    def __init__(self, rpc_url: str, deployment: Deployment, timeout: float = 10.0):
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.deployment = deployment
+        artifacts = compile_contracts()
+        abi = artifacts["TenantChain"].abi
+        # Errors raised by the token (OpenZeppelin ERC20) surface through deposit/withdraw.
+        self._errors = _error_table(abi + artifacts["IERC20Errors"].abi + artifacts.get("TestToken", artifacts["ERC20"]).abi)
+        self.tenantchain = self.w3.eth.contract(address=deployment.tenantchain, abi=abi)
+        self.token = self.w3.eth.contract(address=deployment.token, abi=artifacts["TestToken"].abi)
+        try:
+            chain_id = self.w3.eth.chain_id
+        except (requests.RequestException, Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot reach the chain at {rpc_url}: {exc.__class__.__name__}") from exc
+        if chain_id != deployment.chain_id:
+            raise ConfigError(f"{rpc_url} is chain {chain_id}, but the deployment record is for chain {deployment.chain_id}")
+
+    def decode_revert(self, data: str | bytes) -> str:
+        """`Name(arg, ...)` for a custom error's revert data; the raw data if unknown."""
+        raw = bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
+        entry = self._errors.get(raw[:4])
+        if entry is None:
+            return f"revert 0x{raw.hex()}"
+        name, types = entry
+        try:
+            args = abi_decode(types, raw[4:])
+        except DecodingError:  # malformed revert data is shown raw, not raised
+            return f"{name}(0x{raw[4:].hex()})"
+        return f"{name}({', '.join(str(a) for a in args)})"
+
+    def transact(self, call, account: LocalAccount, gas: int | None = None, wait_s: float = 60.0) -> Any:
+        """Sign and send a contract call from ``account``; return the receipt.
+
+        Raises :class:`ChainError` naming the contract's custom error when it would revert, or the
+        RPC fault when the node can't be reached.
+        """
+        try:
+            tx = call.build_transaction({
+                "from": account.address,
+                "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
+                "chainId": self.deployment.chain_id,
+                **({"gas": gas} if gas else {}),
+            })
+            tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=wait_s)
+        except ContractCustomError as exc:
+            raise ChainError(f"the contract refused: {self.decode_revert(exc.data)}") from exc
+        except ContractLogicError as exc:
+            raise ChainError(f"the contract refused: {exc.message or exc}") from exc
+        except TimeExhausted as exc:
+            raise ChainError(f"transaction not mined within {wait_s:.0f}s") from exc
+        except (requests.RequestException, OSError) as exc:
+            raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
+        if receipt.status != 1:
+            raise ChainError(f"transaction {receipt.transactionHash.hex()} reverted")
+        return receipt
