@@ -9,12 +9,13 @@ FORGE   := node_modules/.bin/forge
 export SOLCX_BINARY_PATH := $(CURDIR)/.solc
 export APE_DATA_FOLDER   := $(CURDIR)/.ape
 
-.PHONY: help setup demo test test-forge test-ape test-py bench clean
+.PHONY: help setup demo test test-forge test-slither test-ape test-py bench clean
 
 help:
 	@echo "make demo   start a local chain, deploy, run the demo (Ctrl-C stops everything)"
 	@echo "make test   set up what is missing, then run every test (forge + ape compile + pytest)"
 	@echo "make setup  only install/start what is missing (idempotent)"
+	@echo "make bench  run the benchmarks and update BENCHMARKS.md"
 	@echo "make clean  remove build output (not installed tools)"
 
 setup:
@@ -24,10 +25,14 @@ demo: setup
 	@$(VENV)/bin/tenantchain demo
 
 test: setup
-	@$(MAKE) --no-print-directory test-forge test-ape test-py
+	@$(MAKE) --no-print-directory test-forge test-slither test-ape test-py
 
 test-forge:
 	$(FORGE) test
+
+# Static analysis through forge's build; fails on any medium or high finding (slither.config.json).
+test-slither:
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(VENV)/bin/slither . --config-file slither.config.json
 
 test-ape:
 	$(VENV)/bin/ape compile
@@ -35,6 +40,10 @@ test-ape:
 # pytest exits 5 when it collected no tests: that is a failure here too.
 test-py:
 	$(PY) -m pytest
+
+# Gas per operation on full transactions; rewrites the gas table in BENCHMARKS.md.
+bench: setup
+	$(PY) -m bench.gas --batch 10 --write
 
 clean:
 	rm -rf .forge .build contracts/.cache bench/out

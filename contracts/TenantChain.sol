@@ -754,7 +754,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         address tenant = a.tenant;
         StoredAccount storage acct = _accounts[tenant];
         uint256 from = a.lastSettled;
-        uint256 reserved;
+        uint256 reserved = 0; // closed allocations owe no reserved charge
         uint256 to = from;
         if (a.status == AllocationStatus.Active) {
             (reserved, to) = _reservedDue(from, a.ratePerSecond, acct);
@@ -772,7 +772,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
                 acct.funded -= uint128(metered);
             }
         }
-        uint256 fee;
+        uint256 fee = 0;
         // Both parts are below 2^128 (bounded by the escrow), so neither sum nor product overflows.
         unchecked {
             uint256 total = reserved + metered;

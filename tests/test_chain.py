@@ -1,45 +1,62 @@
-"""A real anvil: deploy with `ape run deploy`, then talk to the contract with web3.py."""
+"""A real anvil: deploy with `ape run deploy` (twice), then use the contracts through web3.py."""
 
 import json
 import subprocess
 
 from eth_account import Account
-from web3 import Web3
 
-from orchestrator.build import PROJECT_ROOT, compile_contracts
+from orchestrator.build import PROJECT_ROOT
+from orchestrator.chain import Chain, Deployment
 from orchestrator.devchain import DEV_KEYS
 
 from .conftest import tool_env
 
+OPERATOR = Account.from_key(DEV_KEYS[1])
+TENANT = Account.from_key(DEV_KEYS[2])
 
-def test_ape_deploy_then_web3_reads_an_event(anvil, tmp_path):
-    record_path = tmp_path / "deployment.json"
-    result = subprocess.run(
+
+def _ape_deploy(anvil, record_path, **extra):
+    return subprocess.run(
         [str(PROJECT_ROOT / ".venv/bin/ape"), "run", "deploy", "--network", "ethereum:anvil:node"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240,
-        env=tool_env(TENANTCHAIN_RPC_URL=anvil.url, TENANTCHAIN_DEPLOYMENT=str(record_path)),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        env=tool_env(TENANTCHAIN_RPC_URL=anvil.url, TENANTCHAIN_DEPLOYMENT=str(record_path), **extra),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ape_deploy_is_idempotent_and_the_contracts_work(anvil, tmp_path):
+    record_path = tmp_path / "deployment.json"
+    first = _ape_deploy(anvil, record_path, TENANTCHAIN_OPERATORS=OPERATOR.address)
+    assert first.returncode == 0, first.stdout + first.stderr
     record = json.loads(record_path.read_text())
     assert record["chain_id"] == 31337
+    assert record["operators"] == [OPERATOR.address]
 
-    w3 = Web3(Web3.HTTPProvider(anvil.url))
-    token_address = record["contracts"]["TestToken"]
-    assert len(w3.eth.get_code(token_address)) > 0
+    # A second run keeps the first deployment and says so.
+    second = _ape_deploy(anvil, record_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "already deployed" in second.stdout
+    assert json.loads(record_path.read_text()) == record
 
-    abi = compile_contracts(["contracts/test/TestToken.sol"])["TestToken"].abi
-    token = w3.eth.contract(address=token_address, abi=abi)
-    minter = Account.from_key(DEV_KEYS[1])
-    tx = token.functions.mint(minter.address, 123).build_transaction(
-        {"from": minter.address, "nonce": w3.eth.get_transaction_count(minter.address)}
-    )
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(minter.sign_transaction(tx).raw_transaction), timeout=30
-    )
-    assert receipt.status == 1
+    chain = Chain(anvil.url, Deployment.load(record_path))
+    tc = chain.tenantchain.functions
+    assert tc.owner().call() == record["admin"]
+    assert tc.isOperator(OPERATOR.address).call()
+    assert tc.periodSeconds().call() == record["parameters"]["period_seconds"]
 
-    events = token.events.Transfer().get_logs(from_block=record["start_block"])
-    assert [(e.args["from"], e.args["to"], e.args["value"]) for e in events] == [
-        ("0x0000000000000000000000000000000000000000", minter.address, 123)
+    chain.transact(tc.registerTenant(b"\x01" * 32, "ipfs://tenant", (500, 256, 1, 64)), TENANT)
+    events = chain.tenantchain.events.TenantRegistered().get_logs(from_block=record["start_block"])
+    assert [(e.args.tenant, e.args.metadataURI, tuple(e.args.demand.values())) for e in events] == [
+        (TENANT.address, "ipfs://tenant", (500, 256, 1, 64))
     ]
-    assert token.functions.balanceOf(minter.address).call() == 123
+    assert tc.getTenant(TENANT.address).call()[0] == 1  # Active
+
+
+def test_redeploy_keeps_the_old_record(anvil, tmp_path):
+    record_path = tmp_path / "deployment.json"
+    assert _ape_deploy(anvil, record_path).returncode == 0
+    old = json.loads(record_path.read_text())
+    again = _ape_deploy(anvil, record_path, TENANTCHAIN_REDEPLOY="1")
+    assert again.returncode == 0, again.stdout + again.stderr
+    new = json.loads(record_path.read_text())
+    assert new["contracts"]["TenantChain"] != old["contracts"]["TenantChain"]
+    assert json.loads((tmp_path / f"deployment-{old['start_block']}.json").read_text()) == old
