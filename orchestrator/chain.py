@@ -105,12 +105,15 @@ class Chain:
         RPC fault when the node can't be reached.
         """
         try:
-            tx = call.build_transaction({
+            params = {
                 "from": account.address,
                 "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
                 "chainId": self.deployment.chain_id,
-                **({"gas": gas} if gas else {}),
-            })
+            }
+            # Estimates run against the current block; settlement writes more once a second has
+            # passed, so leave headroom rather than run out of gas by a few thousand.
+            params["gas"] = gas or int(call.estimate_gas({"from": account.address}) * 1.25) + 10_000
+            tx = call.build_transaction(params)
             tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=wait_s)
         except ContractCustomError as exc:

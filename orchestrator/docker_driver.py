@@ -1,0 +1,288 @@
+"""The only module that talks to Docker: hardened containers, per-tenant networks, sized volumes.
+
+It knows nothing of the chain: callers give it allocation ids, tenants, limits and specs. Every
+object it creates carries labels naming the deployment (chain id, contract), the host, and the
+allocation or tenant, so that a restarted orchestrator adopts what exists instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import IPAMConfig, IPAMPool, Mount
+
+from .errors import DockerHostError
+from .spec import WorkloadSpec
+
+log = logging.getLogger("tenantchain.docker")
+
+LABEL = "tenantchain"
+DATA_MOUNT = "/data"
+TMP_SIZE = "64m"
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_millis: int
+    memory_mib: int
+    pids: int
+    storage_gib: int
+
+    @property
+    def nano_cpus(self) -> int:
+        return self.cpu_millis * 1_000_000
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mib * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    allocation: int
+    tenant: str
+    status: str  # created | running | paused | exited | ...
+    nano_cpus: int
+    memory_bytes: int
+    memory_swap_bytes: int
+    pids_limit: int
+    network: str | None
+
+
+class DockerDriver:
+    def __init__(self, base_url: str | None, scope: dict[str, str], data_dir: Path,
+                 subnet_pool: str = "10.200.0.0/16", subnet_prefix: int = 26,
+                 extra_labels: dict[str, str] | None = None, timeout: int = 60):
+        """``scope``: labels that name the deployment and host (chain, contract, host)."""
+        self.scope = {f"{LABEL}.{k}": str(v) for k, v in scope.items()}
+        self.extra_labels = dict(extra_labels or {})
+        self.data_dir = Path(data_dir)
+        self.pool = ipaddress.ip_network(subnet_pool)
+        self.subnet_prefix = subnet_prefix
+        self.prefix = f"tc{self.scope.get(f'{LABEL}.chain', '')}-h{self.scope.get(f'{LABEL}.host', '')}"
+        try:
+            self.client = docker.DockerClient(base_url=base_url, timeout=timeout) if base_url else docker.from_env(timeout=timeout)
+            info = self.client.info()
+        except DockerException as exc:
+            raise DockerHostError(f"Docker is not reachable at {base_url or 'the default socket'}: {exc}") from exc
+        # This kernel may lack the blkio weight controller: dockerd then drops the setting with a warning.
+        self.blkio_weight_supported = bool(info.get("BlkioWeight"))
+
+    # --- labels and names -----------------------------------------------------------------
+
+    def _labels(self, kind: str, **extra) -> dict[str, str]:
+        return {**self.scope, **self.extra_labels, f"{LABEL}.kind": kind,
+                **{f"{LABEL}.{k}": str(v) for k, v in extra.items()}}
+
+    def _filters(self, kind: str) -> dict:
+        return {"label": [f"{k}={v}" for k, v in {**self.scope, f"{LABEL}.kind": kind}.items()]}
+
+    def network_name(self, tenant: str) -> str:
+        return f"{self.prefix}-t{tenant.lower()[2:14]}"
+
+    def container_name(self, allocation: int) -> str:
+        return f"{self.prefix}-a{allocation}"
+
+    def volume_name(self, allocation: int) -> str:
+        return f"{self.prefix}-v{allocation}"
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NotFound:
+            raise
+        except (APIError, DockerException, OSError) as exc:
+            raise DockerHostError(f"docker {what} failed: {str(exc)[:300]}") from exc
+
+    def ping(self) -> None:
+        self._call("ping", self.client.ping)
+
+    # --- networks: one per tenant, internal, from our own subnet pool ------------------------
+
+    def ensure_network(self, tenant: str):
+        name = self.network_name(tenant)
+        existing = self._call("network list", self.client.networks.list, names=[name], filters=self._filters("network"))
+        for network in existing:
+            if network.name == name:
+                return network
+        subnet = self._free_subnet()
+        gateway = str(next(subnet.hosts()))
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)])
+        network = self._call(
+            "network create", self.client.networks.create, name, driver="bridge", internal=True, ipam=ipam,
+            labels=self._labels("network", tenant=tenant), check_duplicate=True)
+        log.info("network %s created (%s, internal)", name, subnet)
+        return network
+
+    def _free_subnet(self) -> ipaddress.IPv4Network:
+        taken = []
+        for network in self._call("network list", self.client.networks.list):
+            for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                if config.get("Subnet"):
+                    taken.append(ipaddress.ip_network(config["Subnet"], strict=False))
+        for candidate in self.pool.subnets(new_prefix=self.subnet_prefix):
+            if not any(candidate.overlaps(t) for t in taken):
+                return candidate
+        raise DockerHostError(f"the subnet pool {self.pool} is exhausted (/{self.subnet_prefix} per tenant)")
+
+    def networks(self) -> dict[str, object]:
+        """Our networks by tenant address (lowercase)."""
+        found = self._call("network list", self.client.networks.list, filters=self._filters("network"))
+        return {n.attrs["Labels"][f"{LABEL}.tenant"].lower(): n for n in found}
+
+    def remove_network(self, network) -> None:
+        try:
+            self._call("network remove", network.remove)
+        except NotFound:
+            pass
+
+    # --- volumes: an ext4 image on a loop device, so the kernel enforces the size --------------
+
+    def _image_path(self, allocation: int) -> Path:
+        return self.data_dir / "volumes" / f"allocation-{allocation}.img"
+
+    def ensure_volume(self, allocation: int, size_gib: int, owner: str = "65534:65534"):
+        name = self.volume_name(allocation)
+        try:
+            return self._call("volume inspect", self.client.volumes.get, name)
+        except NotFound:
+            pass
+        image = self._image_path(allocation)
+        image.parent.mkdir(parents=True, exist_ok=True)
+        if not image.exists():
+            with open(image, "wb") as f:
+                f.truncate(max(1, size_gib) * 1024**3)  # sparse: costs disk only as it fills
+            self._run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner}", str(image)])
+        device = self._loop_device(image)
+        volume = self._call(
+            "volume create", self.client.volumes.create, name=name, driver="local",
+            driver_opts={"type": "ext4", "device": device}, labels=self._labels("volume", allocation=allocation))
+        log.info("volume %s created (%d GiB on %s)", name, size_gib, device)
+        return volume
+
+    def _loop_device(self, image: Path) -> str:
+        attached = self._run(["losetup", "-j", str(image)]).strip()
+        if attached:
+            return attached.split(":", 1)[0]
+        return self._run(["losetup", "--find", "--show", str(image)]).strip()
+
+    def remove_volume(self, allocation: int) -> None:
+        try:
+            self._call("volume remove", self.client.volumes.get(self.volume_name(allocation)).remove, force=True)
+        except NotFound:
+            pass
+        image = self._image_path(allocation)
+        if image.exists():
+            for line in self._run(["losetup", "-j", str(image)]).splitlines():
+                self._run(["losetup", "-d", line.split(":", 1)[0]])
+            image.unlink()
+
+    def volume_allocations(self) -> set[int]:
+        found = self._call("volume list", self.client.volumes.list, filters=self._filters("volume"))
+        return {int(v.attrs["Labels"][f"{LABEL}.allocation"]) for v in found}
+
+    @staticmethod
+    def _run(args: list[str]) -> str:
+        try:
+            return subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            raise DockerHostError(f"{args[0]} failed: {detail.strip()[:300]}") from exc
+
+    # --- containers ---------------------------------------------------------------------------
+
+    def image_present(self, image: str) -> bool:
+        try:
+            self._call("image inspect", self.client.images.get, image)
+            return True
+        except (NotFound, ImageNotFound):
+            return False
+
+    def create_container(self, allocation: int, tenant: str, spec: WorkloadSpec, limits: Limits):
+        """Create and start the allocation's container, hardened, limited, on its tenant's network."""
+        network = self.ensure_network(tenant)
+        volume = self.ensure_volume(allocation, limits.storage_gib, _numeric_owner(spec.user))
+        kwargs = dict(
+            name=self.container_name(allocation),
+            command=list(spec.command) or None,
+            environment={**spec.env, **spec.secrets},
+            labels=self._labels("container", allocation=allocation, tenant=tenant),
+            user=spec.user,
+            working_dir=spec.workdir,
+            detach=True,
+            network=network.name,
+            nano_cpus=limits.nano_cpus,
+            mem_limit=limits.memory_bytes,
+            memswap_limit=limits.memory_bytes,  # memory = memory+swap: no swap beyond the limit
+            pids_limit=limits.pids,
+            cap_drop=["ALL"],
+            cap_add=list(spec.cap_add) or None,
+            security_opt=["no-new-privileges:true"],
+            read_only=True,
+            tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={TMP_SIZE}"},
+            mounts=[Mount(target=DATA_MOUNT, source=volume.name, type="volume")],
+            privileged=False,
+            restart_policy={"Name": "unless-stopped"},
+            **({"blkio_weight": 500} if self.blkio_weight_supported else {}),
+        )
+        container = self._call("container run", self.client.containers.run, spec.image, **kwargs)
+        log.info("container %s started for allocation %d", container.name, allocation)
+        return container
+
+    def update_limits(self, container_id: str, limits: Limits) -> None:
+        """Change limits in place (no restart). docker-py's update() lacks NanoCpus and PidsLimit, so this
+        posts the Engine API's ContainerUpdate body directly."""
+        api = self.client.api
+        body = {"NanoCpus": limits.nano_cpus, "Memory": limits.memory_bytes,
+                "MemorySwap": limits.memory_bytes, "PidsLimit": limits.pids}
+        response = self._call("container update", api._post_json, api._url("/containers/{0}/update", container_id),
+                              data=body)
+        self._call("container update", api._raise_for_status, response)
+
+    def containers(self) -> dict[int, ContainerState]:
+        """Our containers by allocation id, with their state and limits."""
+        found = self._call("container list", self.client.containers.list, all=True, filters=self._filters("container"))
+        states = {}
+        for c in found:
+            host = c.attrs["HostConfig"]
+            networks = list((c.attrs.get("NetworkSettings") or {}).get("Networks") or {})
+            allocation = int(c.labels[f"{LABEL}.allocation"])
+            states[allocation] = ContainerState(
+                id=c.id, allocation=allocation, tenant=c.labels.get(f"{LABEL}.tenant", ""), status=c.status,
+                nano_cpus=host.get("NanoCpus") or 0, memory_bytes=host.get("Memory") or 0,
+                memory_swap_bytes=host.get("MemorySwap") or 0, pids_limit=host.get("PidsLimit") or 0,
+                network=networks[0] if networks else None)
+        return states
+
+    def pause(self, container_id: str) -> None:
+        self._call("container pause", self.client.api.pause, container_id)
+
+    def unpause(self, container_id: str) -> None:
+        self._call("container unpause", self.client.api.unpause, container_id)
+
+    def start(self, container_id: str) -> None:
+        self._call("container start", self.client.api.start, container_id)
+
+    def connect(self, container_id: str, network) -> None:
+        self._call("network connect", network.connect, container_id)
+
+    def remove_container(self, container_id: str) -> None:
+        try:
+            self._call("container remove", self.client.api.remove_container, container_id, force=True)
+        except NotFound:
+            pass
+
+
+def _numeric_owner(user: str) -> str:
+    """The uid:gid that should own a fresh volume; names fall back to nobody."""
+    uid, _, gid = user.partition(":")
+    if uid.isdigit():
+        return f"{uid}:{gid if gid.isdigit() else uid}"
+    return "65534:65534"

@@ -1,0 +1,151 @@
+"""Level-triggered reconciliation: make this host's Docker objects match the store's projection.
+
+The only place where chain state and Docker meet. Each pass compares desired (the store) with
+actual (Docker objects found by label) and acts per allocation, in id order:
+
+    active, funded      -> container running with exactly the admitted limits (created, updated, unpaused)
+    active, suspended   -> container paused (memory and volume kept)
+    closed              -> container removed; volume removed after the retention period
+    unknown but ours    -> removed, but only while the store is in sync with the chain
+
+A spec that can't be decrypted, validated or run is rejected on-chain once, with a reason code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from coincurve import PrivateKey
+
+from .docker_driver import ContainerState, DockerDriver, Limits
+from .errors import ChainError, DockerHostError
+from .spec import RejectCode, SpecError, WorkloadSpec, open_spec
+from .store import DesiredAllocation, Store
+
+log = logging.getLogger("tenantchain.reconciler")
+
+
+@dataclass
+class PassReport:
+    actions: list[tuple[int | None, str]] = field(default_factory=list)
+    errors: list[tuple[int | None, str]] = field(default_factory=list)
+
+
+class Reconciler:
+    def __init__(self, store: Store, driver: DockerDriver, host_key: PrivateKey,
+                 reject: Callable[[int, RejectCode], str | None], in_sync: Callable[[], bool],
+                 volume_retention_s: float = 24 * 3600):
+        """``reject(allocation, code)`` sends the on-chain rejection and returns the tx hash;
+        ``in_sync()`` says whether the store has caught up with the chain (safe to remove strays)."""
+        self.store = store
+        self.driver = driver
+        self.host_key = host_key
+        self.reject = reject
+        self.in_sync = in_sync
+        self.volume_retention_s = volume_retention_s
+        self._specs: dict[int, WorkloadSpec] = {}
+        self._volumes: set[int] = set()
+
+    def reconcile(self) -> PassReport:
+        report = PassReport()
+        desired = {a.id: a for a in self.store.allocations()}
+        actual = self.driver.containers()
+        self._volumes = self.driver.volume_allocations()
+        for allocation in sorted(desired.values(), key=lambda a: a.id):
+            try:
+                self._reconcile_one(allocation, actual.get(allocation.id), report)
+            except (DockerHostError, ChainError) as exc:
+                report.errors.append((allocation.id, str(exc)))
+                log.warning("allocation %d: %s", allocation.id, exc)
+        if self.in_sync():
+            self._remove_strays(desired, actual, report)
+        for allocation, action in report.actions:
+            self.store.log_action(allocation, action)
+        for allocation, error in report.errors:
+            self.store.log_action(allocation, "error", error)
+        return report
+
+    # --- one allocation -----------------------------------------------------------------------
+
+    def _reconcile_one(self, a: DesiredAllocation, c: ContainerState | None, report: PassReport) -> None:
+        if a.status == "closed":
+            if c is not None:
+                self.driver.remove_container(c.id)
+                report.actions.append((a.id, "removed"))
+            self._expire_volume(a, report)
+            self._specs.pop(a.id, None)
+            return
+        limits = Limits(a.cpu_millis, a.memory_mib, a.pids, a.storage_gib)
+        if c is None:
+            if self.store.rejection(a.id) is not None:
+                return  # rejected on-chain already; waiting for AllocationClosed
+            spec = self._spec(a, report)
+            if spec is None:
+                return
+            container = self.driver.create_container(a.id, a.tenant, spec, limits)
+            report.actions.append((a.id, "created"))
+            if a.suspended:
+                self.driver.pause(container.id)
+                report.actions.append((a.id, "paused"))
+            return
+        if (c.nano_cpus, c.memory_bytes, c.memory_swap_bytes, c.pids_limit) != (
+                limits.nano_cpus, limits.memory_bytes, limits.memory_bytes, limits.pids):
+            self.driver.update_limits(c.id, limits)
+            report.actions.append((a.id, "limits-updated"))
+        if c.network != self.driver.network_name(a.tenant):
+            self.driver.connect(c.id, self.driver.ensure_network(a.tenant))
+            report.actions.append((a.id, "network-restored"))
+        if a.suspended and c.status == "running":
+            self.driver.pause(c.id)
+            report.actions.append((a.id, "paused"))
+        elif not a.suspended and c.status == "paused":
+            self.driver.unpause(c.id)
+            report.actions.append((a.id, "unpaused"))
+        elif c.status in ("exited", "created", "dead") and not a.suspended:
+            self.driver.start(c.id)
+            report.actions.append((a.id, "started"))
+
+    def _spec(self, a: DesiredAllocation, report: PassReport) -> WorkloadSpec | None:
+        spec = self._specs.get(a.id)
+        if spec is not None:
+            return spec
+        try:
+            spec = open_spec(a.encrypted_spec, a.spec_hash, self.host_key)
+            if not self.driver.image_present(spec.image):
+                raise SpecError(RejectCode.IMAGE_MISSING, f"image {spec.image} is not on this host")
+        except SpecError as exc:
+            tx = self.reject(a.id, exc.code)
+            self.store.record_rejection(a.id, int(exc.code), str(exc), tx)
+            report.actions.append((a.id, f"rejected:{exc.code.name.lower()}"))
+            log.warning("allocation %d rejected (%s): %s", a.id, exc.code.name, exc)
+            return None
+        self._specs[a.id] = spec
+        return spec
+
+    def _expire_volume(self, a: DesiredAllocation, report: PassReport) -> None:
+        if a.id not in self._volumes:
+            return
+        deadline = self.store.retain_volume(a.id, time.time() + self.volume_retention_s)
+        if time.time() >= deadline:
+            self.driver.remove_volume(a.id)
+            self.store.forget_volume(a.id)
+            report.actions.append((a.id, "volume-removed"))
+
+    # --- strays -------------------------------------------------------------------------------
+
+    def _remove_strays(self, desired: dict[int, DesiredAllocation], actual: dict[int, ContainerState],
+                       report: PassReport) -> None:
+        for allocation, c in actual.items():
+            if allocation not in desired:
+                self.driver.remove_container(c.id)
+                report.actions.append((allocation, "stray-removed"))
+        live_tenants = {a.tenant.lower() for a in desired.values() if a.status == "active"}
+        containers = self.driver.containers()
+        used_networks = {c.network for c in containers.values()}
+        for tenant, network in self.driver.networks().items():
+            if tenant not in live_tenants and network.name not in used_networks:
+                self.driver.remove_network(network)
+                report.actions.append((None, f"network-removed:{network.name}"))

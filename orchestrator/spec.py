@@ -1,0 +1,149 @@
+"""Workload specs: what a tenant wants run, encrypted to the host's key (ECIES over secp256k1).
+
+A spec is JSON; on-chain only its keccak256 hash and the ciphertext (in the request's log) appear.
+The orchestrator decrypts it, checks the hash, and validates it strictly: unknown fields, privileged
+options and host access are refused with a reason code that goes back on-chain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import ecies
+from coincurve import PrivateKey
+from eth_utils import keccak
+
+from .errors import TenantChainError
+
+
+class RejectCode(IntEnum):
+    """Reason codes carried by `rejectAllocation` (see ITypes)."""
+
+    UNSPECIFIED = 0
+    UNDECRYPTABLE = 1
+    HASH_MISMATCH = 2
+    INVALID = 3
+    FORBIDDEN = 4
+    IMAGE_MISSING = 5
+    HOST_FAILURE = 6
+
+
+class SpecError(TenantChainError):
+    """A spec the host can't run; `code` is what the chain is told."""
+
+    def __init__(self, code: RejectCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+# Capabilities a spec may add back after ALL are dropped: none of them reaches outside the container.
+ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "KILL"})
+_FIELDS = {"image", "command", "env", "secrets", "ports", "user", "cap_add", "workdir"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$")
+MAX_SPEC_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    image: str
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # delivered as env, never logged
+    ports: tuple[int, ...] = ()  # container ports the tenant's other containers may reach
+    user: str = "65534:65534"
+    cap_add: tuple[str, ...] = ()
+    workdir: str | None = None
+
+    def to_json(self) -> bytes:
+        body = {
+            "image": self.image, "command": list(self.command), "env": self.env, "secrets": self.secrets,
+            "ports": list(self.ports), "user": self.user, "cap_add": list(self.cap_add),
+        }
+        if self.workdir:
+            body["workdir"] = self.workdir
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def spec_hash(plaintext: bytes) -> bytes:
+    return keccak(plaintext)
+
+
+def encrypt_spec(spec: WorkloadSpec | bytes, host_public_key: bytes) -> tuple[bytes, bytes]:
+    """(ciphertext, keccak256 of the plaintext) for `requestAllocation`."""
+    plaintext = spec.to_json() if isinstance(spec, WorkloadSpec) else spec
+    return ecies.encrypt(host_public_key, plaintext), spec_hash(plaintext)
+
+
+def open_spec(ciphertext: bytes, expected_hash: bytes, host_key: PrivateKey) -> WorkloadSpec:
+    """Decrypt, check against the on-chain hash, and validate. Raises :class:`SpecError`."""
+    try:
+        plaintext = ecies.decrypt(host_key.secret, ciphertext)
+    except (ValueError, TypeError) as exc:
+        raise SpecError(RejectCode.UNDECRYPTABLE, "the spec can't be decrypted with this host's key") from exc
+    if spec_hash(plaintext) != bytes(expected_hash):
+        raise SpecError(RejectCode.HASH_MISMATCH, "the spec doesn't match the hash on-chain")
+    return parse_spec(plaintext)
+
+
+def parse_spec(plaintext: bytes) -> WorkloadSpec:
+    if len(plaintext) > MAX_SPEC_BYTES:
+        raise SpecError(RejectCode.INVALID, f"spec larger than {MAX_SPEC_BYTES} bytes")
+    try:
+        body = json.loads(plaintext)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(RejectCode.INVALID, f"spec is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise SpecError(RejectCode.INVALID, "spec must be a JSON object")
+    unknown = set(body) - _FIELDS
+    if unknown:
+        # Unknown fields are refused rather than ignored: "privileged", "volumes", "network_mode"...
+        # must never be silently dropped into a spec the tenant thinks is honoured.
+        raise SpecError(RejectCode.FORBIDDEN, f"spec has fields this host doesn't allow: {', '.join(sorted(unknown))}")
+
+    image = body.get("image")
+    if not isinstance(image, str) or not _IMAGE.match(image):
+        raise SpecError(RejectCode.INVALID, "spec.image must be an image reference")
+    command = body.get("command", [])
+    if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+        raise SpecError(RejectCode.INVALID, "spec.command must be a list of strings")
+    env = _string_map(body.get("env", {}), "env")
+    secrets = _string_map(body.get("secrets", {}), "secrets")
+    ports = body.get("ports", [])
+    if not isinstance(ports, list) or not all(isinstance(p, int) and 1 <= p <= 65535 for p in ports):
+        raise SpecError(RejectCode.INVALID, "spec.ports must be a list of port numbers")
+    user = body.get("user", "65534:65534")
+    if not isinstance(user, str) or not re.match(r"^[a-z0-9_]{1,32}(:[a-z0-9_]{1,32})?$", user):
+        raise SpecError(RejectCode.INVALID, "spec.user must be a user[:group] name or id")
+    cap_add = body.get("cap_add", [])
+    if not isinstance(cap_add, list) or not all(isinstance(c, str) for c in cap_add):
+        raise SpecError(RejectCode.INVALID, "spec.cap_add must be a list of capability names")
+    forbidden = {c.upper().removeprefix("CAP_") for c in cap_add} - ALLOWED_CAPABILITIES
+    if forbidden:
+        raise SpecError(RejectCode.FORBIDDEN, f"capabilities not allowed: {', '.join(sorted(forbidden))}")
+    workdir = body.get("workdir")
+    if workdir is not None and (not isinstance(workdir, str) or not workdir.startswith("/")):
+        raise SpecError(RejectCode.INVALID, "spec.workdir must be an absolute path")
+    return WorkloadSpec(
+        image=image, command=tuple(command), env=env, secrets=secrets, ports=tuple(ports), user=user,
+        cap_add=tuple(sorted({c.upper().removeprefix("CAP_") for c in cap_add})), workdir=workdir,
+    )
+
+
+def _string_map(value, name: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise SpecError(RejectCode.INVALID, f"spec.{name} must map names to strings")
+    bad = [k for k in value if not _ENV_NAME.match(k)]
+    if bad:
+        raise SpecError(RejectCode.INVALID, f"spec.{name} has invalid names: {', '.join(sorted(bad))}")
+    return dict(value)
+
+
+def load_host_key(hex_key: str) -> PrivateKey:
+    try:
+        return PrivateKey(bytes.fromhex(hex_key.strip().removeprefix("0x")))
+    except ValueError as exc:
+        raise TenantChainError("the host key is not a 32-byte hex secp256k1 key") from exc

@@ -1,0 +1,244 @@
+"""SQLite, the orchestrator's only state: a journal of the chain events that concern this host,
+the projection folded from it, the checkpoint, block hashes for reorg detection, and logs.
+
+The watcher writes events, projection and checkpoint in one transaction (exactly-once projection).
+A reorg rolls the journal back to the fork point and refolds the projection from what remains.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    block INTEGER NOT NULL, log_index INTEGER NOT NULL, tx TEXT NOT NULL, name TEXT NOT NULL,
+    args TEXT NOT NULL, PRIMARY KEY (block, log_index));
+CREATE TABLE IF NOT EXISTS allocations (
+    id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, host_id INTEGER NOT NULL, status TEXT NOT NULL,
+    close_reason INTEGER NOT NULL DEFAULT 0, close_code INTEGER NOT NULL DEFAULT 0,
+    cpu_millis INTEGER NOT NULL, memory_mib INTEGER NOT NULL, storage_gib INTEGER NOT NULL,
+    pids INTEGER NOT NULL, rate INTEGER NOT NULL, spec_hash TEXT NOT NULL, encrypted_spec TEXT NOT NULL,
+    requested_block INTEGER NOT NULL, closed_block INTEGER);
+CREATE TABLE IF NOT EXISTS tenants (address TEXT PRIMARY KEY, suspended_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS rejections (
+    allocation INTEGER PRIMARY KEY, code INTEGER NOT NULL, reason TEXT NOT NULL, tx TEXT, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS volume_retention (allocation INTEGER PRIMARY KEY, remove_after REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, allocation INTEGER, action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '');
+"""
+
+CLOSE_REASONS = {0: "none", 1: "released", 2: "rejected", 3: "out-of-funds"}
+
+
+@dataclass(frozen=True)
+class DesiredAllocation:
+    id: int
+    tenant: str
+    host_id: int
+    status: str  # active | closed
+    cpu_millis: int
+    memory_mib: int
+    storage_gib: int
+    pids: int
+    spec_hash: bytes
+    encrypted_spec: bytes
+    suspended: bool
+    closed_block: int | None
+
+
+class Store:
+    """One SQLite database file; safe to share between the watcher and reconciler threads."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the store at {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- meta ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def bind(self, chain_id: int, contract: str, host_id: int) -> None:
+        """Tie this store to one deployment and host; refuse to mix state from another."""
+        identity = f"{chain_id}:{contract.lower()}:{host_id}"
+        with self._lock:
+            current = self.get_meta("identity")
+            if current is None:
+                self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (identity,))
+            elif current != identity:
+                raise ConfigError(
+                    f"the data dir {self.path.parent} belongs to {current} (chain:contract:host), not {identity}; "
+                    "use another --data-dir")
+
+    def checkpoint(self) -> int | None:
+        value = self.get_meta("checkpoint")
+        return int(value) if value is not None else None
+
+    def block_hash(self, number: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT hash FROM blocks WHERE number = ?", (number,)).fetchone()
+        return row[0] if row else None
+
+    def known_blocks_desc(self, below_or_at: int) -> list[tuple[int, str]]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT number, hash FROM blocks WHERE number <= ? ORDER BY number DESC", (below_or_at,)).fetchall()
+
+    # --- the watcher's writes: one transaction each ---------------------------------------
+
+    def apply(self, events: list[dict], block_hashes: dict[int, str], checkpoint: int) -> None:
+        """Journal ``events``, fold them into the projection and move the checkpoint, atomically."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for event in events:
+                    self._db.execute(
+                        "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                        (event["block"], event["log_index"], event["tx"], event["name"], json.dumps(event["args"])))
+                    self._fold(event["name"], event["args"], event["block"])
+                self._db.executemany("INSERT OR REPLACE INTO blocks VALUES (?, ?)", block_hashes.items())
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (str(checkpoint),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def rollback_to(self, block: int) -> int:
+        """Forget everything after ``block`` (a reorg's fork point) and refold; returns events dropped."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                dropped = self._db.execute("DELETE FROM events WHERE block > ?", (block,)).rowcount
+                self._db.execute("DELETE FROM blocks WHERE number > ?", (block,))
+                self._db.execute("DELETE FROM allocations")
+                self._db.execute("DELETE FROM tenants")
+                rows = self._db.execute("SELECT name, args, block FROM events ORDER BY block, log_index").fetchall()
+                for name, args, number in rows:
+                    self._fold(name, json.loads(args), number)
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (str(block),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return dropped
+
+    def _fold(self, name: str, args: dict, block: int) -> None:
+        db = self._db
+        if name == "AllocationRequested":
+            r = args["resources"]
+            db.execute(
+                "INSERT OR REPLACE INTO allocations (id, tenant, host_id, status, cpu_millis, memory_mib, "
+                "storage_gib, pids, rate, spec_hash, encrypted_spec, requested_block) "
+                "VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (args["allocationId"], args["tenant"], args["hostId"], r["cpuMillis"], r["memoryMiB"],
+                 r["storageGiB"], r["pids"], args["ratePerSecond"], args["specHash"], args["encryptedSpec"], block))
+            db.execute("INSERT OR IGNORE INTO tenants (address) VALUES (?)", (args["tenant"],))
+        elif name == "AllocationResized":
+            r = args["resources"]
+            db.execute(
+                "UPDATE allocations SET cpu_millis = ?, memory_mib = ?, storage_gib = ?, pids = ?, rate = ? "
+                "WHERE id = ?",
+                (r["cpuMillis"], r["memoryMiB"], r["storageGiB"], r["pids"], args["ratePerSecond"],
+                 args["allocationId"]))
+        elif name == "AllocationClosed":
+            db.execute(
+                "UPDATE allocations SET status = 'closed', close_reason = ?, close_code = ?, closed_block = ? "
+                "WHERE id = ?", (args["reason"], args["code"], block, args["allocationId"]))
+        elif name == "TenantSuspended":
+            db.execute(
+                "INSERT INTO tenants (address, suspended_at) VALUES (?, ?) "
+                "ON CONFLICT(address) DO UPDATE SET suspended_at = excluded.suspended_at",
+                (args["tenant"], args["at"]))
+        elif name == "TenantResumed":
+            db.execute("UPDATE tenants SET suspended_at = 0 WHERE address = ?", (args["tenant"],))
+        # Other journaled events (Settled, UsageReported, host changes) feed billing and the status
+        # page from the journal; they don't change what should run.
+
+    # --- reads for the reconciler and the status page --------------------------------------
+
+    def allocations(self, include_closed: bool = True) -> list[DesiredAllocation]:
+        query = (
+            "SELECT a.id, a.tenant, a.host_id, a.status, a.cpu_millis, a.memory_mib, a.storage_gib, a.pids, "
+            "a.spec_hash, a.encrypted_spec, COALESCE(t.suspended_at, 0) != 0 AND a.status = 'active', "
+            "a.closed_block FROM allocations a LEFT JOIN tenants t ON t.address = a.tenant"
+        )
+        if not include_closed:
+            query += " WHERE a.status = 'active'"
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY a.id").fetchall()
+        return [
+            DesiredAllocation(
+                id=r[0], tenant=r[1], host_id=r[2], status=r[3], cpu_millis=r[4], memory_mib=r[5],
+                storage_gib=r[6], pids=r[7], spec_hash=bytes.fromhex(r[8][2:]),
+                encrypted_spec=bytes.fromhex(r[9][2:]), suspended=bool(r[10]), closed_block=r[11])
+            for r in rows
+        ]
+
+    def events(self, limit: int = 50) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT block, log_index, tx, name, args FROM events ORDER BY block DESC, log_index DESC LIMIT ?",
+                (limit,)).fetchall()
+
+    def event_count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    # --- rejections and the action log ----------------------------------------------------
+
+    def rejection(self, allocation: int) -> tuple | None:
+        with self._lock:
+            return self._db.execute(
+                "SELECT code, reason, tx FROM rejections WHERE allocation = ?", (allocation,)).fetchone()
+
+    def record_rejection(self, allocation: int, code: int, reason: str, tx: str | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?)", (allocation, code, reason, tx, time.time()))
+
+    def retain_volume(self, allocation: int, remove_after: float) -> float:
+        """Start (once) the retention clock of a released allocation's volume; returns its deadline."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO volume_retention VALUES (?, ?)", (allocation, remove_after))
+            return self._db.execute(
+                "SELECT remove_after FROM volume_retention WHERE allocation = ?", (allocation,)).fetchone()[0]
+
+    def forget_volume(self, allocation: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM volume_retention WHERE allocation = ?", (allocation,))
+
+    def log_action(self, allocation: int | None, action: str, detail: str = "") -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO actions (at, allocation, action, detail) VALUES (?, ?, ?, ?)",
+                (time.time(), allocation, action, detail))
+
+    def actions(self, limit: int = 50) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT at, allocation, action, detail FROM actions ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

@@ -1,0 +1,116 @@
+"""Helpers for orchestrator integration tests: a deployed chain with a host and funded tenants,
+and an orchestrator running in a thread, torn down with everything it created."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from coincurve import PrivateKey
+from eth_account import Account
+
+from orchestrator.chain import Chain, Deployment
+from orchestrator.devchain import DEV_KEYS, deploy_local
+from orchestrator.service import Orchestrator, ServiceConfig
+from orchestrator.spec import WorkloadSpec, encrypt_spec
+
+OPERATOR = Account.from_key(DEV_KEYS[1])
+TENANTS = [Account.from_key(k) for k in DEV_KEYS[2:5]]
+CAPACITY = (8000, 16_384, 100, 4096)
+PRICES = (10**6, 10**5, 10**6, 10**3)
+METERED = (10**9, 10**8)
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Cluster:
+    """A deployment with one host (id ``host_id``) and funded tenants."""
+
+    chain: Chain
+    record: Path
+    host_id: int
+    host_key: PrivateKey
+
+    @classmethod
+    def create(cls, rpc_url: str, tmp: Path) -> "Cluster":
+        record = tmp / "deployment.json"
+        deploy_local(rpc_url, record, operators=(OPERATOR.address,))
+        chain = Chain(rpc_url, Deployment.load(record))
+        host_key = PrivateKey()
+        cluster = cls(chain, record, 0, host_key)
+        cluster.host_id = cluster.register_host(host_key)
+        tc = chain.tenantchain.functions
+        for tenant in TENANTS:
+            chain.transact(tc.registerTenant(b"\x00" * 32, "", (0, 0, 0, 0)), tenant)
+            chain.transact(chain.token.functions.mint(tenant.address, 10**24), tenant)
+            chain.transact(chain.token.functions.approve(chain.tenantchain.address, 2**256 - 1), tenant)
+            chain.transact(tc.deposit(tenant.address, 10**23), tenant)
+        return cluster
+
+    def register_host(self, key: PrivateKey) -> int:
+        tc = self.chain.tenantchain.functions
+        self.chain.transact(tc.registerHost(CAPACITY, PRICES, METERED, key.public_key.format(True)), OPERATOR)
+        return tc.hostCount().call()
+
+    def request(self, tenant, spec: WorkloadSpec | bytes, resources=(500, 64, 1, 64), host_id=None,
+                key: PrivateKey | None = None) -> int:
+        host_id = host_id or self.host_id
+        ciphertext, digest = encrypt_spec(spec, (key or self.host_key).public_key.format(True))
+        receipt = self.chain.transact(
+            self.chain.tenantchain.functions.requestAllocation(host_id, resources, digest, ciphertext), tenant)
+        event = self.chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0]
+        return event.args.allocationId
+
+    def orchestrator(self, tmp: Path, labels: dict[str, str], host_id=None, key=None, docker_url=None,
+                     **overrides) -> "RunningOrchestrator":
+        config = ServiceConfig(
+            rpc_url=self.chain.w3.provider.endpoint_uri, deployment_path=self.record,
+            host_id=host_id or self.host_id, operator=OPERATOR, host_key=key or self.host_key,
+            data_dir=tmp / f"orchestrator-{host_id or self.host_id}", docker_url=docker_url,
+            poll_interval_s=0.2, reconcile_interval_s=1.0, extra_labels=labels, volume_retention_s=0,
+            **overrides)
+        return RunningOrchestrator(Orchestrator(config))
+
+
+class RunningOrchestrator:
+    def __init__(self, orchestrator: Orchestrator):
+        self.o = orchestrator
+        self.thread = threading.Thread(target=orchestrator.run, daemon=True)
+
+    def __enter__(self) -> "RunningOrchestrator":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.o.stop()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "orchestrator did not stop"
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        teardown(self.o)
+        self.o.close()
+
+
+def teardown(o: Orchestrator) -> None:
+    """Remove everything the orchestrator created: containers, then volumes (and loop devices), networks."""
+    driver = o.driver
+    for state in driver.containers().values():
+        driver.remove_container(state.id)
+    for allocation in driver.volume_allocations():
+        driver.remove_volume(allocation)
+    for network in driver.networks().values():
+        driver.remove_network(network)
