@@ -59,14 +59,15 @@ class ContainerState:
 class DockerDriver:
     def __init__(self, base_url: str | None, scope: dict[str, str], data_dir: Path,
                  subnet_pool: str = "10.200.0.0/16", subnet_prefix: int = 26,
-                 extra_labels: dict[str, str] | None = None, timeout: int = 60):
-        """``scope``: labels that name the deployment and host (chain, contract, host)."""
+                 extra_labels: dict[str, str] | None = None, name_prefix: str | None = None, timeout: int = 60):
+        """``scope``: labels that name the deployment and host (chain, contract, host); objects are found
+        by these and ``extra_labels``. ``name_prefix`` overrides the object-name prefix (tests use one per run)."""
         self.scope = {f"{LABEL}.{k}": str(v) for k, v in scope.items()}
         self.extra_labels = dict(extra_labels or {})
         self.data_dir = Path(data_dir)
         self.pool = ipaddress.ip_network(subnet_pool)
         self.subnet_prefix = subnet_prefix
-        self.prefix = f"tc{self.scope.get(f'{LABEL}.chain', '')}-h{self.scope.get(f'{LABEL}.host', '')}"
+        self.prefix = name_prefix or f"tc{self.scope.get(f'{LABEL}.chain', '')}-h{self.scope.get(f'{LABEL}.host', '')}"
         try:
             self.client = docker.DockerClient(base_url=base_url, timeout=timeout) if base_url else docker.from_env(timeout=timeout)
             info = self.client.info()
@@ -82,7 +83,8 @@ class DockerDriver:
                 **{f"{LABEL}.{k}": str(v) for k, v in extra.items()}}
 
     def _filters(self, kind: str) -> dict:
-        return {"label": [f"{k}={v}" for k, v in {**self.scope, f"{LABEL}.kind": kind}.items()]}
+        labels = {**self.scope, **self.extra_labels, f"{LABEL}.kind": kind}
+        return {"label": [f"{k}={v}" for k, v in labels.items()]}
 
     def network_name(self, tenant: str) -> str:
         return f"{self.prefix}-t{tenant.lower()[2:14]}"
@@ -248,14 +250,21 @@ class DockerDriver:
 
     def containers(self) -> dict[int, ContainerState]:
         """Our containers by allocation id, with their state and limits."""
-        found = self._call("container list", self.client.containers.list, all=True, filters=self._filters("container"))
+        api = self.client.api
+        summaries = self._call("container list", api.containers, all=True, filters=self._filters("container"))
         states = {}
-        for c in found:
-            host = c.attrs["HostConfig"]
-            networks = list((c.attrs.get("NetworkSettings") or {}).get("Networks") or {})
-            allocation = int(c.labels[f"{LABEL}.allocation"])
+        for summary in summaries:
+            try:  # a container removed between the list and the inspect is simply gone
+                attrs = self._call("container inspect", api.inspect_container, summary["Id"])
+            except NotFound:
+                continue
+            host = attrs["HostConfig"]
+            labels = attrs["Config"]["Labels"] or {}
+            networks = list((attrs.get("NetworkSettings") or {}).get("Networks") or {})
+            allocation = int(labels[f"{LABEL}.allocation"])
             states[allocation] = ContainerState(
-                id=c.id, allocation=allocation, tenant=c.labels.get(f"{LABEL}.tenant", ""), status=c.status,
+                id=attrs["Id"], allocation=allocation, tenant=labels.get(f"{LABEL}.tenant", ""),
+                status=attrs["State"]["Status"],
                 nano_cpus=host.get("NanoCpus") or 0, memory_bytes=host.get("Memory") or 0,
                 memory_swap_bytes=host.get("MemorySwap") or 0, pids_limit=host.get("PidsLimit") or 0,
                 network=networks[0] if networks else None)

@@ -44,6 +44,7 @@ class ServiceConfig:
     subnet_pool: str = "10.200.0.0/16"
     volume_retention_s: float = 24 * 3600
     extra_labels: dict[str, str] = field(default_factory=dict)
+    name_prefix: str | None = None
 
 
 class Orchestrator:
@@ -57,7 +58,8 @@ class Orchestrator:
         self.driver = DockerDriver(
             config.docker_url,
             scope={"chain": deployment.chain_id, "contract": deployment.tenantchain.lower(), "host": config.host_id},
-            data_dir=config.data_dir, subnet_pool=config.subnet_pool, extra_labels=config.extra_labels)
+            data_dir=config.data_dir, subnet_pool=config.subnet_pool, extra_labels=config.extra_labels,
+            name_prefix=config.name_prefix)
         self.watcher = Watcher(
             self.chain.w3, deployment.tenantchain, self.chain.tenantchain.abi, deployment.start_block,
             config.host_id, self.store, WatcherConfig(confirmations=config.confirmations))

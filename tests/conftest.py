@@ -9,6 +9,7 @@ Services are never skipped: when anvil or Docker can't be started the test fails
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -65,10 +66,13 @@ def _remove_test_objects(client: docker.DockerClient, keep_live_runs: bool) -> N
                 pass
     for volume in client.volumes.list(filters=filters):
         if doomed(volume.attrs.get("Labels") or {}):
+            device = (volume.attrs.get("Options") or {}).get("device", "")
             try:
                 volume.remove(force=True)
             except NotFound:
                 pass
+            if device.startswith("/dev/loop"):  # sized volumes: free the loop device too
+                subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -81,6 +81,7 @@ class Cluster:
             host_id=host_id or self.host_id, operator=OPERATOR, host_key=key or self.host_key,
             data_dir=tmp / f"orchestrator-{host_id or self.host_id}", docker_url=docker_url,
             poll_interval_s=0.2, reconcile_interval_s=1.0, extra_labels=labels, volume_retention_s=0,
+            name_prefix=f"tct{labels['tenantchain.test-run'][:6]}-h{host_id or self.host_id}",
             **overrides)
         return RunningOrchestrator(Orchestrator(config))
 

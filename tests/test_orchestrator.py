@@ -62,3 +62,76 @@ def test_request_resize_release(anvil, tmp_path, docker_cleanup, run_labels):
         cluster.chain.transact(cluster.chain.tenantchain.functions.releaseAllocation(allocation), tenant)
         wait_for(lambda: _container(o, allocation) is None, what="the container to be removed")
         wait_for(lambda: allocation not in o.driver.volume_allocations(), what="the volume to be removed")
+
+
+WEB_PORT = 8080
+
+
+def _serve(client, container_id: str) -> None:
+    """A tiny web server (busybox httpd, as the container's unprivileged user) inside a test container."""
+    ex = client.api.exec_create(container_id, ["httpd", "-p", str(WEB_PORT), "-h", "/www"])
+    client.api.exec_start(ex["Id"])
+
+
+def _probe(client, container_id: str, ip: str) -> bool:
+    """One bounded HTTP request from inside a test container to another test container."""
+    # busybox wget's own -T crashes in this build; `timeout` bounds the probe instead.
+    ex = client.api.exec_create(
+        container_id, ["timeout", "3", "wget", "-q", "-O", "/dev/null", f"http://{ip}:{WEB_PORT}/"])
+    client.api.exec_start(ex["Id"])
+    return client.api.exec_inspect(ex["Id"])["ExitCode"] == 0
+
+
+def _ip(client, container_id: str) -> str:
+    networks = client.api.inspect_container(container_id)["NetworkSettings"]["Networks"]
+    return next(iter(networks.values()))["IPAddress"]
+
+
+def test_tenants_are_isolated_and_workloads_contained(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path)
+    a, b = TENANTS[0], TENANTS[1]
+    with cluster.orchestrator(tmp_path, run_labels) as running:
+        o = running.o
+        a1 = cluster.request(a, SLEEPER, resources=(500, 32, 1, 32))
+        a2 = cluster.request(a, SLEEPER, resources=(500, 32, 1, 32))
+        b1 = cluster.request(b, SLEEPER, resources=(500, 32, 1, 32))
+        ids = wait_for(lambda: (cs := o.driver.containers()) and all(
+            x in cs and cs[x].status == "running" for x in (a1, a2, b1)) and {x: cs[x].id for x in (a1, a2, b1)},
+            what="three running containers")
+        client = docker_cleanup
+        for x in (a2, b1):
+            _serve(client, ids[x])
+        wait_for(lambda: _probe(client, ids[a2], "127.0.0.1"), what="the web server in a2")
+        wait_for(lambda: _probe(client, ids[b1], "127.0.0.1"), what="the web server in b1")
+        # Same tenant: reachable. Other tenant: not. Only the test's own containers are probed.
+        assert _probe(client, ids[a1], _ip(client, ids[a2]))
+        assert not _probe(client, ids[a1], _ip(client, ids[b1]))
+        assert not _probe(client, ids[b1], _ip(client, ids[a2]))
+        # Nothing of A is visible on B's network.
+        net_b = client.networks.get(o.driver.network_name(b.address))
+        assert set(net_b.attrs["Containers"]) == {ids[b1]}
+        assert net_b.attrs["Internal"] is True
+        assert net_b.attrs["IPAM"]["Config"][0]["Subnet"].startswith("10.200.")
+
+        # The root filesystem is read-only; /tmp and the volume are writable.
+        def run(cid, *cmd):
+            ex = client.api.exec_create(cid, list(cmd))
+            out = client.api.exec_start(ex["Id"])
+            return client.api.exec_inspect(ex["Id"])["ExitCode"], out.decode(errors="replace")
+
+        code, out = run(ids[a1], "touch", "/root-fs-write")
+        assert code != 0 and "Read-only file system" in out
+        assert run(ids[a1], "touch", "/tmp/ok")[0] == 0
+        assert run(ids[a1], "touch", "/data/ok")[0] == 0
+        # Writing past the volume's size fails with "no space left" (1 GiB volume).
+        code, out = run(ids[a1], "dd", "if=/dev/zero", "of=/data/fill", "bs=1M", "count=1100")
+        assert code != 0 and "No space left on device" in out
+        # A fork bomb stops at the pids limit (32) and the container survives.
+        code, out = run(ids[a2], "sh", "-c", "for i in $(seq 1 100); do sleep 2 & done; wait")
+        assert "can't fork" in out or "Resource temporarily unavailable" in out
+        # Memory beyond the limit kills only the offender (a 32 MiB limit, 64 MiB asked).
+        code, _ = run(ids[b1], "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")  # a 64 MiB buffer
+        assert code == 137  # SIGKILL from the OOM killer
+        assert run(ids[b1], "true")[0] == 0
+        states = o.driver.containers()
+        assert all(states[x].status == "running" for x in (a1, a2, b1))
