@@ -1,13 +1,38 @@
-"""`tenantchain`: one entry point, subcommands by role."""
+"""`tenantchain`: one entry point, subcommands by role.
+
+Every user error ends as one line on stderr and a non-zero exit: the package's errors
+(:class:`TenantChainError`) are mapped here, at the boundary; anything else is a bug and keeps
+its traceback.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
+import tomllib
 from pathlib import Path
 
 import click
 
-from .errors import TenantChainError
+from .errors import ConfigError, TenantChainError
+
+DEFAULT_DEPLOYMENT = "deployments/31337.json"
+
+
+def _load_config_file(ctx: click.Context, _param, value: str | None):
+    """`--config FILE` (TOML): its keys are the option names (rpc_url, host_id, ...), used as defaults."""
+    if not value:
+        return value
+    try:
+        data = tomllib.loads(Path(value).read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {value} not found") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {value} is not valid TOML: {exc}") from exc
+    ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
+    return value
 
 
 @click.group()
@@ -28,6 +53,80 @@ def demo(rpc_url: str | None, run_dir: Path) -> None:
     from .demo import run_demo
 
     run_demo(rpc_url, run_dir, echo=click.echo)
+
+
+# --- operator -------------------------------------------------------------------------------
+
+
+@cli.group()
+def orchestrator() -> None:
+    """The operator's service beside each Docker host."""
+
+
+@orchestrator.command("run")
+@click.option("--config", type=click.Path(dir_okay=False), callback=_load_config_file, is_eager=True,
+              expose_value=False, help="TOML file with any of these options (flags and env vars win).")
+@click.option("--rpc-url", envvar="TENANTCHAIN_RPC_URL", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", envvar="TENANTCHAIN_DEPLOYMENT", type=click.Path(path_type=Path),
+              default=DEFAULT_DEPLOYMENT, show_default=True, help="Deployment record written by `ape run deploy`.")
+@click.option("--host-id", envvar="TENANTCHAIN_HOST_ID", type=int, required=True, help="This host's id on-chain.")
+@click.option("--keystore", envvar="TENANTCHAIN_KEYSTORE", type=click.Path(path_type=Path),
+              help="The operator's encrypted keystore (eth-account JSON).")
+@click.option("--password-env", default="TENANTCHAIN_PASSWORD", show_default=True,
+              help="Environment variable holding the keystore password (else you are prompted).")
+@click.option("--private-key", envvar="TENANTCHAIN_PRIVATE_KEY", default=None,
+              help="The operator's raw key; local chains only.")
+@click.option("--host-key-file", envvar="TENANTCHAIN_HOST_KEY_FILE", type=click.Path(path_type=Path), required=True,
+              help="The host's spec-decryption key (hex), matching its registered public key.")
+@click.option("--docker-url", envvar="DOCKER_HOST", default=None, help="Docker daemon (default: the local socket).")
+@click.option("--data-dir", envvar="TENANTCHAIN_DATA_DIR", type=click.Path(path_type=Path),
+              default=Path(".run/orchestrator"), show_default=True, help="SQLite state and volume images.")
+@click.option("--confirmations", type=int, default=0, show_default=True, help="Blocks to wait before acting.")
+@click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between chain polls.")
+@click.option("--reconcile-interval", type=float, default=10.0, show_default=True,
+              help="Seconds between drift-repair passes.")
+@click.option("--subnet-pool", default="10.200.0.0/16", show_default=True, help="Where tenant networks get subnets.")
+@click.option("--volume-retention", type=float, default=86_400, show_default=True,
+              help="Seconds a released allocation's volume is kept.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
+                     data_dir, confirmations, poll_interval, reconcile_interval, subnet_pool, volume_retention,
+                     log_level) -> None:
+    """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
+
+    Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
+    """
+    from .chain import Deployment
+    from .service import JsonFormatter, Orchestrator, ServiceConfig
+    from .wallet import from_private_key, load_host_key, load_keystore
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=log_level.upper(), handlers=[handler], force=True)
+
+    record = Deployment.load(deployment)
+    if keystore:
+        password = os.environ.get(password_env)
+        if password is None:
+            password = click.prompt(f"Password for {keystore}", hide_input=True)
+        operator = load_keystore(keystore, password)
+    elif private_key:
+        operator = from_private_key(private_key, record.chain_id)
+    else:
+        raise ConfigError("no operator key: give --keystore (or --private-key on a local chain)")
+    config = ServiceConfig(
+        rpc_url=rpc_url, deployment_path=deployment, host_id=host_id, operator=operator,
+        host_key=load_host_key(host_key_file), data_dir=data_dir, docker_url=docker_url,
+        confirmations=confirmations, poll_interval_s=poll_interval, reconcile_interval_s=reconcile_interval,
+        subnet_pool=subnet_pool, volume_retention_s=volume_retention)
+    service = Orchestrator(config)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    try:
+        service.run()
+    finally:
+        service.close()
 
 
 def main() -> None:

@@ -140,10 +140,3 @@ def _string_map(value, name: str) -> dict[str, str]:
     if bad:
         raise SpecError(RejectCode.INVALID, f"spec.{name} has invalid names: {', '.join(sorted(bad))}")
     return dict(value)
-
-
-def load_host_key(hex_key: str) -> PrivateKey:
-    try:
-        return PrivateKey(bytes.fromhex(hex_key.strip().removeprefix("0x")))
-    except ValueError as exc:
-        raise TenantChainError("the host key is not a 32-byte hex secp256k1 key") from exc

@@ -75,7 +75,7 @@ class Cluster:
         return event.args.allocationId
 
     def orchestrator(self, tmp: Path, labels: dict[str, str], host_id=None, key=None, docker_url=None,
-                     **overrides) -> "RunningOrchestrator":
+                     keep: bool = False, **overrides) -> "RunningOrchestrator":
         config = ServiceConfig(
             rpc_url=self.chain.w3.provider.endpoint_uri, deployment_path=self.record,
             host_id=host_id or self.host_id, operator=OPERATOR, host_key=key or self.host_key,
@@ -83,12 +83,15 @@ class Cluster:
             poll_interval_s=0.2, reconcile_interval_s=1.0, extra_labels=labels, volume_retention_s=0,
             name_prefix=f"tct{labels['tenantchain.test-run'][:6]}-h{host_id or self.host_id}",
             **overrides)
-        return RunningOrchestrator(Orchestrator(config))
+        return RunningOrchestrator(Orchestrator(config), keep=keep)
 
 
 class RunningOrchestrator:
-    def __init__(self, orchestrator: Orchestrator):
+    """Runs in a thread; on exit stops and (unless ``keep``) removes everything it created."""
+
+    def __init__(self, orchestrator: Orchestrator, keep: bool = False):
         self.o = orchestrator
+        self.keep = keep
         self.thread = threading.Thread(target=orchestrator.run, daemon=True)
 
     def __enter__(self) -> "RunningOrchestrator":
@@ -102,7 +105,8 @@ class RunningOrchestrator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-        teardown(self.o)
+        if not self.keep:
+            teardown(self.o)
         self.o.close()
 
 

@@ -135,3 +135,78 @@ def test_tenants_are_isolated_and_workloads_contained(anvil, tmp_path, docker_cl
         assert run(ids[b1], "true")[0] == 0
         states = o.driver.containers()
         assert all(states[x].status == "running" for x in (a1, a2, b1))
+
+
+def test_hostile_and_broken_specs_are_rejected_on_chain(anvil, tmp_path, docker_cleanup, run_labels):
+    from coincurve import PrivateKey
+
+    from orchestrator.spec import RejectCode
+
+    cluster = Cluster.create(anvil.url, tmp_path)
+    tenant = TENANTS[0]
+    tc = cluster.chain.tenantchain
+    with cluster.orchestrator(tmp_path, run_labels) as running:
+        o = running.o
+        hostile = b'{"image":"%s","privileged":true}' % TEST_IMAGE.encode()
+        cases = {
+            cluster.request(tenant, hostile): RejectCode.FORBIDDEN,
+            cluster.request(tenant, WorkloadSpec(image="no/such-image:1")): RejectCode.IMAGE_MISSING,
+            cluster.request(tenant, SLEEPER, key=PrivateKey()): RejectCode.UNDECRYPTABLE,  # wrong key
+            cluster.request(tenant, b"not json"): RejectCode.INVALID,
+        }
+        # A spec whose hash on-chain doesn't match what was encrypted.
+        from orchestrator.spec import encrypt_spec
+        ciphertext, _ = encrypt_spec(SLEEPER, cluster.host_key.public_key.format(True))
+        receipt = cluster.chain.transact(
+            tc.functions.requestAllocation(cluster.host_id, (500, 64, 1, 64), b"\x00" * 32, ciphertext), tenant)
+        cases[tc.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId] = RejectCode.HASH_MISMATCH
+        good = cluster.request(tenant, SLEEPER)
+
+        def closed():
+            logs = tc.events.AllocationClosed().get_logs(from_block=0)
+            return {e.args.allocationId: (e.args.reason, e.args.code) for e in logs}
+
+        result = wait_for(lambda: (c := closed()) and set(cases) <= set(c) and c, what="five rejections on-chain")
+        assert {i: result[i] for i in cases} == {i: (2, int(code)) for i, code in cases.items()}  # 2 = Rejected
+        # Capacity is back, the good one runs, and the orchestrator kept going.
+        host = tc.functions.getHost(cluster.host_id).call()
+        assert tuple(host[3]) == (500, 64, 1, 64)  # used: only the good allocation
+        wait_for(lambda: (c := o.driver.containers().get(good)) and c.status == "running", what="the good one")
+        assert set(o.driver.containers()) == {good}
+        assert running.thread.is_alive()
+
+
+def test_drift_is_repaired_and_restart_adopts(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path)
+    tenant = TENANTS[0]
+    client = docker_cleanup
+    with cluster.orchestrator(tmp_path, run_labels, keep=True) as running:
+        o = running.o
+        allocation = cluster.request(tenant, SLEEPER, resources=(500, 64, 1, 64))
+        first = wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
+                         what="the container")
+
+        # A limit changed by hand is restored in place.
+        client.api.update_container(first.id, mem_limit="96m", memswap_limit="96m")
+        wait_for(lambda: o.driver.containers()[allocation].memory_bytes == 64 * 2**20, timeout=5,
+                 what="the memory limit restored")
+        assert o.driver.containers()[allocation].id == first.id
+
+        # A network deleted by hand is recreated and the container reattached.
+        network = client.networks.get(o.driver.network_name(tenant.address))
+        network.disconnect(first.id, force=True)
+        network.remove()
+        wait_for(lambda: o.driver.containers()[allocation].network == o.driver.network_name(tenant.address),
+                 timeout=5, what="the network restored")
+
+        # A container removed by hand comes back.
+        client.api.remove_container(first.id, force=True)
+        again = wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
+                         timeout=5, what="the container recreated")
+        assert again.id != first.id
+
+    # A new orchestrator on the same data dir adopts what runs: nothing duplicated or restarted.
+    with cluster.orchestrator(tmp_path, run_labels) as second:
+        second.o.step(force_reconcile=True)
+        states = second.o.driver.containers()
+        assert list(states) == [allocation] and states[allocation].id == again.id
