@@ -88,11 +88,14 @@ def orchestrator() -> None:
 @click.option("--subnet-pool", default="10.200.0.0/16", show_default=True, help="Where tenant networks get subnets.")
 @click.option("--volume-retention", type=float, default=86_400, show_default=True,
               help="Seconds a released allocation's volume is kept.")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Extra label on every Docker object (repeatable); objects are also found by it.")
+@click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
                      data_dir, confirmations, poll_interval, reconcile_interval, subnet_pool, volume_retention,
-                     log_level) -> None:
+                     labels, name_prefix, log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
@@ -119,7 +122,8 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         rpc_url=rpc_url, deployment_path=deployment, host_id=host_id, operator=operator,
         host_key=load_host_key(host_key_file), data_dir=data_dir, docker_url=docker_url,
         confirmations=confirmations, poll_interval_s=poll_interval, reconcile_interval_s=reconcile_interval,
-        subnet_pool=subnet_pool, volume_retention_s=volume_retention)
+        subnet_pool=subnet_pool, volume_retention_s=volume_retention,
+        extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix)
     service = Orchestrator(config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop())
@@ -127,6 +131,13 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         service.run()
     finally:
         service.close()
+
+
+def _label(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--label {item!r} is not KEY=VALUE")
+    return key, value
 
 
 def main() -> None:

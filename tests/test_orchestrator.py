@@ -210,3 +210,23 @@ def test_drift_is_repaired_and_restart_adopts(anvil, tmp_path, docker_cleanup, r
         second.o.step(force_reconcile=True)
         states = second.o.driver.containers()
         assert list(states) == [allocation] and states[allocation].id == again.id
+
+
+def test_reorg_that_removes_an_allocation_removes_its_container(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path)
+    tenant = TENANTS[0]
+    with cluster.orchestrator(tmp_path, run_labels) as running:
+        o = running.o
+        kept = cluster.request(tenant, SLEEPER)
+        wait_for(lambda: kept in o.driver.containers(), what="the first container")
+        before = cluster.chain.w3.eth.block_number
+        doomed = cluster.request(tenant, SLEEPER)
+        wait_for(lambda: doomed in o.driver.containers(), what="the second container")
+        depth = cluster.chain.w3.eth.block_number - before
+        # Replace the blocks since `before` (the second request's) with empty ones, then build on top.
+        anvil.rpc("anvil_reorg", [depth, []])
+        anvil.rpc("anvil_mine", [hex(2)])
+        assert cluster.chain.tenantchain.functions.getHost(cluster.host_id).call()[4] == 1  # allocationCount
+        wait_for(lambda: doomed not in o.driver.containers(), what="the reorged-out container to go")
+        assert kept in o.driver.containers()
+        assert [a.id for a in o.store.allocations()] == [kept]
