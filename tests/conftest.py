@@ -109,3 +109,25 @@ def anvil(tmp_path):
         pytest.fail(f"anvil could not be started: {exc}; run `make setup`", pytrace=False)
     yield chain
     chain.stop()
+
+
+@pytest.fixture
+def second_dockerd(docker_client, tmp_path_factory):
+    """Another Docker daemon (another host), with the test image loaded; destroyed after the test."""
+    from .dockerd import Dockerd
+
+    root = Path("/tmp") / f"tc-dockerd-{RUN_ID}"  # short: the socket path must fit in 108 bytes
+    daemon = Dockerd(root, bridge=f"tcb{RUN_ID[:8]}", bridge_cidr="172.31.254.1/24")
+    try:
+        daemon.start()
+    except (RuntimeError, OSError) as exc:
+        daemon.destroy()
+        pytest.fail(f"a second dockerd could not be started: {exc}", pytrace=False)
+    # The same set-up step a user runs builds the test image on this daemon too.
+    built = subprocess.run([str(PROJECT_ROOT / "tools" / "ensure-image.sh")], capture_output=True, text=True,
+                           env={**os.environ, "DOCKER_HOST": daemon.url})
+    if built.returncode != 0:
+        daemon.destroy()
+        pytest.fail(f"the test image could not be built on the second dockerd: {built.stderr}", pytrace=False)
+    yield daemon
+    daemon.destroy()

@@ -230,3 +230,33 @@ def test_reorg_that_removes_an_allocation_removes_its_container(anvil, tmp_path,
         wait_for(lambda: doomed not in o.driver.containers(), what="the reorged-out container to go")
         assert kept in o.driver.containers()
         assert [a.id for a in o.store.allocations()] == [kept]
+
+
+def test_two_hosts_and_a_daemon_restart(anvil, tmp_path, docker_cleanup, run_labels, second_dockerd):
+    from coincurve import PrivateKey
+
+    cluster = Cluster.create(anvil.url, tmp_path)
+    key2 = PrivateKey()
+    host2 = cluster.register_host(key2)
+    one = cluster.orchestrator(tmp_path, run_labels)
+    two = cluster.orchestrator(tmp_path, run_labels, host_id=host2, key=key2, docker_url=second_dockerd.url,
+                               subnet_pool="10.201.0.0/16")
+    with one, two:
+        on_one = cluster.request(TENANTS[0], SLEEPER)
+        on_two = cluster.request(TENANTS[0], SLEEPER, host_id=host2, key=key2)
+        wait_for(lambda: (c := one.o.driver.containers().get(on_one)) and c.status == "running", what="host 1")
+        first = wait_for(lambda: (c := two.o.driver.containers().get(on_two)) and c.status == "running" and c,
+                         timeout=60, what="host 2")
+        # Each allocation lands on its own host only.
+        assert set(one.o.driver.containers()) == {on_one}
+        assert set(two.o.driver.containers()) == {on_two}
+
+        # Host 2's daemon restarts under its orchestrator: the workload comes back, not duplicated.
+        second_dockerd.stop()
+        two.o.step(force_reconcile=True)  # fails quietly while Docker is away
+        assert two.thread.is_alive()
+        second_dockerd.start()
+        back = wait_for(lambda: (c := two.o.driver.containers().get(on_two)) and c.status == "running" and c,
+                        timeout=60, what="host 2's container back after the restart")
+        assert back.id == first.id
+        assert list(two.o.driver.containers()) == [on_two]

@@ -18,6 +18,7 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"  # the image's / : mktemp makes it 0700, which non-root users could not traverse
 mkdir -p "$work"/{bin,etc,tmp,data,www}
 cp "$busybox_bin" "$work/bin/busybox"
 for applet in $("$work/bin/busybox" --list); do
