@@ -75,9 +75,9 @@ class Cluster:
         return event.args.allocationId
 
     def orchestrator(self, tmp: Path, labels: dict[str, str], host_id=None, key=None, docker_url=None,
-                     keep: bool = False, **overrides) -> "RunningOrchestrator":
+                     keep: bool = False, rpc_url: str | None = None, **overrides) -> "RunningOrchestrator":
         config = ServiceConfig(
-            rpc_url=self.chain.w3.provider.endpoint_uri, deployment_path=self.record,
+            rpc_url=rpc_url or self.chain.w3.provider.endpoint_uri, deployment_path=self.record,
             host_id=host_id or self.host_id, operator=OPERATOR, host_key=key or self.host_key,
             data_dir=tmp / f"orchestrator-{host_id or self.host_id}", docker_url=docker_url,
             poll_interval_s=0.2, reconcile_interval_s=1.0, extra_labels=labels, volume_retention_s=0,

@@ -260,3 +260,28 @@ def test_two_hosts_and_a_daemon_restart(anvil, tmp_path, docker_cleanup, run_lab
                         timeout=60, what="host 2's container back after the restart")
         assert back.id == first.id
         assert list(two.o.driver.containers()) == [on_two]
+
+
+def test_rpc_outage_waits_and_resumes_without_skipping(anvil, tmp_path, docker_cleanup, run_labels):
+    from .netproxy import Proxy
+
+    cluster = Cluster.create(anvil.url, tmp_path)
+    proxy = Proxy(anvil.port)
+    try:
+        # The orchestrator reaches the chain only through the proxy; the tenants use anvil directly.
+        with cluster.orchestrator(tmp_path, run_labels, rpc_url=proxy.url) as running:
+            o = running.o
+            first = cluster.request(TENANTS[0], SLEEPER)
+            wait_for(lambda: first in o.driver.containers(), what="the first container")
+            proxy.cut()
+            during = [cluster.request(TENANTS[i % 3], SLEEPER) for i in range(3)]
+            cluster.chain.w3.provider.make_request("anvil_mine", [hex(50)])  # the chain moves on
+            assert not set(during) & set(o.driver.containers())
+            wait_for(lambda: o.watcher.synced_at and not o._in_sync(), timeout=30, what="the outage to be noticed")
+            assert running.thread.is_alive()
+            assert first in o.driver.containers()  # never torn down while unsure
+            proxy.restore()
+            wait_for(lambda: set(during) <= set(o.driver.containers()), what="catch-up after the outage")
+            assert sorted(a.id for a in o.store.allocations()) == sorted([first, *during])
+    finally:
+        proxy.close()
