@@ -110,9 +110,9 @@ class Chain:
                 "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
                 "chainId": self.deployment.chain_id,
             }
-            # Estimates run against the current block; settlement writes more once a second has
-            # passed, so leave headroom rather than run out of gas by a few thousand.
-            params["gas"] = gas or int(call.estimate_gas({"from": account.address}) * 1.25) + 10_000
+            # Estimates run against the latest block; by inclusion time a settlement may also start
+            # a host's earnings (22,100) or suspend a tenant. Unused gas isn't paid for: be generous.
+            params["gas"] = gas or int(call.estimate_gas({"from": account.address}) * 1.2) + 60_000
             tx = call.build_transaction(params)
             tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=wait_s)

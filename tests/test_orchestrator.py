@@ -1,5 +1,7 @@
 """The orchestrator on a real anvil and a real dockerd: requests become limited, hardened containers."""
 
+import time
+
 from orchestrator.cgroups import read_limits
 from orchestrator.spec import WorkloadSpec
 
@@ -7,6 +9,7 @@ from .conftest import TEST_IMAGE
 from .orchestration import TENANTS, Cluster, wait_for
 
 SLEEPER = WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600"))
+OUTAGE_S = 60  # "the RPC endpoint down for a minute"
 
 
 def _container(o, allocation):
@@ -135,6 +138,8 @@ def test_tenants_are_isolated_and_workloads_contained(anvil, tmp_path, docker_cl
         assert run(ids[b1], "true")[0] == 0
         states = o.driver.containers()
         assert all(states[x].status == "running" for x in (a1, a2, b1))
+        for x in (a1, a2, b1):
+            assert_hardened(client.api.inspect_container(ids[x]))
 
 
 def test_hostile_and_broken_specs_are_rejected_on_chain(anvil, tmp_path, docker_cleanup, run_labels):
@@ -274,14 +279,46 @@ def test_rpc_outage_waits_and_resumes_without_skipping(anvil, tmp_path, docker_c
             first = cluster.request(TENANTS[0], SLEEPER)
             wait_for(lambda: first in o.driver.containers(), what="the first container")
             proxy.cut()
+            outage_ends = time.monotonic() + OUTAGE_S
             during = [cluster.request(TENANTS[i % 3], SLEEPER) for i in range(3)]
             cluster.chain.w3.provider.make_request("anvil_mine", [hex(50)])  # the chain moves on
             assert not set(during) & set(o.driver.containers())
             wait_for(lambda: o.watcher.synced_at and not o._in_sync(), timeout=30, what="the outage to be noticed")
             assert running.thread.is_alive()
             assert first in o.driver.containers()  # never torn down while unsure
+            time.sleep(max(0.0, outage_ends - time.monotonic()))  # the outage's length, not a sync
+            assert running.thread.is_alive() and first in o.driver.containers()
             proxy.restore()
             wait_for(lambda: set(during) <= set(o.driver.containers()), what="catch-up after the outage")
             assert sorted(a.id for a in o.store.allocations()) == sorted([first, *during])
     finally:
         proxy.close()
+
+
+def test_out_of_funds_pauses_and_top_up_resumes_with_data_intact(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path)
+    chain, tc = cluster.chain, cluster.chain.tenantchain.functions
+    poor = TENANTS[2]
+    chain.transact(tc.withdraw(tc.accountOf(poor.address).call()[4], poor.address), poor)  # empty the escrow
+    resources = (500, 64, 1, 64)
+    rate = tc.rateOf(cluster.host_id, resources).call()
+    chain.transact(tc.deposit(poor.address, rate * 3600), poor)  # exactly the minimum prepaid hour
+    with cluster.orchestrator(tmp_path, run_labels) as running:
+        o = running.o
+        allocation = cluster.request(poor, SLEEPER, resources=resources)
+        state = wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
+                         what="the container")
+        ex = docker_cleanup.api.exec_create(state.id, ["sh", "-c", "echo kept > /data/proof"])
+        docker_cleanup.api.exec_start(ex["Id"])
+
+        anvil.rpc("evm_increaseTime", [3700])
+        chain.transact(tc.settle(allocation), cluster_keeper := TENANTS[0])  # a keeper notices
+        wait_for(lambda: o.driver.containers()[allocation].status == "paused", what="the pause")
+
+        chain.transact(tc.deposit(poor.address, rate * 7200), poor)  # debt + a prepaid hour
+        wait_for(lambda: o.driver.containers()[allocation].status == "running", what="the resume")
+        after = o.driver.containers()[allocation]
+        assert after.id == state.id
+        ex = docker_cleanup.api.exec_create(state.id, ["cat", "/data/proof"])
+        assert docker_cleanup.api.exec_start(ex["Id"]).decode().strip() == "kept"
+        assert cluster_keeper.address != poor.address
