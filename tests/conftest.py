@@ -117,7 +117,8 @@ def second_dockerd(docker_client, tmp_path_factory):
     from .dockerd import Dockerd
 
     root = Path("/tmp") / f"tc-dockerd-{RUN_ID}"  # short: the socket path must fit in 108 bytes
-    daemon = Dockerd(root, bridge=f"tcb{RUN_ID[:8]}", bridge_cidr="172.31.254.1/24")
+    # A bridge subnet of its own per run, so that two runs on one machine don't collide.
+    daemon = Dockerd(root, bridge=f"tcb{RUN_ID[:8]}", bridge_cidr=f"172.31.{int(RUN_ID[:4], 16) % 250 + 1}.1/24")
     try:
         daemon.start()
     except (RuntimeError, OSError) as exc:
