@@ -26,11 +26,11 @@ class CgroupLimits:
 class CgroupPaths:
     """Where a process's controllers live: one dir per controller (v1) or one unified dir (v2)."""
 
-    def __init__(self, pid: int, root: Path = CGROUP_ROOT):
+    def __init__(self, pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")):
         self.root = root
         self.v1: dict[str, Path] = {}
         self.v2: Path | None = None
-        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        for line in (proc / str(pid) / "cgroup").read_text().splitlines():
             hierarchy, controllers, rel = line.split(":", 2)
             rel = rel.lstrip("/")
             if hierarchy == "0" and controllers == "":
