@@ -610,6 +610,12 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         return _periodSeconds;
     }
 
+    /// @notice When period 0 began (the deployment's timestamp): period p is
+    /// [genesis + p * periodSeconds, genesis + (p + 1) * periodSeconds).
+    function genesis() external view returns (uint32) {
+        return _genesis;
+    }
+
     /// @notice The period now running; periods count from this contract's deployment.
     function currentPeriod() public view returns (uint32) {
         return _periodAt(block.timestamp);

@@ -98,6 +98,15 @@ class Chain:
             return f"{name}(0x{raw[4:].hex()})"
         return f"{name}({', '.join(str(a) for a in args)})"
 
+    def read(self, fn, *args):
+        """Run a read (a view call, a block lookup) with RPC faults mapped to :class:`ChainError`."""
+        try:
+            return fn(*args)
+        except ContractCustomError as exc:
+            raise ChainError(f"the contract refused: {self.decode_revert(exc.data)}") from exc
+        except (requests.RequestException, OSError, Web3Exception) as exc:
+            raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
+
     def transact(self, call, account: LocalAccount, gas: int | None = None, wait_s: float = 60.0) -> Any:
         """Sign and send a contract call from ``account``; return the receipt.
 
@@ -110,9 +119,11 @@ class Chain:
                 "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
                 "chainId": self.deployment.chain_id,
             }
-            # Estimates run against the latest block; by inclusion time a settlement may also start
-            # a host's earnings (22,100) or suspend a tenant. Unused gas isn't paid for: be generous.
-            params["gas"] = gas or int(call.estimate_gas({"from": account.address}) * 1.2) + 60_000
+            # Estimate against the pending block (its timestamp is now: periods end and charges
+            # accrue by the clock); by inclusion a settlement may still start a host's earnings
+            # (22,100) or suspend a tenant. Unused gas isn't paid for: be generous.
+            estimate = call.estimate_gas({"from": account.address}, block_identifier="pending")
+            params["gas"] = gas or int(estimate * 1.2) + 60_000
             tx = call.build_transaction(params)
             tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=wait_s)

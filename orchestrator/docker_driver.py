@@ -54,6 +54,7 @@ class ContainerState:
     memory_swap_bytes: int
     pids_limit: int
     network: str | None
+    pid: int  # the container's init process on the host (0 when not running)
 
 
 class DockerDriver:
@@ -267,7 +268,7 @@ class DockerDriver:
                 status=attrs["State"]["Status"],
                 nano_cpus=host.get("NanoCpus") or 0, memory_bytes=host.get("Memory") or 0,
                 memory_swap_bytes=host.get("MemorySwap") or 0, pids_limit=host.get("PidsLimit") or 0,
-                network=networks[0] if networks else None)
+                network=networks[0] if networks else None, pid=attrs["State"].get("Pid") or 0)
         return states
 
     def pause(self, container_id: str) -> None:

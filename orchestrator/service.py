@@ -22,6 +22,7 @@ from .chain import Chain, Deployment
 from .docker_driver import DockerDriver
 from .errors import ChainError, ConfigError, DockerHostError
 from .reconciler import Reconciler
+from .reporter import Reporter
 from .spec import RejectCode
 from .store import Store
 from .watcher import Watcher, WatcherConfig
@@ -45,6 +46,8 @@ class ServiceConfig:
     volume_retention_s: float = 24 * 3600
     extra_labels: dict[str, str] = field(default_factory=dict)
     name_prefix: str | None = None
+    meter_interval_s: float = 5.0
+    settle_interval_s: float = 600.0
 
 
 class Orchestrator:
@@ -66,8 +69,11 @@ class Orchestrator:
         self.reconciler = Reconciler(
             self.store, self.driver, config.host_key, reject=self._reject, in_sync=self._in_sync,
             volume_retention_s=config.volume_retention_s)
+        self.reporter = Reporter(self.store, self.driver, self.chain, config.operator, config.host_id)
         self.stop_event = threading.Event()
         self.passes = 0
+        self._next_sweep = 0.0
+        self._next_settle = time.monotonic() + config.settle_interval_s
 
     def _check_host(self) -> None:
         try:
@@ -106,6 +112,22 @@ class Orchestrator:
                     log.info("reconcile: %s", json.dumps({"actions": report.actions, "errors": report.errors}))
             except DockerHostError as exc:
                 log.warning("docker: %s (retrying)", exc)
+        self._meter_and_report()
+
+    def _meter_and_report(self) -> None:
+        now = time.monotonic()
+        try:
+            if now >= self._next_sweep:
+                self._next_sweep = now + self.config.meter_interval_s
+                self.reporter.sweep()  # metering goes on while the chain is away
+            self.reporter.report_due()
+            if now >= self._next_settle:
+                self._next_settle = now + self.config.settle_interval_s
+                self.reporter.settle_all()
+        except ChainError as exc:
+            log.warning("reports: %s (retrying)", exc)
+        except DockerHostError as exc:
+            log.warning("meter: %s (retrying)", exc)
 
     def run(self) -> None:
         log.info("orchestrator for host %d started (data: %s)", self.config.host_id, self.config.data_dir)

@@ -31,6 +31,14 @@ CREATE TABLE IF NOT EXISTS allocations (
 CREATE TABLE IF NOT EXISTS tenants (address TEXT PRIMARY KEY, suspended_at INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rejections (
     allocation INTEGER PRIMARY KEY, code INTEGER NOT NULL, reason TEXT NOT NULL, tx TEXT, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    allocation INTEGER NOT NULL, at REAL NOT NULL, cpu_ns INTEGER NOT NULL, memory_bytes INTEGER NOT NULL,
+    memory_peak_bytes INTEGER, pids INTEGER NOT NULL, io_read_bytes INTEGER NOT NULL, io_write_bytes INTEGER NOT NULL,
+    net_rx_bytes INTEGER NOT NULL, net_tx_bytes INTEGER NOT NULL, volume_used_bytes INTEGER,
+    PRIMARY KEY (allocation, at));
+CREATE TABLE IF NOT EXISTS reports (
+    period INTEGER PRIMARY KEY, status TEXT NOT NULL, txs TEXT NOT NULL DEFAULT '[]',
+    lines TEXT NOT NULL DEFAULT '[]', detail TEXT NOT NULL DEFAULT '', at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS volume_retention (allocation INTEGER PRIMARY KEY, remove_after REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, allocation INTEGER, action TEXT NOT NULL,
@@ -220,6 +228,64 @@ class Store:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?)", (allocation, code, reason, tx, time.time()))
+
+    # --- metering and reports ------------------------------------------------------------------
+
+    def add_samples(self, samples: list[tuple[int, "Sample"]]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(a, s.at, s.cpu_ns, s.memory_bytes, s.memory_peak_bytes, s.pids, s.io_read_bytes, s.io_write_bytes,
+                  s.net_rx_bytes, s.net_tx_bytes, s.volume_used_bytes) for a, s in samples])
+
+    def samples(self, allocation: int, since: float = 0.0) -> list["Sample"]:
+        from .meter import Sample
+
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, cpu_ns, memory_bytes, memory_peak_bytes, pids, io_read_bytes, io_write_bytes, "
+                "net_rx_bytes, net_tx_bytes, volume_used_bytes FROM samples WHERE allocation = ? AND at >= ? "
+                "ORDER BY at", (allocation, since)).fetchall()
+        return [Sample(*r) for r in rows]
+
+    def first_sample_at(self) -> float | None:
+        with self._lock:
+            return self._db.execute("SELECT MIN(at) FROM samples").fetchone()[0]
+
+    def prune_samples(self, before: float) -> int:
+        """Drop samples older than ``before``, keeping each allocation's last one before it (the baseline
+        of the next period's counters)."""
+        with self._lock:
+            return self._db.execute(
+                "DELETE FROM samples WHERE at < ? AND (allocation, at) NOT IN "
+                "(SELECT allocation, MAX(at) FROM samples WHERE at < ? GROUP BY allocation)",
+                (before, before)).rowcount
+
+    def sampled_allocations(self) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT DISTINCT allocation FROM samples ORDER BY allocation")]
+
+    def report(self, period: int) -> tuple | None:
+        with self._lock:
+            return self._db.execute(
+                "SELECT status, txs, lines, detail FROM reports WHERE period = ?", (period,)).fetchone()
+
+    def last_reported_period(self) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(period) FROM reports WHERE status != 'pending'").fetchone()
+        return row[0]
+
+    def set_report(self, period: int, status: str, txs: list[str], lines: list, detail: str = "") -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO reports VALUES (?, ?, ?, ?, ?, ?)",
+                (period, status, json.dumps(txs), json.dumps(lines), detail, time.time()))
+
+    def reports(self, limit: int = 50) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT period, status, txs, lines, detail, at FROM reports ORDER BY period DESC LIMIT ?",
+                (limit,)).fetchall()
 
     def retain_volume(self, allocation: int, remove_after: float) -> float:
         """Start (once) the retention clock of a released allocation's volume; returns its deadline."""

@@ -45,9 +45,9 @@ class Cluster:
     host_key: PrivateKey
 
     @classmethod
-    def create(cls, rpc_url: str, tmp: Path) -> "Cluster":
+    def create(cls, rpc_url: str, tmp: Path, period_seconds: int = 60) -> "Cluster":
         record = tmp / "deployment.json"
-        deploy_local(rpc_url, record, operators=(OPERATOR.address,))
+        deploy_local(rpc_url, record, period_seconds=period_seconds, operators=(OPERATOR.address,))
         chain = Chain(rpc_url, Deployment.load(record))
         host_key = PrivateKey()
         cluster = cls(chain, record, 0, host_key)

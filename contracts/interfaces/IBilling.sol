@@ -55,6 +55,7 @@ interface IBilling is ITypes {
 
     function token() external view returns (address);
     function periodSeconds() external view returns (uint32);
+    function genesis() external view returns (uint32);
     function currentPeriod() external view returns (uint32);
     function accountOf(address tenant) external view returns (Escrow memory);
     function earningsOf(uint32 hostId) external view returns (uint256);

@@ -20,6 +20,7 @@ contract RegistryTest is Base {
         assertEq(tc.token(), address(token));
         assertEq(tc.periodSeconds(), PERIOD);
         assertEq(tc.currentPeriod(), 0);
+        assertEq(tc.genesis(), block.timestamp);
     }
 
     function test_constructor_revertsOnZeroTokenOrPeriod() public {

@@ -1,0 +1,158 @@
+"""Metering sweeps into SQLite, usage reports on-chain per period, and a settlement keeper.
+
+Samples are stored as they are taken, so a crash loses at most the sweep in flight; the usage of
+a period is folded from the samples around it (a counter that went down is a restart, a gap widens
+an interval), so a period that spans a crash is reported once, with usage from both sides.
+Reports are idempotent by period: the contract refuses a period twice, and such a refusal means done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+
+from .chain import Chain
+from .docker_driver import DockerDriver
+from .errors import ChainError
+from .meter import PeriodAccumulator, sample
+from .store import Store
+
+log = logging.getLogger("tenantchain.reporter")
+
+MAX_BATCH = 200  # lines per transaction; larger periods are split
+
+
+@dataclass
+class ReportLine:
+    allocation: int
+    cpu_ms: int
+    memory_mib_seconds: int
+
+
+class Reporter:
+    def __init__(self, store: Store, driver: DockerDriver, chain: Chain, operator: LocalAccount, host_id: int):
+        self.store = store
+        self.driver = driver
+        self.chain = chain
+        self.operator = operator
+        self.host_id = host_id
+        functions = chain.tenantchain.functions
+        self.period_seconds = chain.read(functions.periodSeconds().call)
+        self.genesis = chain.read(functions.genesis().call)
+        self._block_times: dict[int, float] = {}
+
+    def period_of(self, at: float) -> int:
+        return int((at - self.genesis) // self.period_seconds)
+
+    # --- metering ---------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Sample every running container of ours; returns how many were sampled."""
+        now = time.time()
+        taken = []
+        for allocation, state in self.driver.containers().items():
+            if state.pid <= 0:
+                continue
+            try:
+                taken.append((allocation, sample(state.pid, now)))
+            except (OSError, ValueError, KeyError):
+                continue  # exited between the list and the read: the next sweep sees it
+        self.store.add_samples(taken)
+        return len(taken)
+
+    def usage(self, period: int) -> list[ReportLine] | None:
+        """Every allocation's usage in ``period``; None while some running one has no sample past its end."""
+        end = self.genesis + (period + 1) * self.period_seconds
+        desired = {a.id: a for a in self.store.allocations()}
+        lines = []
+        for allocation in self.store.sampled_allocations():
+            samples = self.store.samples(allocation)
+            if not samples:
+                continue
+            a = desired.get(allocation)
+            if samples[-1].at < end:
+                if a is not None and a.status == "active":
+                    return None  # not complete yet
+            acc = PeriodAccumulator(self.period_seconds, self.genesis)
+            for s in samples:
+                acc.add(s)
+                if s.at >= end:
+                    break
+            usage = acc.periods.get(period)
+            if usage is None or a is None:
+                continue
+            if a.status == "closed" and period > self.period_of(self._block_time(a.closed_block)):
+                continue  # the contract takes no usage for periods after the end
+            cap_cpu = a.cpu_millis * self.period_seconds
+            cap_mem = a.memory_mib * self.period_seconds
+            lines.append(ReportLine(allocation, min(usage.cpu_ms, cap_cpu),
+                                    min(int(usage.memory_mib_seconds), cap_mem)))
+        return lines
+
+    def _block_time(self, number: int | None) -> float:
+        if number is None:
+            return time.time()
+        if number not in self._block_times:
+            self._block_times[number] = self.chain.read(self.chain.w3.eth.get_block, number)["timestamp"]
+        return self._block_times[number]
+
+    # --- reports ----------------------------------------------------------------------------
+
+    def report_due(self) -> list[int]:
+        """Report every ended period not yet reported, oldest first; returns the periods handled."""
+        current = self.period_of(time.time())
+        last = self.store.last_reported_period()
+        first_at = self.store.first_sample_at()
+        if first_at is None:
+            return []
+        first = self.period_of(first_at)
+        handled = []
+        for period in range(max(first, (last + 1) if last is not None else first), current):
+            lines = self.usage(period)
+            if lines is None:
+                break
+            self._send(period, lines)
+            self.store.prune_samples(self.genesis + (period + 1) * self.period_seconds)
+            handled.append(period)
+        return handled
+
+    def _send(self, period: int, lines: list[ReportLine]) -> None:
+        body = [[l.allocation, l.cpu_ms, l.memory_mib_seconds] for l in lines]
+        if not lines:
+            self.store.set_report(period, "empty", [], [])
+            return
+        txs = []
+        for start in range(0, len(lines), MAX_BATCH):
+            batch = [tuple(x) for x in body[start:start + MAX_BATCH]]
+            call = self.chain.tenantchain.functions.reportUsage(self.host_id, period, batch)
+            try:
+                receipt = self.chain.transact(call, self.operator)
+            except ChainError as exc:
+                message = str(exc)
+                if "BillingPeriodAlreadyReported" in message:
+                    continue  # sent before a crash: done already
+                if "BillingPeriodNotEnded" in message:
+                    raise  # the chain's clock is behind ours: try again later
+                if "the contract refused" in message:
+                    log.warning("period %d refused by the contract: %s (not retried)", period, message)
+                    self.store.set_report(period, "refused", txs, body, message)
+                    return
+                raise  # the chain is unreachable: the period stays unreported and is retried
+            txs.append("0x" + bytes(receipt.transactionHash).hex())
+        self.store.set_report(period, "sent", txs, body)
+        log.info("period %d reported: %s", period, json.dumps({"lines": len(lines), "txs": txs}))
+
+    # --- keeper -------------------------------------------------------------------------------
+
+    def settle_all(self) -> int:
+        """Settle every active allocation of this host: suspensions happen on time even if nobody else
+        touches the contract."""
+        settled = 0
+        for a in self.store.allocations(include_closed=False):
+            self.chain.transact(self.chain.tenantchain.functions.settle(a.id), self.operator)
+            settled += 1
+        return settled

@@ -1,0 +1,79 @@
+"""Metering and reporting on a real anvil and dockerd: CPU billed as the cgroup counted it."""
+
+import threading
+import time
+from pathlib import Path
+
+from orchestrator.cgroups import CgroupPaths
+from orchestrator.spec import WorkloadSpec
+
+from .conftest import TEST_IMAGE
+from .orchestration import TENANTS, Cluster, wait_for
+
+PERIOD = 4
+BURNER = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do :; done"))
+IDLE = WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600"))
+
+
+class CpuRecorder:
+    """The test's own reading of a container's cgroup CPU counter, ten times a second."""
+
+    def __init__(self, pid: int):
+        cg = CgroupPaths(pid)
+        self.file = cg.v1["cpuacct"] / "cpuacct.usage" if cg.version == 1 else cg.v2 / "cpu.stat"
+        self.readings: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> int:
+        text = self.file.read_text()
+        if self.file.name == "cpu.stat":
+            return int(dict(line.split() for line in text.splitlines())["usage_usec"]) * 1000
+        return int(text)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            self.readings.append((time.time(), self._read()))
+
+    def at(self, t: float) -> float:
+        """CPU ns at wall time ``t``, interpolated between readings."""
+        for (t0, v0), (t1, v1) in zip(self.readings, self.readings[1:]):
+            if t0 <= t <= t1:
+                return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+        raise AssertionError(f"no readings around {t}")
+
+
+def test_cpu_is_billed_as_the_cgroup_counted_it(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD)
+    tc = cluster.chain.tenantchain
+    with cluster.orchestrator(tmp_path, run_labels, meter_interval_s=0.5) as running:
+        o = running.o
+        burner = cluster.request(TENANTS[0], BURNER, resources=(500, 64, 1, 64))
+        idle = cluster.request(TENANTS[1], IDLE, resources=(500, 64, 1, 64))
+        state = wait_for(lambda: (c := o.driver.containers().get(burner)) and c.pid and c, what="the burner")
+        recorder = CpuRecorder(state.pid)
+        try:
+            start_period = o.reporter.period_of(time.time()) + 1  # the first whole period
+
+            def reported():
+                events = tc.events.UsageReported().get_logs(from_block=0)
+                lines = {(e.args.period, r["allocationId"]): r for e in events for r in e.args.reports}
+                return (start_period, burner) in lines and (start_period, idle) in lines and lines
+
+            lines = wait_for(reported, timeout=8 * PERIOD, what="the first whole period's report")
+        finally:
+            recorder.stop.set()
+            recorder.thread.join()
+
+        genesis = tc.functions.genesis().call()
+        begin, end = genesis + start_period * PERIOD, genesis + (start_period + 1) * PERIOD
+        counted_ms = (recorder.at(end) - recorder.at(begin)) / 1e6
+        billed_ms = lines[(start_period, burner)]["cpuMs"]
+        assert counted_ms > 0.3 * 500 * PERIOD  # it really burned (about half a core)
+        assert abs(billed_ms - counted_ms) <= 0.05 * counted_ms, (billed_ms, counted_ms)
+        # Idle: no CPU to speak of, so its bill is the reserved charge alone.
+        assert lines[(start_period, idle)]["cpuMs"] <= 0.01 * 500 * PERIOD
+        # One report per period: no period was sent twice.
+        periods = [e.args.period for e in tc.events.UsageReported().get_logs(from_block=0)]
+        assert len(periods) == len(set(periods))
