@@ -106,6 +106,10 @@ def orchestrator() -> None:
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between chain polls.")
 @click.option("--reconcile-interval", type=float, default=10.0, show_default=True,
               help="Seconds between drift-repair passes.")
+@click.option("--meter-interval", type=float, default=5.0, show_default=True,
+              help="Seconds between metering sweeps (cgroup reads).")
+@click.option("--settle-interval", type=float, default=600.0, show_default=True,
+              help="Seconds between keeper settlements of this host's allocations.")
 @click.option("--subnet-pool", default="10.200.0.0/16", show_default=True, help="Where tenant networks get subnets.")
 @click.option("--volume-retention", type=float, default=86_400, show_default=True,
               help="Seconds a released allocation's volume is kept.")
@@ -115,8 +119,8 @@ def orchestrator() -> None:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
-                     data_dir, confirmations, poll_interval, reconcile_interval, subnet_pool, volume_retention,
-                     labels, name_prefix, log_level) -> None:
+                     data_dir, confirmations, poll_interval, reconcile_interval, meter_interval, settle_interval,
+                     subnet_pool, volume_retention, labels, name_prefix, log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
@@ -143,6 +147,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         rpc_url=rpc_url, deployment_path=deployment, host_id=host_id, operator=operator,
         host_key=load_host_key(host_key_file), data_dir=data_dir, docker_url=docker_url,
         confirmations=confirmations, poll_interval_s=poll_interval, reconcile_interval_s=reconcile_interval,
+        meter_interval_s=meter_interval, settle_interval_s=settle_interval,
         subnet_pool=subnet_pool, volume_retention_s=volume_retention,
         extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix)
     service = Orchestrator(config)

@@ -77,3 +77,39 @@ def test_cpu_is_billed_as_the_cgroup_counted_it(anvil, tmp_path, docker_cleanup,
         # One report per period: no period was sent twice.
         periods = [e.args.period for e in tc.events.UsageReported().get_logs(from_block=0)]
         assert len(periods) == len(set(periods))
+
+
+def _reported_lines(tc):
+    events = tc.events.UsageReported().get_logs(from_block=0)
+    periods = [(e.args.period, r["allocationId"]) for e in events for r in e.args.reports]
+    assert len(periods) == len(set(periods)), "a period was reported twice"
+    return {(e.args.period, r["allocationId"]): r for e in events for r in e.args.reports}
+
+
+def test_rpc_outage_metering_goes_on_and_reports_catch_up(anvil, tmp_path, docker_cleanup, run_labels):
+    from .netproxy import Proxy
+
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD)
+    tc = cluster.chain.tenantchain
+    proxy = Proxy(anvil.port)
+    try:
+        with cluster.orchestrator(tmp_path, run_labels, rpc_url=proxy.url, meter_interval_s=0.5) as running:
+            o = running.o
+            burner = cluster.request(TENANTS[0], BURNER, resources=(500, 64, 1, 64))
+            wait_for(lambda: burner in o.driver.containers(), what="the burner")
+            first = o.reporter.period_of(time.time()) + 1
+            wait_for(lambda: (first, burner) in _reported_lines(tc), timeout=8 * PERIOD, what="a first report")
+            proxy.cut()
+            cut_at = time.time()
+            # Three periods pass with the chain unreachable: samples keep being taken locally.
+            wait_for(lambda: o.reporter.period_of(time.time()) >= o.reporter.period_of(cut_at) + 3,
+                     timeout=5 * PERIOD, interval=0.2, what="three periods to pass")
+            assert o.store.samples(burner, since=cut_at), "metering stopped with the chain"
+            missed = range(o.reporter.period_of(cut_at) + 1, o.reporter.period_of(time.time()))
+            proxy.restore()
+            lines = wait_for(lambda: (ls := _reported_lines(tc)) and all((p, burner) in ls for p in missed) and ls,
+                             timeout=6 * PERIOD, what="the missed periods to be reported")
+            for p in missed:  # each whole period at about half a core
+                assert 0.8 * 500 * PERIOD <= lines[(p, burner)]["cpuMs"] <= 500 * PERIOD
+    finally:
+        proxy.close()

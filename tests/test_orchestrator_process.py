@@ -158,3 +158,40 @@ def test_bad_configuration_gives_one_clear_line(anvil, tmp_path, docker_cleanup,
                       env={"TENANTCHAIN_PASSWORD": "wrong password"})
     _one_clear_line(result, "wrong password")
     assert not _ours(docker_cleanup, run_labels)  # nothing was started on the host
+
+
+def test_kill9_mid_period_reports_it_once_with_both_sides(anvil, tmp_path, docker_cleanup, run_labels,
+                                                           process_cleanup):
+    import time
+
+    period = 8
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=period)
+    tc = cluster.chain.tenantchain
+    genesis = tc.functions.genesis().call()
+    args = _args(cluster, tmp_path, run_labels, **{"--meter-interval": "0.5"})
+    first = _start(args, tmp_path)
+    process_cleanup.append(first)
+    burner = cluster.request(TENANTS[0], WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do :; done")),
+                             resources=(500, 64, 1, 64))
+    wait_for(lambda: len(_ours(docker_cleanup, run_labels)) == 1, what="the burner")
+    target = int((time.time() - genesis) // period) + 2  # a whole period ahead
+    # Into the middle of the target period, then kill -9.
+    wait_for(lambda: time.time() >= genesis + target * period + period / 2, timeout=4 * period, interval=0.1,
+             what="the middle of the period")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    second = _start(args, tmp_path)
+    process_cleanup.append(second)
+
+    def reports():
+        events = tc.events.UsageReported().get_logs(from_block=0)
+        return [(e.args.period, r["allocationId"], r["cpuMs"]) for e in events for r in e.args.reports]
+
+    lines = wait_for(lambda: (r := reports()) and any(p == target for p, _, _ in r) and r, timeout=6 * period,
+                     what="the target period's report")
+    [(_, allocation, cpu_ms)] = [x for x in lines if x[0] == target]
+    assert allocation == burner
+    assert 0.85 * 500 * period <= cpu_ms <= 500 * period  # both halves, around the crash
+    assert len({(p, a) for p, a, _ in lines}) == len(lines)  # nothing reported twice
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=30) == 0
