@@ -41,9 +41,10 @@ test-ape:
 test-py:
 	$(PY) -m pytest
 
-# Gas per operation on full transactions; rewrites the gas table in BENCHMARKS.md.
+# Every benchmark at full size; each rewrites its table in BENCHMARKS.md.
 bench: setup
 	$(PY) -m bench.gas --batch 10 --write
+	$(PY) -m bench.meter --containers 100 --stats-sample 10 --write
 
 clean:
 	rm -rf .forge .build contracts/.cache bench/out

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 
@@ -125,18 +124,14 @@ def table(gas: dict[str, int]) -> str:
 
 
 def write_report(gas: dict[str, int], batch: int) -> None:
+    from bench.report import write_section
+
     out = PROJECT_ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "gas.json").write_text(json.dumps(gas, indent=2) + "\n")
-    section = (
-        "<!-- gas:begin -->\n"
-        f"Measured by `make bench` (`python -m bench.gas --batch {batch} --write`) on anvil: `gasUsed` of full "
-        "transactions, 21,000 base included. Gas is exact, so one run suffices.\n\n"
-        + table(gas) + "\n<!-- gas:end -->"
-    )
-    report = PROJECT_ROOT / "BENCHMARKS.md"
-    text = report.read_text() if report.exists() else "# Benchmarks\n\n## Gas\n\n<!-- gas:begin -->\n<!-- gas:end -->\n"
-    report.write_text(re.sub(r"<!-- gas:begin -->.*<!-- gas:end -->", lambda _: section, text, flags=re.S))
+    write_section("gas", f"Measured by `make bench` (`python -m bench.gas --batch {batch} --write`) on anvil: "
+                  "`gasUsed` of full transactions, 21,000 base included. Gas is exact, so one run suffices.\n\n"
+                  + table(gas))
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
+from bench import meter
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain import Chain, Deployment
 from orchestrator.devchain import deploy_local
@@ -20,3 +21,11 @@ def test_gas_benchmark_measures_every_operation(anvil, tmp_path):
     for name in MET_TARGETS:
         assert gas[name] <= TARGETS[name], f"{name}: {gas[name]:,} gas, target {TARGETS[name]:,}"
     assert "| settle |" in table(gas)
+
+
+def test_meter_benchmark_runs_small(docker_cleanup):
+    result = meter.run(containers=3, stats_sample=1, repeats=2)
+    assert result["containers"] == 3
+    assert 0 < result["kernel_sweep_s"] and 0 < result["full_sweep_s"]
+    assert result["docker_stats_per_container_s"] > 0
+    assert "docker stats" in meter.table(result)
