@@ -45,9 +45,11 @@ class Cluster:
     host_key: PrivateKey
 
     @classmethod
-    def create(cls, rpc_url: str, tmp: Path, period_seconds: int = 60) -> "Cluster":
+    def create(cls, rpc_url: str, tmp: Path, period_seconds: int = 60, min_prepaid_seconds: int = 3600,
+               grace_seconds: int = 600) -> "Cluster":
         record = tmp / "deployment.json"
-        deploy_local(rpc_url, record, period_seconds=period_seconds, operators=(OPERATOR.address,))
+        deploy_local(rpc_url, record, period_seconds=period_seconds, min_prepaid_seconds=min_prepaid_seconds,
+                     grace_seconds=grace_seconds, operators=(OPERATOR.address,))
         chain = Chain(rpc_url, Deployment.load(record))
         host_key = PrivateKey()
         cluster = cls(chain, record, 0, host_key)

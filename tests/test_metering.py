@@ -113,3 +113,67 @@ def test_rpc_outage_metering_goes_on_and_reports_catch_up(anvil, tmp_path, docke
                 assert 0.8 * 500 * PERIOD <= lines[(p, burner)]["cpuMs"] <= 500 * PERIOD
     finally:
         proxy.close()
+
+
+def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_cleanup, run_labels):
+    from .orchestration import OPERATOR
+
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD, min_prepaid_seconds=6)
+    chain, tc = cluster.chain, cluster.chain.tenantchain
+    f, token = tc.functions, chain.token.functions
+    tenant = TENANTS[2]
+    chain.transact(f.withdraw(f.accountOf(tenant.address).call()[4], tenant.address), tenant)  # start from zero
+    wallet_before = token.balanceOf(tenant.address).call()
+    resources = (500, 64, 1, 64)
+    rate = f.rateOf(cluster.host_id, resources).call()
+    deposits = [rate * 12]
+    chain.transact(f.deposit(tenant.address, deposits[0]), tenant)
+    light = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do sleep 0.2; done"))
+
+    with cluster.orchestrator(tmp_path, run_labels, meter_interval_s=0.5, settle_interval_s=1.0) as running:
+        o = running.o
+        allocation = cluster.request(tenant, light, resources=resources)
+        state = wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
+                         what="running")
+        ex = docker_cleanup.api.exec_create(state.id, ["sh", "-c", "echo paid > /data/proof"])
+        docker_cleanup.api.exec_start(ex["Id"])
+
+        # The escrow runs out; the keeper's settlement suspends the tenant; the container pauses.
+        wait_for(lambda: o.driver.containers()[allocation].status == "paused", timeout=60, what="the pause")
+        assert f.accountOf(tenant.address).call()[3] != 0  # suspendedAt
+
+        deposits.append(rate * 60)  # pays the debt and a new prepaid stretch
+        chain.transact(f.deposit(tenant.address, deposits[1]), tenant)
+        wait_for(lambda: o.driver.containers()[allocation].status == "running", what="the resume")
+        assert o.driver.containers()[allocation].id == state.id
+        ex = docker_cleanup.api.exec_create(state.id, ["cat", "/data/proof"])
+        assert docker_cleanup.api.exec_start(ex["Id"]).decode().strip() == "paid"
+
+        wait_for(lambda: any(a == allocation for (_, a) in _reported_lines(tc)), timeout=6 * PERIOD,
+                 what="a usage report")
+        chain.transact(f.releaseAllocation(allocation), tenant)
+        wait_for(lambda: allocation not in o.driver.containers(), what="the removal")
+        # The periods it ran in are reported after the end; settle collects their metered charge.
+        end_period = o.reporter.period_of(time.time())
+        wait_for(lambda: o.store.last_reported_period() is not None
+                 and o.store.last_reported_period() >= end_period, timeout=6 * PERIOD, what="the last reports")
+    chain.transact(f.settle(allocation), tenant)
+    assert f.getAllocation(allocation).call()[8] == 0  # no metered charge left pending
+
+    settled = tc.events.Settled().get_logs(from_block=0)
+    charged = sum(e.args.reserved + e.args.metered for e in settled if e.args.allocationId == allocation)
+    assert any(e.args.metered > 0 for e in settled if e.args.allocationId == allocation)
+
+    # Everyone takes out what is theirs.
+    withdrawable = f.accountOf(tenant.address).call()[4]
+    chain.transact(f.withdraw(withdrawable, tenant.address), tenant)
+    earnings = f.earningsOf(cluster.host_id).call()
+    operator_before = token.balanceOf(OPERATOR.address).call()
+    chain.transact(f.withdrawEarnings(cluster.host_id, OPERATOR.address), OPERATOR)
+    paid_out = token.balanceOf(OPERATOR.address).call() - operator_before
+
+    assert earnings == paid_out == charged  # fee 0: the provider gets exactly what the tenant paid
+    tenant_back = token.balanceOf(tenant.address).call() - (wallet_before - sum(deposits))
+    assert tenant_back == withdrawable
+    assert tenant_back + paid_out == sum(deposits)  # to the token unit
+    assert f.accountOf(tenant.address).call()[0] == 0 and f.earningsOf(cluster.host_id).call() == 0
