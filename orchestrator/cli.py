@@ -55,6 +55,53 @@ def demo(rpc_url: str | None, run_dir: Path) -> None:
     run_demo(rpc_url, run_dir, echo=click.echo)
 
 
+# --- tenant ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def tenant() -> None:
+    """What tenants do: (more subcommands to come) read their bills."""
+
+
+@tenant.command("bill")
+@click.option("--rpc-url", envvar="TENANTCHAIN_RPC_URL", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", envvar="TENANTCHAIN_DEPLOYMENT", type=click.Path(path_type=Path),
+              default=DEFAULT_DEPLOYMENT, show_default=True)
+@click.option("--tenant", "address", required=True, help="The tenant's address.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def tenant_bill(rpc_url: str, deployment: Path, address: str, as_json: bool) -> None:
+    """Rebuild a tenant's bill from the chain's events alone: per period, allocation and resource.
+
+    Example: tenantchain tenant bill --tenant 0x3C44...93BC
+    """
+    import json as jsonlib
+
+    from web3 import Web3
+
+    from .bill import RESOURCES, build_bill
+    from .chain import Chain, Deployment
+
+    if not Web3.is_address(address):
+        raise ConfigError(f"{address} is not an Ethereum address")
+    bill = build_bill(Chain(rpc_url, Deployment.load(deployment)), Web3.to_checksum_address(address))
+    if as_json:
+        click.echo(jsonlib.dumps(bill.as_json(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Bill of {address} (token units; periods of {bill.period_seconds} s)")
+    for column in ("period", "allocation", *[f"{r} reserved" for r in RESOURCES], "cpu metered",
+                   "memory metered", "total"):
+        table.add_column(column, justify="right")
+    for line in bill.lines:
+        table.add_row(str(line.period), str(line.allocation), *[f"{line.reserved[r]:,}" for r in RESOURCES],
+                      f"{line.metered['cpu']:,}", f"{line.metered['memory']:,}", f"{line.total:,}")
+    Console().print(table)
+    click.echo(f"reserved {bill.reserved_total:,} (settled {bill.settled_reserved:,}); metered {bill.metered_total:,} "
+               f"(collected {bill.settled_metered:,}, pending {bill.metered_total - bill.settled_metered:,})")
+
+
 # --- operator -------------------------------------------------------------------------------
 
 

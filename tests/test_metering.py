@@ -173,6 +173,24 @@ def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_
     paid_out = token.balanceOf(OPERATOR.address).call() - operator_before
 
     assert earnings == paid_out == charged  # fee 0: the provider gets exactly what the tenant paid
+
+    # The tenant's bill, rebuilt from events alone by the CLI, says the same to the unit.
+    import json
+    import subprocess
+
+    from orchestrator.build import PROJECT_ROOT
+
+    out = subprocess.run([str(PROJECT_ROOT / ".venv/bin/tenantchain"), "tenant", "bill", "--rpc-url", anvil.url,
+                          "--deployment", str(cluster.record), "--tenant", tenant.address, "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    bill = json.loads(out.stdout)
+    assert bill["reserved_total"] == bill["settled_reserved"] == sum(
+        e.args.reserved for e in settled if e.args.allocationId == allocation)
+    assert bill["metered_total"] == bill["settled_metered"]  # all collected: nothing pending
+    assert bill["reserved_total"] + bill["metered_total"] == charged
+    assert {line["allocation"] for line in bill["lines"]} == {allocation}
+    assert len({line["period"] for line in bill["lines"]}) >= 3
     tenant_back = token.balanceOf(tenant.address).call() - (wallet_before - sum(deposits))
     assert tenant_back == withdrawable
     assert tenant_back + paid_out == sum(deposits)  # to the token unit

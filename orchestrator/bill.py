@@ -1,0 +1,120 @@
+"""A tenant's bill, rebuilt from the chain's events alone: per period, per allocation, per resource.
+
+Reserved lines: each `Settled` interval [from, to) is split across billing periods and, within it, by
+resource at `price_r x amount_r` (the host's prices when the allocation was admitted or last
+resized, from HostRegistered/HostUpdated; the resources from AllocationRequested/AllocationResized).
+Metered lines: each `UsageReported` line at the host's metered prices in force at that block.
+Nobody has to be trusted: every number comes from logs any node serves.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .chain import Chain
+from .watcher import EventDecoder
+
+RESOURCES = ("cpu", "memory", "storage", "pids")
+EVENTS = {"AllocationRequested", "AllocationResized", "Settled", "UsageReported", "HostRegistered", "HostUpdated"}
+
+
+@dataclass
+class BillLine:
+    period: int
+    allocation: int
+    reserved: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESOURCES, 0))
+    metered: dict[str, int] = field(default_factory=lambda: {"cpu": 0, "memory": 0})
+    cpu_ms: int = 0
+    memory_mib_seconds: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.reserved.values()) + sum(self.metered.values())
+
+
+@dataclass
+class Bill:
+    tenant: str
+    period_seconds: int
+    genesis: int
+    lines: list[BillLine]
+    settled_reserved: int  # what Settled events say was paid (a cross-check of the reserved lines)
+    settled_metered: int  # metered charges collected so far (the rest is pending)
+
+    @property
+    def reserved_total(self) -> int:
+        return sum(sum(line.reserved.values()) for line in self.lines)
+
+    @property
+    def metered_total(self) -> int:
+        return sum(sum(line.metered.values()) for line in self.lines)
+
+    def as_json(self) -> dict:
+        return {
+            "tenant": self.tenant, "period_seconds": self.period_seconds, "genesis": self.genesis,
+            "lines": [{"period": l.period, "allocation": l.allocation, "reserved": l.reserved, "metered": l.metered,
+                       "cpu_ms": l.cpu_ms, "memory_mib_seconds": l.memory_mib_seconds, "total": l.total}
+                      for l in self.lines],
+            "reserved_total": self.reserved_total, "metered_total": self.metered_total,
+            "settled_reserved": self.settled_reserved, "settled_metered": self.settled_metered,
+            "metered_pending": self.metered_total - self.settled_metered,
+        }
+
+
+def build_bill(chain: Chain, tenant: str) -> Bill:
+    f = chain.tenantchain.functions
+    period_seconds = chain.read(f.periodSeconds().call)
+    genesis = chain.read(f.genesis().call)
+    decoder = EventDecoder(chain.tenantchain.abi, EVENTS)
+    logs = chain.read(chain.w3.eth.get_logs, {"address": chain.tenantchain.address,
+                                               "fromBlock": chain.deployment.start_block, "toBlock": "latest"})
+    tenant = tenant.lower()
+    prices: dict[int, tuple[dict, dict]] = {}  # host -> (reserved, metered) in force now (while folding)
+    rates: dict[int, dict[str, int]] = {}  # allocation -> per-resource rate in force
+    lines: dict[tuple[int, int], BillLine] = {}
+    settled_reserved = settled_metered = 0
+
+    def line(period: int, allocation: int) -> BillLine:
+        return lines.setdefault((period, allocation), BillLine(period, allocation))
+
+    def per_resource(host: int, r: dict) -> dict[str, int]:
+        p = prices[host][0]
+        return {"cpu": r["cpuMillis"] * p["cpuMilli"], "memory": r["memoryMiB"] * p["memoryMiB"],
+                "storage": r["storageGiB"] * p["storageGiB"], "pids": r["pids"] * p["pid"]}
+
+    for raw in sorted(logs, key=lambda l: (l["blockNumber"], l["logIndex"])):
+        decoded = decoder.decode(raw)
+        if decoded is None:
+            continue
+        name, args = decoded
+        if name in ("HostRegistered", "HostUpdated"):
+            prices[args["hostId"]] = (args["reservedPrices"], args["meteredPrices"])
+        elif name == "AllocationRequested" and args["tenant"].lower() == tenant:
+            rates[args["allocationId"]] = per_resource(args["hostId"], args["resources"])
+        elif name == "AllocationResized" and args["allocationId"] in rates:
+            rates[args["allocationId"]] = per_resource(args["allocationId"] >> 32, args["resources"])
+        elif name == "Settled" and args["allocationId"] in rates:
+            allocation = args["allocationId"]
+            settled_reserved += args["reserved"]
+            settled_metered += args["metered"]
+            start, end = args["from"], args["to"]
+            while start < end:  # split the interval at period boundaries
+                period = (start - genesis) // period_seconds
+                stop = min(end, genesis + (period + 1) * period_seconds)
+                entry = line(period, allocation)
+                for resource, rate in rates[allocation].items():
+                    entry.reserved[resource] += rate * (stop - start)
+                start = stop
+        elif name == "UsageReported":
+            metered = prices[args["hostId"]][1]
+            for report in args["reports"]:
+                if report["allocationId"] not in rates:
+                    continue
+                entry = line(args["period"], report["allocationId"])
+                entry.cpu_ms += report["cpuMs"]
+                entry.memory_mib_seconds += report["memoryMiBSeconds"]
+                entry.metered["cpu"] += report["cpuMs"] * metered["cpuSecond"] // 1000
+                entry.metered["memory"] += report["memoryMiBSeconds"] * metered["memoryGiBSecond"] // 1024
+    ordered = [lines[k] for k in sorted(lines)]
+    return Bill(tenant, period_seconds, genesis, ordered, settled_reserved, settled_metered)
