@@ -148,11 +148,25 @@ class Reporter:
 
     # --- keeper -------------------------------------------------------------------------------
 
-    def settle_all(self) -> int:
-        """Settle every active allocation of this host: suspensions happen on time even if nobody else
-        touches the contract."""
-        settled = 0
-        for a in self.store.allocations(include_closed=False):
-            self.chain.transact(self.chain.tenantchain.functions.settle(a.id), self.operator)
-            settled += 1
-        return settled
+    def settle_all(self, warn_within_s: float) -> float:
+        """Settle every active allocation of this host, so that suspensions happen even if nobody else
+        touches the contract; warn about tenants whose escrow runs out within ``warn_within_s``.
+
+        Returns when the earliest of these tenants' escrows runs out (the keeper's next deadline)."""
+        f = self.chain.tenantchain.functions
+        active = self.store.allocations(include_closed=False)
+        for a in active:
+            self.chain.transact(f.settle(a.id), self.operator)
+        earliest = float("inf")
+        now = time.time()
+        for tenant in sorted({a.tenant for a in active}):
+            balance, rate, paid_through, suspended_at, _, _ = self.chain.read(f.accountOf(tenant).call)
+            if rate == 0 or suspended_at:
+                continue
+            earliest = min(earliest, paid_through)
+            left = paid_through - now
+            if left < warn_within_s:
+                log.warning("tenant %s: escrow runs out in %.0f s (balance %d, %d per second)",
+                            tenant, left, balance, rate)
+                self.store.log_action(None, "low-balance", f"{tenant} {left:.0f}s left")
+        return earliest

@@ -122,8 +122,11 @@ class Orchestrator:
                 self.reporter.sweep()  # metering goes on while the chain is away
             self.reporter.report_due()
             if now >= self._next_settle:
-                self._next_settle = now + self.config.settle_interval_s
-                self.reporter.settle_all()
+                interval = self.config.settle_interval_s
+                runs_out = self.reporter.settle_all(warn_within_s=2 * interval)
+                # Settle again at the interval, or just after the earliest escrow runs out, so that
+                # its suspension lands on time.
+                self._next_settle = now + max(1.0, min(interval, runs_out - time.time() + 1))
         except ChainError as exc:
             log.warning("reports: %s (retrying)", exc)
         except DockerHostError as exc:
