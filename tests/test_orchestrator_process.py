@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -49,9 +49,17 @@ def _start(args, tmp: Path) -> subprocess.Popen:
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
 
 
-def _ours(client, labels):
+@dataclass(frozen=True)
+class Summary:
+    id: str
+    status: str
+    labels: dict
+
+
+def _ours(client, labels) -> list[Summary]:
+    """This run's containers, from one list call (no per-container inspect that could race a removal)."""
     filters = {"label": [f"{k}={v}" for k, v in labels.items()] + ["tenantchain.kind=container"]}
-    return client.containers.list(all=True, filters=filters)
+    return [Summary(c["Id"], c["State"], c["Labels"]) for c in client.api.containers(all=True, filters=filters)]
 
 
 def _relevant_logs(cluster: Cluster) -> int:
