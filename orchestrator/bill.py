@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .chain import Chain
-from .watcher import EventDecoder
+from .abi import EventDecoder
 
 RESOURCES = ("cpu", "memory", "storage", "pids")
 EVENTS = {"AllocationRequested", "AllocationResized", "Settled", "UsageReported", "HostRegistered", "HostUpdated"}

@@ -19,6 +19,7 @@ from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
 
+from .abi import abi_type
 from .build import compile_contracts
 from .errors import ChainError, ConfigError
 
@@ -54,16 +55,10 @@ def _error_table(abi: list) -> dict[bytes, tuple[str, list[str]]]:
     table = {}
     for item in abi:
         if item.get("type") == "error":
-            types = [_abi_type(i) for i in item["inputs"]]
+            types = [abi_type(i) for i in item["inputs"]]
             signature = f"{item['name']}({','.join(types)})"
             table[function_signature_to_4byte_selector(signature)] = (item["name"], types)
     return table
-
-
-def _abi_type(param: dict) -> str:
-    if param["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + param["type"][5:]
-    return param["type"]
 
 
 class Chain:

@@ -64,7 +64,8 @@ def _ours(client, labels) -> list[Summary]:
 
 def _relevant_logs(cluster: Cluster) -> int:
     """Events for this host in a full eth_getLogs of the range (the store must hold exactly these)."""
-    from orchestrator.watcher import BY_ALLOCATION_ID, BY_HOST_TOPIC, BY_TENANT, EventDecoder
+    from orchestrator.abi import EventDecoder
+    from orchestrator.watcher import BY_ALLOCATION_ID, BY_HOST_TOPIC, BY_TENANT
 
     decoder = EventDecoder(cluster.chain.tenantchain.abi, BY_HOST_TOPIC | BY_ALLOCATION_ID | BY_TENANT)
     count = 0
