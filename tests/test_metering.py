@@ -74,6 +74,9 @@ def test_cpu_is_billed_as_the_cgroup_counted_it(anvil, tmp_path, docker_cleanup,
         assert abs(billed_ms - counted_ms) <= 0.05 * counted_ms, (billed_ms, counted_ms)
         # Idle: no CPU to speak of, so its bill is the reserved charge alone.
         assert lines[(start_period, idle)]["cpuMs"] <= 0.01 * 500 * PERIOD
+        # The samples behind it carry memory, pids, network and the volume's use too.
+        last = o.store.samples(burner)[-1]
+        assert last.memory_bytes > 0 and last.pids >= 1 and last.volume_used_bytes is not None
         # One report per period: no period was sent twice.
         periods = [e.args.period for e in tc.events.UsageReported().get_logs(from_block=0)]
         assert len(periods) == len(set(periods))
