@@ -157,6 +157,8 @@ def orchestrator() -> None:
               help="Seconds between metering sweeps (cgroup reads).")
 @click.option("--settle-interval", type=float, default=600.0, show_default=True,
               help="Seconds between keeper settlements of this host's allocations.")
+@click.option("--status-addr", default="127.0.0.1:8787", show_default=True,
+              help="Where the status page, JSON API and /metrics are served ('' to disable).")
 @click.option("--subnet-pool", default="10.200.0.0/16", show_default=True, help="Where tenant networks get subnets.")
 @click.option("--volume-retention", type=float, default=86_400, show_default=True,
               help="Seconds a released allocation's volume is kept.")
@@ -167,7 +169,7 @@ def orchestrator() -> None:
               type=click.Choice(["debug", "info", "warning", "error"]))
 def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
                      data_dir, confirmations, poll_interval, reconcile_interval, meter_interval, settle_interval,
-                     subnet_pool, volume_retention, labels, name_prefix, log_level) -> None:
+                     status_addr, subnet_pool, volume_retention, labels, name_prefix, log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
@@ -194,7 +196,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         rpc_url=rpc_url, deployment_path=deployment, host_id=host_id, operator=operator,
         host_key=load_host_key(host_key_file), data_dir=data_dir, docker_url=docker_url,
         confirmations=confirmations, poll_interval_s=poll_interval, reconcile_interval_s=reconcile_interval,
-        meter_interval_s=meter_interval, settle_interval_s=settle_interval,
+        meter_interval_s=meter_interval, settle_interval_s=settle_interval, status_addr=status_addr or None,
         subnet_pool=subnet_pool, volume_retention_s=volume_retention,
         extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix)
     service = Orchestrator(config)

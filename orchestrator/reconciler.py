@@ -32,6 +32,7 @@ log = logging.getLogger("tenantchain.reconciler")
 class PassReport:
     actions: list[tuple[int | None, str]] = field(default_factory=list)
     errors: list[tuple[int | None, str]] = field(default_factory=list)
+    containers: dict[int, str] = field(default_factory=dict)  # allocation -> container status seen
 
 
 class Reconciler:
@@ -54,6 +55,7 @@ class Reconciler:
         desired = {a.id: a for a in self.store.allocations()}
         actual = self.driver.containers()
         self._volumes = self.driver.volume_allocations()
+        report.containers = {a: c.status for a, c in actual.items()}
         for allocation in sorted(desired.values(), key=lambda a: a.id):
             try:
                 self._reconcile_one(allocation, actual.get(allocation.id), report)

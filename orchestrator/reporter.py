@@ -102,8 +102,8 @@ class Reporter:
 
     # --- reports ----------------------------------------------------------------------------
 
-    def report_due(self) -> list[int]:
-        """Report every ended period not yet reported, oldest first; returns the periods handled."""
+    def report_due(self) -> list[tuple[int, str]]:
+        """Report every ended period not yet reported, oldest first; returns (period, status) handled."""
         current = self.period_of(time.time())
         last = self.store.last_reported_period()
         first_at = self.store.first_sample_at()
@@ -115,16 +115,16 @@ class Reporter:
             lines = self.usage(period)
             if lines is None:
                 break
-            self._send(period, lines)
+            status = self._send(period, lines)
             self.store.prune_samples(self.genesis + (period + 1) * self.period_seconds)
-            handled.append(period)
+            handled.append((period, status))
         return handled
 
-    def _send(self, period: int, lines: list[ReportLine]) -> None:
+    def _send(self, period: int, lines: list[ReportLine]) -> str:
         body = [[l.allocation, l.cpu_ms, l.memory_mib_seconds] for l in lines]
         if not lines:
             self.store.set_report(period, "empty", [], [])
-            return
+            return "empty"
         txs = []
         for start in range(0, len(lines), MAX_BATCH):
             batch = [tuple(x) for x in body[start:start + MAX_BATCH]]
@@ -140,11 +140,12 @@ class Reporter:
                 if "the contract refused" in message:
                     log.warning("period %d refused by the contract: %s (not retried)", period, message)
                     self.store.set_report(period, "refused", txs, body, message)
-                    return
+                    return "refused"
                 raise  # the chain is unreachable: the period stays unreported and is retried
             txs.append("0x" + bytes(receipt.transactionHash).hex())
         self.store.set_report(period, "sent", txs, body)
         log.info("period %d reported: %s", period, json.dumps({"lines": len(lines), "txs": txs}))
+        return "sent"
 
     # --- keeper -------------------------------------------------------------------------------
 

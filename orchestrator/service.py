@@ -21,8 +21,10 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3Excepti
 from .chain import Chain, Deployment
 from .docker_driver import DockerDriver
 from .errors import ChainError, ConfigError, DockerHostError
+from .meter import PeriodAccumulator
 from .reconciler import Reconciler
 from .reporter import Reporter
+from .status import RESOURCES, Metrics, StatusServer
 from .spec import RejectCode
 from .store import Store
 from .watcher import Watcher, WatcherConfig
@@ -48,6 +50,7 @@ class ServiceConfig:
     name_prefix: str | None = None
     meter_interval_s: float = 5.0
     settle_interval_s: float = 600.0
+    status_addr: str | None = "127.0.0.1:8787"  # None: no status page
 
 
 class Orchestrator:
@@ -70,6 +73,9 @@ class Orchestrator:
             self.store, self.driver, config.host_key, reject=self._reject, in_sync=self._in_sync,
             volume_retention_s=config.volume_retention_s)
         self.reporter = Reporter(self.store, self.driver, self.chain, config.operator, config.host_id)
+        self.metrics = Metrics()
+        self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}}
+        self.status = StatusServer(config.status_addr, self.snapshot, self.metrics) if config.status_addr else None
         self.stop_event = threading.Event()
         self.passes = 0
         self._next_sweep = 0.0
@@ -108,10 +114,17 @@ class Orchestrator:
             try:
                 report = self.reconciler.reconcile()
                 self.passes += 1
+                self._record(report)
                 if report.actions or report.errors:
                     log.info("reconcile: %s", json.dumps({"actions": report.actions, "errors": report.errors}))
             except DockerHostError as exc:
+                self.metrics.errors.inc()
                 log.warning("docker: %s (retrying)", exc)
+            try:
+                self._refresh_view()
+            except ChainError as exc:
+                log.warning("chain: %s (status view not refreshed)", exc)
+        self.metrics.lag.set(self.watcher.lag())
         self._meter_and_report()
 
     def _meter_and_report(self) -> None:
@@ -119,8 +132,11 @@ class Orchestrator:
         try:
             if now >= self._next_sweep:
                 self._next_sweep = now + self.config.meter_interval_s
+                started = time.perf_counter()
                 self.reporter.sweep()  # metering goes on while the chain is away
-            self.reporter.report_due()
+                self.metrics.sweep.set(time.perf_counter() - started)
+            for _period, status in self.reporter.report_due():
+                self.metrics.reports.labels(status).inc()
             if now >= self._next_settle:
                 interval = self.config.settle_interval_s
                 runs_out = self.reporter.settle_all(warn_within_s=2 * interval)
@@ -132,7 +148,70 @@ class Orchestrator:
         except DockerHostError as exc:
             log.warning("meter: %s (retrying)", exc)
 
+    # --- the status page's view ---------------------------------------------------------------
+
+    def _record(self, report) -> None:
+        for _, action in report.actions:
+            self.metrics.actions.labels(action.split(":")[0]).inc()
+        for _ in report.errors:
+            self.metrics.errors.inc()
+        self._view["containers"] = report.containers
+        counts = {"running": 0, "paused": 0, "pending": 0, "closed": 0}
+        for a in self.store.allocations():
+            counts[self._state(a)] += 1
+        for state, n in counts.items():
+            self.metrics.allocations.labels(state).set(n)
+
+    def _state(self, a) -> str:
+        if a.status == "closed":
+            return "closed"
+        seen = self._view["containers"].get(a.id)
+        return {"running": "running", "paused": "paused"}.get(seen, "pending")
+
+    def _refresh_view(self) -> None:
+        f = self.chain.tenantchain.functions
+        host = self.chain.read(f.getHost(self.config.host_id).call)
+        capacity, used = dict(zip(RESOURCES, host[2])), dict(zip(RESOURCES, host[3]))
+        self._view["host"] = {"capacity": capacity, "used": used}
+        for resource in RESOURCES:
+            self.metrics.capacity.labels(resource).set(capacity[resource])
+            self.metrics.used.labels(resource).set(used[resource])
+        tenants = {}
+        for tenant in sorted({a.tenant for a in self.store.allocations(include_closed=False)}):
+            balance, rate, paid_through, suspended_at, _, _ = self.chain.read(f.accountOf(tenant).call)
+            left = None if rate == 0 else max(0, int(paid_through - time.time()))
+            tenants[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
+                               "seconds_left": left, "suspended": bool(suspended_at)}
+        self._view["tenants"] = tenants
+
+    def snapshot(self) -> dict:
+        period = self.reporter.period_of(time.time()) - 1
+        allocations = []
+        for a in self.store.allocations():
+            usage = 0
+            samples = self.store.samples(a.id, since=self.reporter.genesis + period * self.reporter.period_seconds - 60)
+            if len(samples) >= 2:
+                acc = PeriodAccumulator(self.reporter.period_seconds, self.reporter.genesis)
+                for s in samples:
+                    acc.add(s)
+                usage = acc.periods.get(period).cpu_ms if period in acc.periods else 0
+            allocations.append({"id": a.id, "tenant": a.tenant, "state": self._state(a), "cpu_millis": a.cpu_millis,
+                                "memory_mib": a.memory_mib, "storage_gib": a.storage_gib, "pids": a.pids,
+                                "cpu_ms_last_period": usage})
+        return {
+            "host": {"id": self.config.host_id, **self._view["host"]},
+            "watcher": {"lag": self.watcher.lag(), "checkpoint": self.store.checkpoint()},
+            "allocations": allocations,
+            "tenants": list(self._view["tenants"].values()),
+            "events": [{"block": b, "log_index": i, "tx": tx, "name": n, "args": json.loads(args)}
+                       for b, i, tx, n, args in self.store.events(50)],
+            "actions": [{"at": at, "allocation": al, "action": ac, "detail": d} for at, al, ac, d in self.store.actions(50)],
+            "reports": [{"period": p, "status": st, "txs": json.loads(txs)} for p, st, txs, _, _, _ in self.store.reports(20)],
+        }
+
     def run(self) -> None:
+        if self.status:
+            self.status.start()
         log.info("orchestrator for host %d started (data: %s)", self.config.host_id, self.config.data_dir)
         next_timer = 0.0
         while not self.stop_event.is_set():
@@ -142,6 +221,8 @@ class Orchestrator:
                 next_timer = now + self.config.reconcile_interval_s
             self.step(force_reconcile=due)
             self.stop_event.wait(self.config.poll_interval_s)
+        if self.status:
+            self.status.stop()
         log.info("orchestrator stopped; workloads keep running")
 
     def stop(self) -> None:

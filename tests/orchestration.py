@@ -84,6 +84,7 @@ class Cluster:
             data_dir=tmp / f"orchestrator-{host_id or self.host_id}", docker_url=docker_url,
             poll_interval_s=0.2, reconcile_interval_s=1.0, extra_labels=labels, volume_retention_s=0,
             name_prefix=f"tct{labels['tenantchain.test-run'][:6]}-h{host_id or self.host_id}",
+            status_addr=overrides.pop("status_addr", "127.0.0.1:0"),
             **overrides)
         return RunningOrchestrator(Orchestrator(config), keep=keep)
 

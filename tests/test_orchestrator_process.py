@@ -33,7 +33,7 @@ def _args(cluster: Cluster, tmp: Path, labels: dict[str, str], **overrides) -> l
         "--rpc-url": cluster.chain.w3.provider.endpoint_uri, "--deployment": str(cluster.record),
         "--host-id": str(cluster.host_id), "--private-key": DEV_KEYS[1], "--host-key-file": str(key_file),
         "--data-dir": str(tmp / "data"), "--poll-interval": "0.2", "--reconcile-interval": "1",
-        "--volume-retention": "0", "--name-prefix": f"tcp{RUN_ID[:6]}", **overrides,
+        "--volume-retention": "0", "--name-prefix": f"tcp{RUN_ID[:6]}", "--status-addr": "127.0.0.1:0", **overrides,
     }
     args = [TENANTCHAIN, "orchestrator", "run"]
     for k, v in options.items():

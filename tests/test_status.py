@@ -1,0 +1,61 @@
+"""The status page, its JSON API and /metrics, served by a running orchestrator with real allocations."""
+
+import json
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from orchestrator.spec import WorkloadSpec
+
+from .conftest import TEST_IMAGE
+from .orchestration import TENANTS, Cluster, wait_for
+
+SLEEPER = WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600"))
+
+
+def _get(url: str) -> tuple[str, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:  # loopback only: the test's own server
+        return response.headers["Content-Type"], response.read().decode()
+
+
+def _metrics(url: str) -> dict[tuple[str, tuple], float]:
+    _, text = _get(url + "/metrics")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_status_api_page_and_metrics_follow_the_chain(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path)
+    tc = cluster.chain.tenantchain.functions
+    with cluster.orchestrator(tmp_path, run_labels) as running:
+        o = running.o
+        url = o.status.url
+        a1 = cluster.request(TENANTS[0], SLEEPER, resources=(500, 64, 1, 64))
+        a2 = cluster.request(TENANTS[1], SLEEPER, resources=(700, 128, 2, 32))
+        running_state = ("tenantchain_allocations", (("state", "running"),))
+        wait_for(lambda: _metrics(url).get(running_state) == 2, what="two running allocations in /metrics")
+
+        kind, body = _get(url + "/api/status")
+        assert kind == "application/json"
+        status = json.loads(body)
+        host = tc.getHost(cluster.host_id).call()
+        assert status["host"]["used"] == dict(zip(("cpu_millis", "memory_mib", "storage_gib", "pids"), host[3]))
+        assert {a["id"]: a["state"] for a in status["allocations"]} == {a1: "running", a2: "running"}
+        balances = {t["address"]: t["balance"] for t in status["tenants"]}
+        assert set(balances) == {t.address for t in TENANTS[:2]}
+        for t in TENANTS[:2]:  # balances drain by the second: the view is at most a few seconds old
+            balance, rate = tc.accountOf(t.address).call()[:2]
+            assert 0 <= balances[t.address] - balance <= 10 * rate
+        assert any(e["name"] == "AllocationRequested" for e in status["events"])
+
+        kind, page = _get(url + "/")
+        assert kind.startswith("text/html") and str(a1) in page and str(a2) in page
+
+        # The numbers move with the chain.
+        cluster.chain.transact(tc.releaseAllocation(a2), TENANTS[1])
+        wait_for(lambda: _metrics(url).get(running_state) == 1, what="one running after the release")
+        metrics = _metrics(url)
+        assert metrics[("tenantchain_allocations", (("state", "closed"),))] == 1
+        assert metrics[("tenantchain_reconcile_actions_total", (("action", "created"),))] == 2
+        assert metrics[("tenantchain_host_used", (("resource", "cpu_millis"),))] == 500
+        assert metrics[("tenantchain_watcher_lag_blocks", ())] == 0
