@@ -60,7 +60,7 @@ def demo(rpc_url: str | None, run_dir: Path) -> None:
 
 @cli.group()
 def tenant() -> None:
-    """What tenants do: (more subcommands to come) read their bills."""
+    """What tenants do: register, deposit, request, resize, release, list, status, bill, withdraw."""
 
 
 @tenant.command("bill")
@@ -208,6 +208,15 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         service.close()
 
 
+def _register_role_commands() -> None:
+    from .commands import register
+
+    register(cli, tenant)
+
+
+_register_role_commands()
+
+
 def _label(item: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
@@ -219,7 +228,7 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except TenantChainError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo("error: " + " ".join(str(exc).split()), err=True)  # always one line
         sys.exit(1)
 
 

@@ -1,0 +1,156 @@
+"""Every `tenantchain` role command through a subprocess against a real anvil, errors included."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from coincurve import PrivateKey
+from eth_account import Account
+
+from orchestrator.build import PROJECT_ROOT
+from orchestrator.chain import Chain, Deployment
+from orchestrator.devchain import DEV_KEYS, deploy_local, free_port
+
+TENANTCHAIN = str(PROJECT_ROOT / ".venv" / "bin" / "tenantchain")
+TEST_IMAGE_NAME = "tenantchain/busybox:local"
+ADMIN, OPERATOR, TENANT = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]
+
+
+class Cli:
+    def __init__(self, rpc_url: str, record, home):
+        self.base = ["--rpc-url", rpc_url, "--deployment", str(record)]
+        self.env = {**os.environ, "TENANTCHAIN_HOME": str(home), "TENANTCHAIN_PASSWORD": "pw"}
+
+    def __call__(self, *args, key: str | None = None, chain: bool = True, ok: bool = True, json_out: bool = True):
+        cmd = [TENANTCHAIN, *args, *(self.base if chain else [])]
+        if key:
+            cmd += ["--private-key", key]
+        if json_out and chain:
+            cmd += ["--json"]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=self.env)
+        if ok:
+            assert result.returncode == 0, result.stderr
+            return json.loads(result.stdout) if json_out and chain else result.stdout
+        return result
+
+
+def one_line_error(result, expected: str) -> None:
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_role_command(anvil, tmp_path):
+    record = tmp_path / "deployment.json"
+    deploy_local(anvil.url, record)
+    chain = Chain(anvil.url, Deployment.load(record))
+    f = chain.tenantchain.functions
+    cli = Cli(anvil.url, record, tmp_path / "home")
+    operator, tenant = Account.from_key(OPERATOR).address, Account.from_key(TENANT).address
+
+    # accounts
+    imported = subprocess.run([TENANTCHAIN, "account", "import", "alice", "--private-key", TENANT],
+                              capture_output=True, text=True, env=cli.env)
+    assert imported.returncode == 0 and tenant in imported.stdout
+    created = subprocess.run([TENANTCHAIN, "account", "new", "bob"], capture_output=True, text=True, env=cli.env)
+    assert created.returncode == 0
+    listed = subprocess.run([TENANTCHAIN, "account", "list"], capture_output=True, text=True, env=cli.env).stdout
+    assert "alice" in listed and "bob" in listed
+
+    # admin
+    cli("admin", "approve-operator", operator, key=ADMIN)
+    assert f.isOperator(operator).call()
+    host_key = tmp_path / "host.key"
+    host_key.write_text(PrivateKey().secret.hex())
+    registered = cli("operator", "host", "register", "--capacity", "cpu=4000,memory=4096,storage=10,pids=1000",
+                     "--host-key-file", str(host_key), key=OPERATOR)
+    host_id = registered["host"]
+    assert f.getHost(host_id).call()[0] == operator
+
+    # tenant, signing with the imported keystore
+    cli("tenant", "register", "--metadata-uri", "ipfs://alice", "--account", "alice")
+    chain.transact(chain.token.functions.mint(tenant, 10**21), Account.from_key(TENANT))
+    cli("tenant", "deposit", "100", "--account", "alice")
+    assert f.accountOf(tenant).call()[0] == 100 * 10**18
+    spec = tmp_path / "web.yaml"
+    spec.write_text(f"image: {TEST_IMAGE_NAME}\ncommand: [httpd, -f, -p, '8080']\n"
+                    "resources: {cpu_millis: 500, memory_mib: 64, storage_gib: 1, pids: 64}\n")
+    allocation = cli("tenant", "request", str(spec), "--host-id", str(host_id), "--account", "alice")["allocation"]
+    assert f.getAllocation(allocation).call()[2] == 1
+    cli("tenant", "resize", str(allocation), "--resources", "cpu=1000,memory=128,storage=1,pids=64", "--account", "alice")
+    assert tuple(f.getAllocation(allocation).call()[4]) == (1000, 128, 1, 64)
+    listing = cli("tenant", "list", "--tenant", tenant)
+    assert [a["id"] for a in listing["allocations"]] == [allocation]
+    status = cli("tenant", "status", "--tenant", tenant)
+    assert status["rate_per_second"] > 0 and len(status["allocations"]) == 1
+    cli("tenant", "release", str(allocation), "--account", "alice")
+    assert f.getAllocation(allocation).call()[2] == 2
+    bill = cli("tenant", "bill", "--tenant", tenant)
+    assert bill["reserved_total"] == bill["settled_reserved"] > 0
+    before = chain.token.functions.balanceOf(tenant).call()
+    withdrawn = cli("tenant", "withdraw", "all", "--account", "alice")["amount"]
+    assert chain.token.functions.balanceOf(tenant).call() == before + withdrawn
+
+    # operator
+    cli("operator", "withdraw", "--host-id", str(host_id), key=OPERATOR)
+    assert f.earningsOf(host_id).call() == 0
+    cli("operator", "host", "drain", str(host_id), key=OPERATOR)
+    assert f.getHost(host_id).call()[1] == 2
+
+    # admin: quota and the pause
+    cli("admin", "quota", tenant, "--resources", "cpu=100,memory=100,storage=1,pids=10", key=ADMIN)
+    assert tuple(f.getTenant(tenant).call()[3]) == (100, 100, 1, 10)
+    cli("admin", "pause", key=ADMIN)
+    assert f.paused().call()
+    cli("admin", "unpause", key=ADMIN)
+    assert not f.paused().call()
+
+
+
+def test_user_errors_are_one_clear_line_and_change_nothing(anvil, tmp_path):
+    record = tmp_path / "deployment.json"
+    chain_address = Account.from_key(OPERATOR).address
+    deploy_local(anvil.url, record, operators=(chain_address,))
+    chain = Chain(anvil.url, Deployment.load(record))
+    f = chain.tenantchain.functions
+    cli = Cli(anvil.url, record, tmp_path / "home")
+    host_key = tmp_path / "host.key"
+    host_key.write_text(PrivateKey().secret.hex())
+    host_id = cli("operator", "host", "register", "--capacity", "cpu=1000,memory=1024,storage=10,pids=100",
+                  "--host-key-file", str(host_key), key=OPERATOR)["host"]
+    assert chain_address == f.getHost(host_id).call()[0]
+    cli("tenant", "register", key=TENANT)
+    chain.transact(chain.token.functions.mint(Account.from_key(TENANT).address, 10**21), Account.from_key(TENANT))
+    cli("tenant", "deposit", "100", key=TENANT)
+    spec = tmp_path / "big.yaml"
+    spec.write_text(f"image: {TEST_IMAGE_NAME}\nresources: {{cpu_millis: 2000, memory_mib: 64, storage_gib: 1, pids: 10}}\n")
+    block = chain.w3.eth.block_number
+
+    # Over capacity: the numbers are in the message.
+    result = cli("tenant", "request", str(spec), "--host-id", str(host_id), key=TENANT, ok=False)
+    one_line_error(result, "the host doesn't have the free capacity")
+    assert "2000" in result.stderr and "1000" in result.stderr
+    # Unknown host.
+    one_line_error(cli("tenant", "request", str(spec), "--host-id", "77", key=TENANT, ok=False), "host 77")
+    # An unfunded wallet (no ETH for gas).
+    subprocess.run([TENANTCHAIN, "account", "new", "empty"], capture_output=True, text=True, env=cli.env, check=True)
+    one_line_error(cli("tenant", "register", "--account", "empty", ok=False), "no ETH to pay for gas")
+    # A wrong password.
+    wrong = Cli(anvil.url, record, tmp_path / "home")
+    wrong.env["TENANTCHAIN_PASSWORD"] = "not it"
+    one_line_error(wrong("tenant", "register", "--account", "empty", ok=False), "wrong password")
+    # The chain unreachable.
+    down = Cli(f"http://127.0.0.1:{free_port()}", record, tmp_path / "home")
+    one_line_error(down("tenant", "status", "--tenant", chain_address, ok=False), "cannot reach the chain")
+    # A corrupt spec file.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("image: [unclosed\n")
+    one_line_error(cli("tenant", "request", str(bad), "--host-id", str(host_id), key=TENANT, ok=False), "not valid YAML")
+    # A bad address.
+    one_line_error(cli("admin", "approve-operator", "0x1234", key=DEV_KEYS[0], ok=False), "not an Ethereum address")
+
+    assert chain.w3.eth.block_number == block  # nothing was sent
+    assert tuple(f.getHost(host_id).call()[3]) == (0, 0, 0, 0)
