@@ -1,4 +1,11 @@
-"""`make demo`: start a local chain, deploy with `ape run deploy`, show what is there, stop on Ctrl-C."""
+"""`make demo`: the whole product on this machine, from nothing, until Ctrl-C.
+
+Starts anvil, deploys with `ape run deploy`, registers a host for the local Docker daemon, runs its
+orchestrator (with the status page), gives two funded tenants small web workloads, then shows the
+limits applied, the isolation between tenants (bounded probes between the demo's own containers),
+a bill, and where the status page is. Ctrl-C (SIGINT) or SIGTERM stops everything it started and
+removes its containers, networks and volumes.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,30 @@ import os
 import signal
 import subprocess
 import threading
+import time
+import uuid
 from pathlib import Path
 
+from eth_account import Account
+
+from .bill import build_bill
 from .build import PROJECT_ROOT
-from .devchain import Anvil
+from .chain import Chain, Deployment
+from .devchain import DEV_KEYS, Anvil, free_port
 from .errors import ChainError, ConfigError
+from .service import Orchestrator, ServiceConfig
+from .spec import WorkloadSpec, encrypt_spec
+from .wallet import new_host_key
+
+IMAGE = "tenantchain/busybox:local"
+WEB = WorkloadSpec(image=IMAGE, command=("httpd", "-f", "-p", "8080", "-h", "/www"))
+RESOURCES = (250, 64, 1, 64)  # a quarter core, 64 MiB, 1 GiB volume, 64 pids
 
 
-def deploy(rpc_url: str, record_path: Path) -> dict:
+def deploy(rpc_url: str, record_path: Path, **env: str) -> dict:
     """Run the operator's deploy script against ``rpc_url``; returns the deployment record."""
-    env = {
-        **os.environ,
+    full_env = {
+        **os.environ, **env,
         "TENANTCHAIN_RPC_URL": rpc_url,
         "TENANTCHAIN_DEPLOYMENT": str(record_path),
         "SOLCX_BINARY_PATH": str(PROJECT_ROOT / ".solc"),
@@ -26,35 +46,150 @@ def deploy(rpc_url: str, record_path: Path) -> dict:
     ape = PROJECT_ROOT / ".venv" / "bin" / "ape"
     if not ape.exists():
         raise ConfigError("ape is not installed; run `make setup`")
-    result = subprocess.run(
-        [str(ape), "run", "deploy", "--network", "ethereum:anvil:node"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-    )
+    result = subprocess.run([str(ape), "run", "deploy", "--network", "ethereum:anvil:node"],
+                            cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise ChainError(f"deployment failed: {tail[0]}")
     return json.loads(record_path.read_text())
 
 
-def run_demo(rpc_url: str | None, run_dir: Path, echo=print) -> None:
+def _probe(client, source: str, target_ip: str) -> bool:
+    """One bounded HTTP request from one demo container to another."""
+    ex = client.api.exec_create(source, ["timeout", "3", "wget", "-q", "-O", "/dev/null", f"http://{target_ip}:8080/"])
+    client.api.exec_start(ex["Id"])
+    return client.api.exec_inspect(ex["Id"])["ExitCode"] == 0
+
+
+def _wait(condition, timeout: float, what: str, stop: threading.Event):
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise ChainError(f"timed out waiting for {what}")
+        stop.wait(0.25)
+    raise KeyboardInterrupt
+
+
+def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 8787) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-
-    anvil = None
-    if rpc_url is None:
-        anvil = Anvil(log_path=run_dir / "anvil.log").start()
-        rpc_url = anvil.url
-        echo(f"anvil chain started at {rpc_url} (log: {run_dir / 'anvil.log'})")
+    run_id = uuid.uuid4().hex[:6]
+    anvil = orchestrator = thread = None
     try:
-        record = deploy(rpc_url, run_dir / "deployment.json")
-        echo(f"deployed on chain {record['chain_id']} from block {record['start_block']}:")
-        for name, address in record["contracts"].items():
-            echo(f"  {name:<12} {address}")
-        echo("ready. Press Ctrl-C to stop.")
+        if rpc_url is None:
+            anvil = Anvil(log_path=run_dir / "anvil.log").start()
+            rpc_url = anvil.url
+            echo(f"demo {run_id}: anvil chain started at {rpc_url} (log: {run_dir / 'anvil.log'})")
+        operator, *tenants = (Account.from_key(k) for k in DEV_KEYS[1:4])
+        record_path = run_dir / "deployment.json"
+        record_path.unlink(missing_ok=True)
+        record = deploy(rpc_url, record_path, TENANTCHAIN_OPERATORS=operator.address, TENANTCHAIN_PERIOD_SECONDS="10",
+                        TENANTCHAIN_REDEPLOY="1")
+        echo(f"deployed with `ape run deploy`: TenantChain {record['contracts']['TenantChain']}, "
+             f"token {record['token']}, chain {record['chain_id']}")
+        chain = Chain(rpc_url, Deployment.load(record_path))
+        f = chain.tenantchain.functions
+
+        key_path = run_dir / f"host-{run_id}.key"
+        host_key = new_host_key(key_path)
+        capacity = (min(os.cpu_count() or 1, 16) * 1000, 4096, 50, 4096)
+        chain.transact(f.registerHost(capacity, (10**6, 10**5, 10**6, 10**3), (10**9, 10**8),
+                                      host_key.public_key.format(True)), operator)
+        host_id = f.hostCount().call()
+        echo(f"host {host_id} registered for the local Docker daemon (capacity {capacity})")
+
+        port = status_port if _free(status_port) else free_port()
+        config = ServiceConfig(
+            rpc_url=rpc_url, deployment_path=record_path, host_id=host_id, operator=operator, host_key=host_key,
+            data_dir=run_dir / f"orchestrator-{run_id}", poll_interval_s=0.5, reconcile_interval_s=5,
+            meter_interval_s=1, settle_interval_s=15, volume_retention_s=0, status_addr=f"127.0.0.1:{port}",
+            extra_labels={"tenantchain.demo": run_id}, name_prefix=f"tcdemo{run_id}")
+        orchestrator = Orchestrator(config)
+        thread = threading.Thread(target=orchestrator.run, daemon=True)
+        thread.start()
+        echo(f"orchestrator running; status page: {orchestrator.status.url}/  (metrics: /metrics, API: /api/status)")
+
+        allocations: dict[str, list[int]] = {}
+        for name, tenant, count in (("A", tenants[0], 2), ("B", tenants[1], 1)):
+            chain.transact(f.registerTenant(b"\x00" * 32, f"demo:{name}", RESOURCES), tenant)
+            chain.transact(chain.token.functions.mint(tenant.address, 10**21), tenant)
+            chain.transact(chain.token.functions.approve(chain.tenantchain.address, 10**21), tenant)
+            chain.transact(f.deposit(tenant.address, 10**20), tenant)
+            for _ in range(count):
+                ciphertext, digest = encrypt_spec(WEB, host_key.public_key.format(True))
+                receipt = chain.transact(f.requestAllocation(host_id, RESOURCES, digest, ciphertext), tenant)
+                allocations.setdefault(name, []).append(
+                    chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId)
+            echo(f"tenant {name} ({tenant.address}) funded; allocations {allocations[name]} requested")
+
+        driver = orchestrator.driver
+        wanted = [a for ids in allocations.values() for a in ids]
+        states = _wait(lambda: (s := driver.containers()) and all(a in s and s[a].status == "running" for a in wanted)
+                       and s, 60, "the workloads to run", stop)
+        client = driver.client
+        for name, ids in allocations.items():
+            for a in ids:
+                host_cfg = client.api.inspect_container(states[a].id)["HostConfig"]
+                echo(f"  {name} allocation {a}: container {states[a].id[:12]} cpu {host_cfg['NanoCpus'] / 1e9:.2f} cores, "
+                     f"memory {host_cfg['Memory'] // 2**20} MiB (swap {host_cfg['MemorySwap'] // 2**20 - host_cfg['Memory'] // 2**20} MiB), "
+                     f"pids {host_cfg['PidsLimit']}, read-only root, caps dropped")
+
+        def ip(a: int) -> str:
+            networks = client.api.inspect_container(states[a].id)["NetworkSettings"]["Networks"]
+            return next(iter(networks.values()))["IPAddress"]
+
+        a1, a2, b1 = allocations["A"][0], allocations["A"][1], allocations["B"][0]
+        _wait(lambda: _probe(client, states[a1].id, "127.0.0.1"), 20, "the web servers", stop)
+        same = _probe(client, states[a1].id, ip(a2))
+        cross = _probe(client, states[a1].id, ip(b1))
+        echo(f"isolation: A -> A {'reachable' if same else 'UNREACHABLE'}; A -> B {'reachable (BAD)' if cross else 'blocked'}")
+
+        echo("waiting for the first usage report and settlement (periods of 10 s)...")
+        _wait(lambda: any(s == "sent" for _, s, *_ in orchestrator.store.reports(5)), 90, "a usage report", stop)
+        chain.transact(f.settle(a1), operator)
+        bill = build_bill(chain, tenants[0].address)
+        echo(f"bill of tenant A so far: reserved {bill.reserved_total} units, metered {bill.metered_total} units "
+             f"over {len({line.period for line in bill.lines})} periods "
+             f"(full table: tenantchain tenant bill --rpc-url {rpc_url} --deployment {record_path} "
+             f"--tenant {tenants[0].address})")
+        echo("ready. Press Ctrl-C to stop everything.")
         stop.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
+        if orchestrator is not None:
+            orchestrator.stop()
+            if thread is not None:
+                thread.join(timeout=30)
+            _teardown(orchestrator)
+            orchestrator.close()
+            echo("demo containers, networks and volumes removed.")
         if anvil:
             anvil.stop()
             echo("anvil stopped.")
+
+
+def _teardown(o: Orchestrator) -> None:
+    driver = o.driver
+    for state in driver.containers().values():
+        driver.remove_container(state.id)
+    for allocation in driver.volume_allocations():
+        driver.remove_volume(allocation)
+    for network in driver.networks().values():
+        driver.remove_network(network)
+
+
+def _free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
