@@ -53,6 +53,17 @@ if [ ! -x "$solc_bin" ] || ! "$solc_bin" --version 2>/dev/null | grep -q "Versio
   fi
 fi
 
+# --- Chromium (headless browser tests of the status page) -------------------------------
+if ! command -v chromium >/dev/null 2>&1 && [ "${TENANTCHAIN_SKIP_BROWSER:-0}" != 1 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian's chromium (browser tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+  else
+    say "chromium is missing; install Debian's chromium for the browser tests"
+  fi
+fi
+
 # --- Docker -----------------------------------------------------------------------------
 if [ "${TENANTCHAIN_SKIP_DOCKER:-0}" != 1 ]; then
   tools/ensure-docker.sh

@@ -1,0 +1,50 @@
+"""The status page in headless Chromium (Debian's), during a run with real allocations: the numbers it
+renders match the chain, and a screenshot is saved with the test's output."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from orchestrator.spec import WorkloadSpec
+
+from .conftest import TEST_IMAGE
+from .orchestration import TENANTS, Cluster, wait_for
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _chromium(tmp_path, *args) -> subprocess.CompletedProcess:
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.fail("chromium is not installed; run `make setup` (installs Debian's chromium)", pytrace=False)
+    return subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_status_page_in_chromium_matches_the_chain(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path)
+    tc = cluster.chain.tenantchain.functions
+    with cluster.orchestrator(tmp_path, run_labels) as running:
+        o = running.o
+        ids = [cluster.request(TENANTS[i], WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600")),
+                               resources=(300 + 100 * i, 64, 1, 32)) for i in range(2)]
+        wait_for(lambda: all(o.snapshot()["allocations"][i]["state"] == "running" for i in range(2))
+                 if len(o.snapshot()["allocations"]) == 2 else False, what="two running allocations")
+        o.step(force_reconcile=True)  # refresh the chain view behind the page
+
+        dom = _chromium(tmp_path, "--dump-dom", o.status.url + "/").stdout
+        used = tc.getHost(cluster.host_id).call()[3]
+        capacity = tc.getHost(cluster.host_id).call()[2]
+        assert f"cpu_millis: {used[0]}/{capacity[0]}" in dom  # 700/8000, as on-chain
+        assert f"memory_mib: {used[1]}/{capacity[1]}" in dom
+        for allocation in ids:
+            row = re.search(rf"<tr><td>{allocation}</td>.*?</tr>", dom)
+            assert row and "running" in row.group(0)
+        assert "Allocations (2)" in dom
+
+        screenshot = tmp_path / "status.png"
+        _chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1280,900", o.status.url + "/")
+        assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 5000
