@@ -346,6 +346,23 @@ def register(cli: click.Group, tenant: click.Group) -> None:
         event = s.chain.tenantchain.events.HostRegistered().process_receipt(receipt)[0]
         s.out(f"host {event.args.hostId} registered", {"host": event.args.hostId, "tx": receipt.transactionHash.hex()})
 
+    @chain_command(host, "update")
+    @click.argument("host_id", type=int)
+    @click.option("--capacity", required=True, help="cpu=..,memory=..,storage=..,pids=..")
+    @click.option("--prices", default="cpu=1000000,memory=100000,storage=1000000,pids=1000", show_default=True,
+                  help="Reserved prices for new admissions and resizes.")
+    @click.option("--metered", default="1000000000,100000000", show_default=True,
+                  help="Metered prices: per CPU-second, per GiB-second.")
+    def host_update(s: Session, host_id: int, capacity: str, prices: str, metered: str) -> None:
+        """Change a host's capacity and prices. Example: tenantchain operator host update 1 --capacity cpu=16000,memory=32768,storage=200,pids=8192"""
+        try:
+            metered_prices = tuple(int(x) for x in metered.split(","))
+        except ValueError as exc:
+            raise ConfigError("--metered is two numbers: per CPU-second,per GiB-second") from exc
+        receipt = s.send(s.f.updateHost(host_id, parse_resources(capacity), parse_resources(prices), metered_prices),
+                         "update host")
+        s.out(f"host {host_id} updated", {"host": host_id, "tx": receipt.transactionHash.hex()})
+
     @chain_command(host, "drain")
     @click.argument("host_id", type=int)
     def host_drain(s: Session, host_id: int) -> None:

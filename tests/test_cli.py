@@ -64,7 +64,9 @@ def test_every_role_command(anvil, tmp_path):
     cli("admin", "approve-operator", operator, key=ADMIN)
     assert f.isOperator(operator).call()
     host_key = tmp_path / "host.key"
-    host_key.write_text(PrivateKey().secret.hex())
+    made = subprocess.run([TENANTCHAIN, "host-key", "new", str(host_key)], capture_output=True, text=True, env=cli.env)
+    assert made.returncode == 0 and made.stdout.strip() == "0x" + PrivateKey(
+        bytes.fromhex(host_key.read_text().strip())).public_key.format(True).hex()
     registered = cli("operator", "host", "register", "--capacity", "cpu=4000,memory=4096,storage=10,pids=1000",
                      "--host-key-file", str(host_key), key=OPERATOR)
     host_id = registered["host"]
@@ -97,6 +99,9 @@ def test_every_role_command(anvil, tmp_path):
     # operator
     cli("operator", "withdraw", "--host-id", str(host_id), key=OPERATOR)
     assert f.earningsOf(host_id).call() == 0
+    cli("operator", "host", "update", str(host_id), "--capacity", "cpu=6000,memory=8192,storage=20,pids=2000",
+        key=OPERATOR)
+    assert tuple(f.getHost(host_id).call()[2]) == (6000, 8192, 20, 2000)
     cli("operator", "host", "drain", str(host_id), key=OPERATOR)
     assert f.getHost(host_id).call()[1] == 2
 
