@@ -9,7 +9,6 @@ Nobody has to be trusted: every number comes from logs any node serves.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .chain import Chain

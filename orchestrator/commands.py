@@ -23,7 +23,7 @@ from web3.exceptions import Web3Exception
 
 from .chain import Chain, Deployment
 from .errors import ChainError, ConfigError
-from .spec import WorkloadSpec, encrypt_spec, parse_spec
+from .spec import encrypt_spec, parse_spec
 from .wallet import from_private_key, load_keystore, write_keystore
 
 DEFAULT_DEPLOYMENT = "deployments/31337.json"

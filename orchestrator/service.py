@@ -21,7 +21,6 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3Excepti
 from .chain import Chain, Deployment
 from .docker_driver import DockerDriver
 from .errors import ChainError, ConfigError, DockerHostError
-from .meter import PeriodAccumulator
 from .reconciler import Reconciler
 from .reporter import Reporter
 from .status import RESOURCES, Metrics, StatusServer
@@ -30,6 +29,7 @@ from .store import Store
 from .watcher import Watcher, WatcherConfig
 
 log = logging.getLogger("tenantchain.service")
+HISTORY_PERIODS = 12  # usage periods shown per allocation on the status page
 
 
 @dataclass
@@ -185,21 +185,21 @@ class Orchestrator:
         self._view["tenants"] = tenants
 
     def snapshot(self) -> dict:
-        period = self.reporter.period_of(time.time()) - 1
+        # Usage per allocation over the last reported periods (what was billed), oldest first.
+        history: dict[int, list[tuple[int, int, int]]] = {}
+        for period, _status, _txs, lines, _detail, _at in reversed(self.store.reports(HISTORY_PERIODS)):
+            for allocation, cpu_ms, memory_mib_s in json.loads(lines):
+                history.setdefault(allocation, []).append((period, cpu_ms, memory_mib_s))
         allocations = []
         for a in self.store.allocations():
-            usage = 0
-            samples = self.store.samples(a.id, since=self.reporter.genesis + period * self.reporter.period_seconds - 60)
-            if len(samples) >= 2:
-                acc = PeriodAccumulator(self.reporter.period_seconds, self.reporter.genesis)
-                for s in samples:
-                    acc.add(s)
-                usage = acc.periods.get(period).cpu_ms if period in acc.periods else 0
+            usage = history.get(a.id, [])
             allocations.append({"id": a.id, "tenant": a.tenant, "state": self._state(a), "cpu_millis": a.cpu_millis,
                                 "memory_mib": a.memory_mib, "storage_gib": a.storage_gib, "pids": a.pids,
-                                "cpu_ms_last_period": usage})
+                                "cpu_ms_last_period": usage[-1][1] if usage else 0,
+                                "usage": [{"period": p, "cpu_ms": c, "memory_mib_seconds": m} for p, c, m in usage]})
         return {
             "host": {"id": self.config.host_id, **self._view["host"]},
+            "period_seconds": self.reporter.period_seconds,
             "watcher": {"lag": self.watcher.lag(), "checkpoint": self.store.checkpoint()},
             "allocations": allocations,
             "tenants": list(self._view["tenants"].values()),

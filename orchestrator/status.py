@@ -38,6 +38,16 @@ class Metrics:
 RESOURCES = ("cpu_millis", "memory_mib", "storage_gib", "pids")
 
 
+def _spark(points: list[int], top: int) -> str:
+    """A tiny inline SVG line chart (CPU per period against the allocation's ceiling)."""
+    if len(points) < 2 or top <= 0:
+        return ""
+    step = 100 / (len(points) - 1)
+    coords = " ".join(f"{i * step:.1f},{20 - 18 * min(v, top) / top:.1f}" for i, v in enumerate(points))
+    return (f"<svg width='100' height='20' viewBox='0 0 100 20' class='spark'><polyline fill='none' stroke='#36c' "
+            f"stroke-width='1.5' points='{coords}'/></svg>")
+
+
 def _page(status: dict) -> str:
     """Plain server-rendered HTML; a small script refreshes it."""
     e = html.escape
@@ -45,7 +55,9 @@ def _page(status: dict) -> str:
     rows = "".join(
         f"<tr><td>{a['id']}</td><td>{e(a['tenant'])}</td><td class='{e(a['state'])}'>{e(a['state'])}</td>"
         f"<td>{a['cpu_millis']}</td><td>{a['memory_mib']}</td><td>{a['storage_gib']}</td><td>{a['pids']}</td>"
-        f"<td>{a['cpu_ms_last_period']}</td></tr>" for a in status["allocations"])
+        f"<td>{a['cpu_ms_last_period']}</td>"
+        f"<td>{_spark([u['cpu_ms'] for u in a['usage']], a['cpu_millis'] * status['period_seconds'])}</td></tr>"
+        for a in status["allocations"])
     tenants = "".join(
         f"<tr><td>{e(t['address'])}</td><td>{t['balance']}</td><td>{t['rate_per_second']}</td>"
         f"<td>{'suspended' if t['suspended'] else e(str(t['seconds_left']))}</td></tr>" for t in status["tenants"])
@@ -60,7 +72,8 @@ padding:2px 6px;text-align:right}}.paused{{color:#a60}}.closed{{color:#888}}.run
 <p id="capacity">{e(cap)}</p><p>watcher lag: <span id="lag">{status['watcher']['lag']}</span> blocks;
 checkpoint {status['watcher']['checkpoint']}</p>
 <h2>Allocations ({len(status['allocations'])})</h2><table id="allocations"><tr><th>id</th><th>tenant</th>
-<th>state</th><th>cpu m</th><th>mem MiB</th><th>storage GiB</th><th>pids</th><th>CPU ms, last period</th></tr>
+<th>state</th><th>cpu m</th><th>mem MiB</th><th>storage GiB</th><th>pids</th><th>CPU ms, last period</th>
+<th>CPU per period</th></tr>
 {rows}</table>
 <h2>Tenants</h2><table id="tenants"><tr><th>tenant</th><th>balance</th><th>per second</th><th>time left (s)</th></tr>
 {tenants}</table>

@@ -2,7 +2,6 @@
 
 import threading
 import time
-from pathlib import Path
 
 from orchestrator.cgroups import CgroupPaths
 from orchestrator.spec import WorkloadSpec

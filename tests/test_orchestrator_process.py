@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import pytest
 
 from orchestrator.build import PROJECT_ROOT

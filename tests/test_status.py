@@ -59,3 +59,19 @@ def test_status_api_page_and_metrics_follow_the_chain(anvil, tmp_path, docker_cl
         assert metrics[("tenantchain_reconcile_actions_total", (("action", "created"),))] == 2
         assert metrics[("tenantchain_host_used", (("resource", "cpu_millis"),))] == 500
         assert metrics[("tenantchain_watcher_lag_blocks", ())] == 0
+
+
+def test_page_renders_500_allocations_with_charts():
+    """The page is plain server-rendered HTML, linear in the number of allocations (a unit test)."""
+    from orchestrator.status import _page
+
+    allocations = [{"id": (1 << 32) | i, "tenant": f"0x{i:040x}", "state": "running", "cpu_millis": 500,
+                    "memory_mib": 64, "storage_gib": 1, "pids": 64, "cpu_ms_last_period": 1000 + i,
+                    "usage": [{"period": p, "cpu_ms": 100 * p + i, "memory_mib_seconds": 0} for p in range(12)]}
+                   for i in range(500)]
+    status = {"host": {"id": 1, "capacity": {"cpu_millis": 10**6}, "used": {"cpu_millis": 250_000}},
+              "period_seconds": 60, "watcher": {"lag": 0, "checkpoint": 9}, "allocations": allocations,
+              "tenants": [], "events": [], "actions": [], "reports": []}
+    page = _page(status)
+    assert page.count("<svg") == 500 and "Allocations (500)" in page
+    assert f"<td>{(1 << 32) | 499}</td>" in page

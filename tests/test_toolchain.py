@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-import tomllib
 
 import yaml
 
