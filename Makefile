@@ -45,6 +45,7 @@ test-py:
 bench: setup
 	$(PY) -m bench.gas --batch 10 --write
 	$(PY) -m bench.meter --containers 100 --stats-sample 10 --write
+	$(PY) -m bench.latency --allocations 50 --write
 
 clean:
 	rm -rf .forge .build contracts/.cache bench/out

@@ -3,7 +3,7 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
-from bench import meter
+from bench import latency, meter
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain import Chain, Deployment
 from orchestrator.devchain import deploy_local
@@ -29,3 +29,11 @@ def test_meter_benchmark_runs_small(docker_cleanup):
     assert 0 < result["kernel_sweep_s"] and 0 < result["full_sweep_s"]
     assert result["docker_stats_per_container_s"] > 0
     assert "docker stats" in meter.table(result)
+
+
+def test_latency_benchmark_runs_small(docker_cleanup):
+    result = latency.run(allocations=2)
+    assert result["allocations"] == 2
+    for key in ("enforce", "direct_create", "direct_create_with_volume", "resize", "direct_update"):
+        assert 0 < result[key]["p50"] <= result[key]["p95"]
+    assert "docker update" in latency.table(result)

@@ -1,0 +1,168 @@
+"""Event -> enforced latency: from the block that admits an allocation (its receipt) to the container
+running with the admitted limits, and resize -> limits applied; against Docker doing the same directly.
+
+    .venv/bin/python -m bench.latency [--allocations 50] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import docker
+from coincurve import PrivateKey
+from eth_account import Account
+
+from orchestrator.build import PROJECT_ROOT
+from orchestrator.chain import Chain, Deployment
+from orchestrator.devchain import DEV_KEYS, Anvil, deploy_local
+from orchestrator.docker_driver import DockerDriver, Limits
+from orchestrator.service import Orchestrator, ServiceConfig
+from orchestrator.spec import WorkloadSpec, encrypt_spec
+
+IMAGE = "tenantchain/busybox:local"
+SPEC = WorkloadSpec(image=IMAGE, command=("sleep", "3600"))
+RESOURCES = (100, 32, 1, 16)
+
+
+def _percentiles(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {"p50": statistics.median(ordered), "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]}
+
+
+def _wait(condition, timeout: float = 60.0, interval: float = 0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return time.perf_counter()
+        time.sleep(interval)
+    raise TimeoutError("timed out")
+
+
+def run(allocations: int) -> dict:
+    run_id = uuid.uuid4().hex[:6]
+    labels = {"tenantchain.bench": run_id}
+    operator, tenant = Account.from_key(DEV_KEYS[1]), Account.from_key(DEV_KEYS[2])
+    client = docker.from_env(timeout=120)
+    with tempfile.TemporaryDirectory() as tmp, Anvil() as anvil:
+        tmp = Path(tmp)
+        deploy_local(anvil.url, tmp / "d.json", operators=(operator.address,))
+        chain = Chain(anvil.url, Deployment.load(tmp / "d.json"))
+        f = chain.tenantchain.functions
+        key = PrivateKey()
+        chain.transact(f.registerHost((64_000, 262_144, 4096, 65_536), (1, 1, 1, 1), (1, 1),
+                                      key.public_key.format(True)), operator)
+        chain.transact(f.registerTenant(b"\0" * 32, "", (0, 0, 0, 0)), tenant)
+        chain.transact(chain.token.functions.mint(tenant.address, 10**24), tenant)
+        chain.transact(chain.token.functions.approve(chain.tenantchain.address, 10**24), tenant)
+        chain.transact(f.deposit(tenant.address, 10**24), tenant)
+        config = ServiceConfig(rpc_url=anvil.url, deployment_path=tmp / "d.json", host_id=1, operator=operator,
+                               host_key=key, data_dir=tmp / "o", poll_interval_s=0.02, reconcile_interval_s=60,
+                               meter_interval_s=3600, settle_interval_s=3600, volume_retention_s=0, status_addr=None,
+                               extra_labels=labels, name_prefix=f"tclat{run_id}")
+        o = Orchestrator(config)
+        thread = threading.Thread(target=o.run, daemon=True)
+        thread.start()
+        enforce, resize = [], []
+        try:
+            for _ in range(allocations):
+                ciphertext, digest = encrypt_spec(SPEC, key.public_key.format(True))
+                receipt = chain.transact(f.requestAllocation(1, RESOURCES, digest, ciphertext), tenant)
+                t0 = time.perf_counter()
+                allocation = chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId
+                name = o.driver.container_name(allocation)
+
+                def running():
+                    found = client.api.containers(filters={"name": name, "status": "running"})
+                    return bool(found)
+
+                enforce.append(_wait(running) - t0)
+                chain_t = chain.transact(f.resizeAllocation(allocation, (200, 48, 1, 16)), tenant)
+                t0 = time.perf_counter()
+                assert chain_t.status == 1
+                resize.append(_wait(lambda: client.api.inspect_container(name)["HostConfig"]["Memory"] == 48 * 2**20)
+                              - t0)
+        finally:
+            o.stop()
+            thread.join(timeout=30)
+            driver = o.driver
+            for state in driver.containers().values():
+                driver.remove_container(state.id)
+            for allocation in driver.volume_allocations():
+                driver.remove_volume(allocation)
+            for network in driver.networks().values():
+                driver.remove_network(network)
+            o.close()
+
+        # Baselines, same run: Docker directly, same limits and hardening, same image.
+        direct, direct_volume, direct_update = [], [], []
+        baseline = DockerDriver(None, scope={"bench": f"base{run_id}"}, data_dir=tmp / "b",
+                                extra_labels=labels, name_prefix=f"tcbase{run_id}")
+        network = baseline.ensure_network(tenant.address)
+        try:
+            for i in range(allocations):
+                t0 = time.perf_counter()
+                c = client.containers.run(IMAGE, ["sleep", "3600"], detach=True, labels=labels, user="65534:65534",
+                                          network=network.name, nano_cpus=10**8, mem_limit=32 * 2**20,
+                                          memswap_limit=32 * 2**20, pids_limit=16, cap_drop=["ALL"], read_only=True,
+                                          security_opt=["no-new-privileges:true"])
+                direct.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                baseline.ensure_volume(10_000 + i, 1)
+                direct_volume.append(direct[-1] + time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                baseline.update_limits(c.id, Limits(200, 48, 16, 1))
+                direct_update.append(time.perf_counter() - t0)
+                c.remove(force=True)
+        finally:
+            for allocation in baseline.volume_allocations():
+                baseline.remove_volume(allocation)
+            baseline.remove_network(network)
+    client.close()
+    e, d, dv, r, u = (_percentiles(x) for x in (enforce, direct, direct_volume, resize, direct_update))
+    return {"allocations": allocations, "enforce": e, "direct_create": d, "direct_create_with_volume": dv,
+            "resize": r, "direct_update": u,
+            "ratio_enforce_p50": e["p50"] / d["p50"], "ratio_enforce_vs_volume_p50": e["p50"] / dv["p50"],
+            "ratio_resize_p50": r["p50"] / u["p50"]}
+
+
+def table(r: dict) -> str:
+    ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
+    return "\n".join([
+        f"| over {r['allocations']} allocations | p50 | p95 | p50 ratio |", "|---|---:|---:|---:|",
+        f"| request admitted -> container running with its limits | {ms(r['enforce']['p50'])} | {ms(r['enforce']['p95'])} | |",
+        f"| baseline: docker run, same limits | {ms(r['direct_create']['p50'])} | {ms(r['direct_create']['p95'])} | "
+        f"{r['ratio_enforce_p50']:.2f} |",
+        f"| baseline: docker run + a sized ext4 volume | {ms(r['direct_create_with_volume']['p50'])} | "
+        f"{ms(r['direct_create_with_volume']['p95'])} | {r['ratio_enforce_vs_volume_p50']:.2f} |",
+        f"| resize admitted -> new limits applied | {ms(r['resize']['p50'])} | {ms(r['resize']['p95'])} | |",
+        f"| baseline: docker update | {ms(r['direct_update']['p50'])} | {ms(r['direct_update']['p95'])} | "
+        f"{r['ratio_resize_p50']:.2f} |",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--allocations", type=int, default=50)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    result = run(args.allocations)
+    print(table(result))
+    if args.write:
+        from bench.report import write_section
+
+        out = PROJECT_ROOT / "bench" / "out"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_section("latency", f"Measured by `make bench` (`python -m bench.latency --allocations "
+                      f"{args.allocations} --write`); goal: p50 ratios <= 1.25.\n\n" + table(result))
+
+
+if __name__ == "__main__":
+    main()
