@@ -91,13 +91,7 @@ def run(allocations: int) -> dict:
         finally:
             o.stop()
             thread.join(timeout=30)
-            driver = o.driver
-            for state in driver.containers().values():
-                driver.remove_container(state.id)
-            for allocation in driver.volume_allocations():
-                driver.remove_volume(allocation)
-            for network in driver.networks().values():
-                driver.remove_network(network)
+            o.driver.remove_all()
             o.close()
 
         # Baselines, same run: Docker directly, same limits and hardening, same image.

@@ -166,22 +166,12 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
             orchestrator.stop()
             if thread is not None:
                 thread.join(timeout=30)
-            _teardown(orchestrator)
+            orchestrator.driver.remove_all()
             orchestrator.close()
             echo("demo containers, networks and volumes removed.")
         if anvil:
             anvil.stop()
             echo("anvil stopped.")
-
-
-def _teardown(o: Orchestrator) -> None:
-    driver = o.driver
-    for state in driver.containers().values():
-        driver.remove_container(state.id)
-    for allocation in driver.volume_allocations():
-        driver.remove_volume(allocation)
-    for network in driver.networks().values():
-        driver.remove_network(network)
 
 
 def _free(port: int) -> bool:

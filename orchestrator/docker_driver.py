@@ -290,6 +290,17 @@ class DockerDriver:
             pass
 
 
+    def remove_all(self) -> None:
+        """Remove every object in this driver's scope: containers, then volumes (and their loop
+        devices and images), then networks. For teardown (the demo, tests, decommissioning a host)."""
+        for state in self.containers().values():
+            self.remove_container(state.id)
+        for allocation in self.volume_allocations():
+            self.remove_volume(allocation)
+        for network in self.networks().values():
+            self.remove_network(network)
+
+
 def _numeric_owner(user: str) -> str:
     """The uid:gid that should own a fresh volume; names fall back to nobody."""
     uid, _, gid = user.partition(":")

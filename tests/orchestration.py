@@ -109,16 +109,6 @@ class RunningOrchestrator:
     def __exit__(self, *exc) -> None:
         self.stop()
         if not self.keep:
-            teardown(self.o)
+            self.o.driver.remove_all()
         self.o.close()
 
-
-def teardown(o: Orchestrator) -> None:
-    """Remove everything the orchestrator created: containers, then volumes (and loop devices), networks."""
-    driver = o.driver
-    for state in driver.containers().values():
-        driver.remove_container(state.id)
-    for allocation in driver.volume_allocations():
-        driver.remove_volume(allocation)
-    for network in driver.networks().values():
-        driver.remove_network(network)
