@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
+from .commands import DEFAULT_DEPLOYMENT
 from .errors import ConfigError, TenantChainError
 
-DEFAULT_DEPLOYMENT = "deployments/31337.json"
 
 
 def _load_config_file(ctx: click.Context, _param, value: str | None):

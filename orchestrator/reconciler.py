@@ -33,6 +33,7 @@ class PassReport:
     actions: list[tuple[int | None, str]] = field(default_factory=list)
     errors: list[tuple[int | None, str]] = field(default_factory=list)
     containers: dict[int, str] = field(default_factory=dict)  # allocation -> container status seen
+    desired: list[DesiredAllocation] = field(default_factory=list)  # the projection this pass worked from
 
 
 class Reconciler:
@@ -56,6 +57,7 @@ class Reconciler:
         actual = self.driver.containers()
         self._volumes = self.driver.volume_allocations()
         report.containers = {a: c.status for a, c in actual.items()}
+        report.desired = list(desired.values())
         for allocation in sorted(desired.values(), key=lambda a: a.id):
             try:
                 self._reconcile_one(allocation, actual.get(allocation.id), report)
@@ -145,8 +147,9 @@ class Reconciler:
                 self.driver.remove_container(c.id)
                 report.actions.append((allocation, "stray-removed"))
         live_tenants = {a.tenant.lower() for a in desired.values() if a.status == "active"}
-        containers = self.driver.containers()
-        used_networks = {c.network for c in containers.values()}
+        # What still runs after this pass: the containers of active allocations (the rest were removed,
+        # and any created this pass belong to live tenants). No second round of inspects.
+        used_networks = {c.network for a, c in actual.items() if a in desired and desired[a].status == "active"}
         for tenant, network in self.driver.networks().items():
             if tenant not in live_tenants and network.name not in used_networks:
                 self.driver.remove_network(network)

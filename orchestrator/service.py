@@ -157,7 +157,7 @@ class Orchestrator:
             self.metrics.errors.inc()
         self._view["containers"] = report.containers
         counts = {"running": 0, "paused": 0, "pending": 0, "closed": 0}
-        for a in self.store.allocations():
+        for a in report.desired:
             counts[self._state(a)] += 1
         for state, n in counts.items():
             self.metrics.allocations.labels(state).set(n)
