@@ -46,6 +46,10 @@ bench: setup
 	$(PY) -m bench.gas --batch 10 --write
 	$(PY) -m bench.meter --containers 100 --stats-sample 10 --write
 	$(PY) -m bench.latency --allocations 50 --write
+	$(PY) -m bench.catchup --events 100000 --write
+	$(PY) -m bench.billing --allocations 200 --periods 10 --write
+	$(PY) -m bench.scale --sizes 50,100,200,400 --per-tenant 2 --write
+	$(PY) -m bench.collect --write
 
 clean:
 	rm -rf .forge .build contracts/.cache bench/out

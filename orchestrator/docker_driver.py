@@ -10,13 +10,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import subprocess
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterable
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import IPAMConfig, IPAMPool, Mount
 
+from .cgroups import read_limits
 from .errors import DockerHostError
 from .spec import WorkloadSpec
 
@@ -76,6 +79,9 @@ class DockerDriver:
             raise DockerHostError(f"Docker is not reachable at {base_url or 'the default socket'}: {exc}") from exc
         # This kernel may lack the blkio weight controller: dockerd then drops the setting with a warning.
         self.blkio_weight_supported = bool(info.get("BlkioWeight"))
+        # Inspect results by container id, refreshed when the list shows a new status or the PID is gone.
+        self._inspected: dict[str, ContainerState] = {}
+        self._cache_lock = threading.Lock()
 
     # --- labels and names -----------------------------------------------------------------
 
@@ -249,27 +255,76 @@ class DockerDriver:
                               data=body)
         self._call("container update", api._raise_for_status, response)
 
-    def containers(self) -> dict[int, ContainerState]:
-        """Our containers by allocation id, with their state and limits."""
-        api = self.client.api
-        summaries = self._call("container list", api.containers, all=True, filters=self._filters("container"))
+    def containers(self, allocations: Iterable[int] | None = None) -> dict[int, ContainerState]:
+        """Our containers by allocation id, with their state and the limits the kernel enforces.
+
+        All of them (one list call; limits and PIDs from the kernel's cgroup files, no inspect per
+        container, so a pass stays cheap at hundreds of containers), or only ``allocations`` (one
+        inspect each, for a pass scoped to what a batch of events touched)."""
+        if allocations is not None:
+            states = {}
+            for allocation in allocations:
+                try:
+                    attrs = self._call("container inspect", self.client.api.inspect_container,
+                                       self.container_name(allocation))
+                except NotFound:
+                    continue
+                labels = attrs["Config"]["Labels"] or {}
+                if all(labels.get(k) == v for k, v in self._labels("container").items()):
+                    states[allocation] = self._from_inspect(attrs)
+            return states
+        summaries = self._call("container list", self.client.api.containers, all=True,
+                               filters=self._filters("container"))
         states = {}
-        for summary in summaries:
-            try:  # a container removed between the list and the inspect is simply gone
-                attrs = self._call("container inspect", api.inspect_container, summary["Id"])
-            except NotFound:
-                continue
-            host = attrs["HostConfig"]
-            labels = attrs["Config"]["Labels"] or {}
-            networks = list((attrs.get("NetworkSettings") or {}).get("Networks") or {})
-            allocation = int(labels[f"{LABEL}.allocation"])
-            states[allocation] = ContainerState(
-                id=attrs["Id"], allocation=allocation, tenant=labels.get(f"{LABEL}.tenant", ""),
-                status=attrs["State"]["Status"],
-                nano_cpus=host.get("NanoCpus") or 0, memory_bytes=host.get("Memory") or 0,
-                memory_swap_bytes=host.get("MemorySwap") or 0, pids_limit=host.get("PidsLimit") or 0,
-                network=networks[0] if networks else None, pid=attrs["State"].get("Pid") or 0)
+        with self._cache_lock:  # the service thread and callers (tests, the demo) share the cache
+            for summary in summaries:
+                try:
+                    state = self._from_summary(summary)
+                except NotFound:  # removed between the list and the inspect: simply gone
+                    continue
+                states[state.allocation] = state
+            for stale in set(self._inspected) - {s["Id"] for s in summaries}:
+                del self._inspected[stale]
         return states
+
+    def _from_summary(self, summary: dict) -> ContainerState:
+        labels = summary.get("Labels") or {}
+        status = summary["State"]
+        container_id = summary["Id"]
+        cached = self._inspected.get(container_id)
+        if cached is None or cached.status != status or (cached.pid and not _pid_in_container(cached.pid, container_id)):
+            cached = self._inspected[container_id] = self._from_inspect(
+                self._call("container inspect", self.client.api.inspect_container, container_id))
+        networks = list((summary.get("NetworkSettings") or {}).get("Networks") or {})
+        state = ContainerState(
+            id=container_id, allocation=int(labels[f"{LABEL}.allocation"]), tenant=labels.get(f"{LABEL}.tenant", ""),
+            status=cached.status, nano_cpus=cached.nano_cpus, memory_bytes=cached.memory_bytes,
+            memory_swap_bytes=cached.memory_swap_bytes, pids_limit=cached.pids_limit,
+            network=networks[0] if networks else None, pid=cached.pid)
+        if state.pid:
+            # What the kernel enforces is the truth: a `docker update` by hand shows up here at once.
+            try:
+                limits = read_limits(state.pid)
+            except (OSError, ValueError, KeyError, AssertionError):
+                return state  # exited meanwhile: the next pass sees it
+            period = limits.cpu_period_us or 100_000
+            state = replace(
+                state, memory_bytes=limits.memory_bytes or 0, memory_swap_bytes=limits.memory_swap_bytes or 0,
+                pids_limit=limits.pids_max or 0,
+                nano_cpus=(limits.cpu_quota_us * 1_000_000_000 // period) if limits.cpu_quota_us else 0)
+        return state
+
+    @staticmethod
+    def _from_inspect(attrs: dict) -> ContainerState:
+        host = attrs["HostConfig"]
+        labels = attrs["Config"]["Labels"] or {}
+        networks = list((attrs.get("NetworkSettings") or {}).get("Networks") or {})
+        return ContainerState(
+            id=attrs["Id"], allocation=int(labels[f"{LABEL}.allocation"]), tenant=labels.get(f"{LABEL}.tenant", ""),
+            status=attrs["State"]["Status"],
+            nano_cpus=host.get("NanoCpus") or 0, memory_bytes=host.get("Memory") or 0,
+            memory_swap_bytes=host.get("MemorySwap") or 0, pids_limit=host.get("PidsLimit") or 0,
+            network=networks[0] if networks else None, pid=attrs["State"].get("Pid") or 0)
 
     def pause(self, container_id: str) -> None:
         self._call("container pause", self.client.api.pause, container_id)
@@ -299,6 +354,14 @@ class DockerDriver:
             self.remove_volume(allocation)
         for network in self.networks().values():
             self.remove_network(network)
+
+
+def _pid_in_container(pid: int, container_id: str) -> bool:
+    """Whether ``pid`` still is the container's process (a restart gives it a new one)."""
+    try:
+        return container_id in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
 
 
 def _numeric_owner(user: str) -> str:

@@ -34,6 +34,7 @@ class PassReport:
     errors: list[tuple[int | None, str]] = field(default_factory=list)
     containers: dict[int, str] = field(default_factory=dict)  # allocation -> container status seen
     desired: list[DesiredAllocation] = field(default_factory=list)  # the projection this pass worked from
+    scope: set[int] | None = None  # the allocations this pass looked at; None: all of them
 
 
 class Reconciler:
@@ -51,20 +52,25 @@ class Reconciler:
         self._specs: dict[int, WorkloadSpec] = {}
         self._volumes: set[int] = set()
 
-    def reconcile(self) -> PassReport:
-        report = PassReport()
+    def reconcile(self, scope: set[int] | None = None) -> PassReport:
+        """One pass over every allocation, or only over ``scope`` (what new events touched: one inspect
+        each instead of a look at every container; strays are left to the full passes)."""
+        report = PassReport(scope=scope)
         desired = {a.id: a for a in self.store.allocations()}
-        actual = self.driver.containers()
-        self._volumes = self.driver.volume_allocations()
+        work = sorted(desired.values() if scope is None else (desired[i] for i in scope if i in desired),
+                      key=lambda a: a.id)
+        actual = self.driver.containers(None if scope is None else [a.id for a in work])
+        if scope is None or any(a.status == "closed" for a in work):
+            self._volumes = self.driver.volume_allocations()
         report.containers = {a: c.status for a, c in actual.items()}
         report.desired = list(desired.values())
-        for allocation in sorted(desired.values(), key=lambda a: a.id):
+        for allocation in work:
             try:
                 self._reconcile_one(allocation, actual.get(allocation.id), report)
             except (DockerHostError, ChainError) as exc:
                 report.errors.append((allocation.id, str(exc)))
                 log.warning("allocation %d: %s", allocation.id, exc)
-        if self.in_sync():
+        if scope is None and self.in_sync():
             self._remove_strays(desired, actual, report)
         for allocation, action in report.actions:
             self.store.log_action(allocation, action)

@@ -78,6 +78,8 @@ class Orchestrator:
         self.status = StatusServer(config.status_addr, self.snapshot, self.metrics) if config.status_addr else None
         self.stop_event = threading.Event()
         self.passes = 0
+        self._pending: set[int] = set()  # allocations a scoped pass should look at
+        self._stale_tenants: set[str] = set()  # tenants whose escrow the status view should re-read
         self._next_sweep = 0.0
         self._next_settle = time.monotonic() + config.settle_interval_s
 
@@ -104,16 +106,29 @@ class Orchestrator:
         return fresh and self.watcher.lag() <= self.config.confirmations
 
     def step(self, force_reconcile: bool = False) -> None:
-        """One poll of the chain and, when something changed or the timer is due, one reconcile pass."""
-        changed = 0
+        """One poll of the chain, then one reconcile pass: over everything when the timer is due (or a
+        reorg rolled the store back), else over the allocations that new events touched, if any."""
         try:
-            changed = self.watcher.poll()
+            self.watcher.poll()
         except ChainError as exc:
             log.warning("chain: %s (retrying)", exc)
-        if changed or force_reconcile:
+        touched, tenants, rolled_back = self.watcher.take_changes()
+        self._pending |= touched
+        if tenants:
+            self._pending |= {a.id for a in self.store.allocations() if a.tenant.lower() in tenants}
+            self._stale_tenants |= tenants
+        full = force_reconcile or rolled_back
+        if full or self._pending:
+            scope = None if full else self._pending
             try:
-                report = self.reconciler.reconcile()
+                started = time.perf_counter()
+                report = self.reconciler.reconcile(scope)
+                kind = "full" if full else "scoped"
+                self.metrics.reconcile.labels(kind).set(time.perf_counter() - started)
+                self.metrics.passes.labels(kind).inc()
                 self.passes += 1
+                # What failed is tried again on the next poll, not only at the next full pass.
+                self._pending = {a for a, _ in report.errors if a is not None}
                 self._record(report)
                 if report.actions or report.errors:
                     log.info("reconcile: %s", json.dumps({"actions": report.actions, "errors": report.errors}))
@@ -121,7 +136,8 @@ class Orchestrator:
                 self.metrics.errors.inc()
                 log.warning("docker: %s (retrying)", exc)
             try:
-                self._refresh_view()
+                self._refresh_view(None if full else scope, self._stale_tenants)
+                self._stale_tenants = set()
             except ChainError as exc:
                 log.warning("chain: %s (status view not refreshed)", exc)
         self.metrics.lag.set(self.watcher.lag())
@@ -133,8 +149,9 @@ class Orchestrator:
             if now >= self._next_sweep:
                 self._next_sweep = now + self.config.meter_interval_s
                 started = time.perf_counter()
-                self.reporter.sweep()  # metering goes on while the chain is away
+                swept = self.reporter.sweep()  # metering goes on while the chain is away
                 self.metrics.sweep.set(time.perf_counter() - started)
+                self.metrics.swept.set(swept)
             for _period, status in self.reporter.report_due():
                 self.metrics.reports.labels(status).inc()
             if now >= self._next_settle:
@@ -155,7 +172,13 @@ class Orchestrator:
             self.metrics.actions.labels(action.split(":")[0]).inc()
         for _ in report.errors:
             self.metrics.errors.inc()
-        self._view["containers"] = report.containers
+        if report.scope is None:
+            self._view["containers"] = report.containers
+        else:
+            seen = self._view["containers"]
+            for allocation in report.scope:
+                seen.pop(allocation, None)
+            seen.update(report.containers)
         counts = {"running": 0, "paused": 0, "pending": 0, "closed": 0}
         for a in report.desired:
             counts[self._state(a)] += 1
@@ -168,7 +191,9 @@ class Orchestrator:
         seen = self._view["containers"].get(a.id)
         return {"running": "running", "paused": "paused"}.get(seen, "pending")
 
-    def _refresh_view(self) -> None:
+    def _refresh_view(self, scope: set[int] | None = None, tenants: set[str] = frozenset()) -> None:
+        """Re-read the host and escrows: every active tenant's, or (after a scoped pass) only those of
+        the tenants in ``tenants`` or owning an allocation in ``scope``, so that a pass stays O(change)."""
         f = self.chain.tenantchain.functions
         host = self.chain.read(f.getHost(self.config.host_id).call)
         capacity, used = dict(zip(RESOURCES, host[2])), dict(zip(RESOURCES, host[3]))
@@ -176,15 +201,21 @@ class Orchestrator:
         for resource in RESOURCES:
             self.metrics.capacity.labels(resource).set(capacity[resource])
             self.metrics.used.labels(resource).set(used[resource])
-        tenants = {}
-        for tenant in sorted({a.tenant for a in self.store.allocations(include_closed=False)}):
+        active = {a.tenant for a in self.store.allocations(include_closed=False)}
+        if scope is None:
+            view, wanted = {}, active
+        else:
+            view = {t: v for t, v in self._view["tenants"].items() if t in active}
+            wanted = active & ({a.tenant for a in self.store.allocations() if a.id in scope}
+                               | {t for t in active if t.lower() in tenants})
+        for tenant in sorted(wanted):
             balance, rate, paid_through, suspended_at, _, _ = self.chain.read(f.accountOf(tenant).call)
-            left = None if rate == 0 else max(0, int(paid_through - time.time()))
-            tenants[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
-                               "seconds_left": left, "suspended": bool(suspended_at)}
-        self._view["tenants"] = tenants
+            view[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
+                            "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
+        self._view["tenants"] = dict(sorted(view.items()))
 
     def snapshot(self) -> dict:
+        now = time.time()
         # Usage per allocation over the last reported periods (what was billed), oldest first.
         history: dict[int, list[tuple[int, int, int]]] = {}
         for period, _status, _txs, lines, _detail, _at in reversed(self.store.reports(HISTORY_PERIODS)):
@@ -202,7 +233,8 @@ class Orchestrator:
             "period_seconds": self.reporter.period_seconds,
             "watcher": {"lag": self.watcher.lag(), "checkpoint": self.store.checkpoint()},
             "allocations": allocations,
-            "tenants": list(self._view["tenants"].values()),
+            "tenants": [{**t, "seconds_left": None if t["paid_through"] is None else max(0, int(t["paid_through"] - now))}
+                        for t in self._view["tenants"].values()],
             "events": [{"block": b, "log_index": i, "tx": tx, "name": n, "args": json.loads(args)}
                        for b, i, tx, n, args in self.store.events(50)],
             "actions": [{"at": at, "allocation": al, "action": ac, "detail": d} for at, al, ac, d in self.store.actions(50)],

@@ -30,6 +30,11 @@ class Metrics:
         self.errors = Counter("tenantchain_reconcile_errors", "Reconcile errors", registry=r)
         self.lag = Gauge("tenantchain_watcher_lag_blocks", "Blocks between the chain head and the store", registry=r)
         self.reports = Counter("tenantchain_report_transactions", "Usage report transactions", ["status"], registry=r)
+        self.reconcile = Gauge("tenantchain_reconcile_pass_seconds", "Duration of the last reconcile pass",
+                               ["kind"], registry=r)
+        self.passes = Counter("tenantchain_reconcile_passes", "Reconcile passes", ["kind"], registry=r)
+        self.swept = Gauge("tenantchain_meter_sweep_containers", "Containers sampled by the last metering sweep",
+                           registry=r)
         self.sweep = Gauge("tenantchain_meter_sweep_seconds", "Duration of the last metering sweep", registry=r)
         self.capacity = Gauge("tenantchain_host_capacity", "Host capacity", ["resource"], registry=r)
         self.used = Gauge("tenantchain_host_used", "Host capacity in use", ["resource"], registry=r)

@@ -3,7 +3,7 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
-from bench import latency, meter
+from bench import billing, catchup, latency, meter, scale
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain import Chain, Deployment
 from orchestrator.devchain import deploy_local
@@ -37,3 +37,29 @@ def test_latency_benchmark_runs_small(docker_cleanup):
     for key in ("enforce", "direct_create", "direct_create_with_volume", "resize", "direct_update"):
         assert 0 < result[key]["p50"] <= result[key]["p95"]
     assert "docker update" in latency.table(result)
+
+
+def test_catchup_benchmark_runs_small():
+    result = catchup.run(events=600)
+    assert result["events"] >= 600 and result["journaled"] == result["events"]
+    assert result["allocations"] > 0 and result["active_allocations"] == 0  # every lifecycle ended
+    assert result["events_per_s"] > 0 and result["web3_events_per_s"] > 0
+    assert "web3.py" in catchup.table(result)
+
+
+def test_billing_benchmark_runs_small():
+    result = billing.run(allocations=3, periods=2)
+    assert result["periods_sent"] == 2 and result["lines"] == 6
+    assert result["lines_per_s"] > 0 and 0 < result["gas_per_line"]
+    assert set(result["gas_by_batch"]) == {1}
+    assert "gas per allocation" in billing.table(result)
+
+
+def test_scale_benchmark_runs_small(docker_cleanup):
+    result = scale.run(sizes=[2, 4], per_tenant=2)
+    first, second = result["sizes"]
+    assert (first["allocations"], second["allocations"]) == (2, 4)
+    assert second["limited"] == 4 and second["swept"] == 4 and second["networks"] == 2
+    assert all(s["full_pass_s"] > 0 and s["sweep_s"] > 0 and s["docker_stats_s"] > 0 and s["rss_mib"] > 0
+               for s in result["sizes"])
+    assert "docker stats" in scale.table(result)

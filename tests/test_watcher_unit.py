@@ -21,22 +21,25 @@ class FaultyEth:
         self.calls = 0
         self.served: list[tuple[int, int]] = []
 
-    def get_logs(self, params):
+    def make_request(self, method, params):
+        """The provider's raw JSON-RPC call, which the watcher uses for eth_getLogs."""
+        assert method == "eth_getLogs"
         self.calls += 1
-        start, end = params["fromBlock"], params["toBlock"]
+        start, end = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
         if self.every and self.calls % self.every == 0:
             raise requests.Timeout("read timed out")
         if end - start + 1 > self.limit:
-            raise ValueError({"code": -32005, "message": "query returned more than 10000 results"})
+            return {"jsonrpc": "2.0", "id": self.calls,
+                    "error": {"code": -32005, "message": "query returned more than 10000 results"}}
         self.served.append((start, end))
-        return []
+        return {"jsonrpc": "2.0", "id": self.calls, "result": []}
 
     def get_block(self, number):
         return {"hash": number.to_bytes(32, "big")}
 
 
 def _watcher(tmp_path, eth, start=10):
-    w3 = SimpleNamespace(eth=eth)
+    w3 = SimpleNamespace(eth=eth, provider=eth)
     abi = compile_contracts()["TenantChain"].abi
     store = Store(tmp_path / "state.db")
     config = WatcherConfig(initial_chunk=1000, max_chunk=4000, min_backoff_s=0.001, max_backoff_s=0.01)
@@ -73,3 +76,34 @@ def test_a_node_that_always_fails_raises_instead_of_skipping(tmp_path):
     with pytest.raises(ChainError, match="keeps failing"):
         watcher.poll()
     assert store.checkpoint() is None
+
+
+def test_one_word_fast_path_decodes_as_eth_abi_does():
+    """Events of one-word fields are read word by word; the result must equal eth_abi's, and a word
+    with bits outside its type is refused as eth_abi's strict mode refuses it."""
+    from eth_abi import decode, encode
+    from eth_utils import event_abi_to_log_topic
+
+    from orchestrator.abi import EventDecoder, named
+
+    abi = compile_contracts()["TenantChain"].abi
+    decoder = EventDecoder(abi, {"Settled", "TenantSuspended"})
+    settled = next(i for i in abi if i.get("name") == "Settled" and i["type"] == "event")
+    values = [2**32 - 1, 7, 2**255 + 3, 0]
+    raw = {"topics": ["0x" + event_abi_to_log_topic(settled).hex(), "0x" + encode(["uint64"], [(1 << 32) | 5]).hex()],
+           "data": "0x" + encode(["uint32", "uint32", "uint256", "uint256"], values).hex()}
+    name, args = decoder.decode(raw)
+    plain = [i for i in settled["inputs"] if not i["indexed"]]
+    expected = {p["name"]: named(v, p) for p, v in zip(plain, decode([p["type"] for p in plain],
+                                                                      bytes.fromhex(raw["data"][2:])))}
+    assert name == "Settled" and args == {"allocationId": (1 << 32) | 5, **expected}
+
+    suspended = next(i for i in abi if i.get("name") == "TenantSuspended")
+    tenant = "0x" + "ab" * 20
+    raw = {"topics": ["0x" + event_abi_to_log_topic(suspended).hex(), "0x" + encode(["address"], [tenant]).hex()],
+           "data": "0x" + encode(["uint32", "uint32"], [100, 200]).hex()}
+    assert decoder.decode(raw)[1] == {"tenant": "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB", "at": 100, "graceEndsAt": 200}
+
+    dirty = {**raw, "data": "0x" + encode(["uint256", "uint32"], [2**32, 200]).hex()}  # 33 bits in a uint32
+    with pytest.raises(ValueError, match="uint32"):
+        decoder.decode(dirty)

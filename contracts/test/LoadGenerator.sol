@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IAllocation} from "../interfaces/IAllocation.sol";
+import {IBilling} from "../interfaces/IBilling.sol";
+import {IRegistry} from "../interfaces/IRegistry.sol";
+import {ITypes} from "../interfaces/ITypes.sol";
+
+/// @title LoadGenerator
+/// @notice A tenant contract that makes many TenantChain events per transaction, so that the
+/// catch-up benchmark can build a chain of 100,000 events in seconds. Never part of a deployment.
+contract LoadGenerator {
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Only the account that deployed this generator may drive it.
+    error LoadGeneratorNotOwner(address caller);
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    address public immutable chain;
+    address public immutable owner;
+
+    constructor(address chain_) {
+        chain = chain_;
+        owner = msg.sender;
+    }
+
+    modifier onlyOwner() {
+        if (msg.sender != owner) revert LoadGeneratorNotOwner(msg.sender);
+        _;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  LOAD
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Register this contract as a tenant (fund it with `deposit(address(this), ...)`).
+    function register() external onlyOwner {
+        IRegistry(chain).registerTenant(bytes32(0), "", ITypes.Resources(0, 0, 0, 0));
+    }
+
+    /// @notice `n` allocations on `hostId`, each requested, resized to `larger` and released:
+    /// four events each (requested, resized, settled, closed).
+    function lifecycles(
+        uint32 hostId,
+        uint256 n,
+        ITypes.Resources calldata resources,
+        ITypes.Resources calldata larger,
+        bytes32 specHash,
+        bytes calldata encryptedSpec
+    ) external onlyOwner {
+        for (uint256 i; i < n; ++i) {
+            uint64 id = IAllocation(chain).requestAllocation(hostId, resources, specHash, encryptedSpec);
+            IAllocation(chain).resizeAllocation(id, larger);
+            IAllocation(chain).releaseAllocation(id);
+        }
+    }
+
+    /// @notice `n` settlements of `allocationId`: `n` {Settled} events.
+    function settlements(uint64 allocationId, uint256 n) external onlyOwner {
+        for (uint256 i; i < n; ++i) {
+            IBilling(chain).settle(allocationId);
+        }
+    }
+}
