@@ -47,6 +47,41 @@ def table(m: dict) -> str:
             f"| Python | {m['python']} |")
 
 
+def goals(results: dict) -> str:
+    """Every goal of the benchmarks issue, met or missed, from the raw numbers of this run."""
+    from bench.gas import TARGETS
+
+    rows = ["| goal | measured | result |", "|---|---:|---|"]
+
+    def row(goal: str, measured: str, met: bool) -> None:
+        rows.append(f"| {goal} | {measured} | {'met' if met else '**missed**'} |")
+
+    for name, target in TARGETS.items():
+        if name in results.get("gas", {}):
+            used = results["gas"][name]
+            row(f"gas: {name} <= {target:,}", f"{used:,}", used <= target)
+    if "latency" in results:
+        r = results["latency"]
+        row("event -> enforced, p50 <= 1.25 x the same container (limits, volume) made through the docker SDK",
+            f"{r['ratio_enforce_vs_volume_p50']:.2f} x ({r['ratio_enforce_p50']:.2f} x without the volume)",
+            r["ratio_enforce_vs_volume_p50"] <= 1.25)
+        row("resize -> applied, p50 <= 1.25 x docker update", f"{r['ratio_resize_p50']:.2f} x",
+            r["ratio_resize_p50"] <= 1.25)
+    if "catchup" in results:
+        r = results["catchup"]
+        row(f"catch-up of {r['events']:,} events >= 10,000 events/s", f"{r['events_per_s']:,.0f}/s",
+            r["events_per_s"] >= 10_000)
+    sizes = {s["allocations"]: s for s in results.get("scale", {}).get("sizes", [])}
+    if 400 in sizes:
+        s = sizes[400]
+        row("one reconcile pass at 400 allocations <= 0.5 s", f"{s['full_pass_s']:.3f} s", s["full_pass_s"] <= 0.5)
+        row("one metering sweep at 400 <= 1 s", f"{s['sweep_s']:.3f} s", s["sweep_s"] <= 1.0)
+        row("orchestrator memory at 400 <= 150 MiB", f"{s['peak_rss_mib']:.0f} MiB (peak)", s["peak_rss_mib"] <= 150)
+        row("tenant networks fit (one per tenant)", f"{s['networks']} of {s['subnet_pool']:,} subnets",
+            s["networks"] == s["tenants"] and s["networks"] <= s["subnet_pool"])
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true")
@@ -63,6 +98,8 @@ def main() -> None:
                 results[path.stem] = json.loads(path.read_text())
         (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         write_section("machine", table(m))
+        write_section("goals", goals(results))
+        print(goals(results))
 
 
 if __name__ == "__main__":

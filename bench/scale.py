@@ -27,7 +27,7 @@ from pathlib import Path
 import docker
 import requests
 
-from bench.fixtures import OPERATOR, BenchChain
+from bench.fixtures import BenchChain
 from orchestrator.build import PROJECT_ROOT
 from orchestrator.devchain import DEV_KEYS, Anvil, free_port
 from orchestrator.docker_driver import DockerDriver

@@ -8,6 +8,7 @@ cgroupfs and the systemd cgroup drivers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -23,23 +24,55 @@ class CgroupLimits:
     pids_max: int | None
 
 
-class CgroupPaths:
-    """Where a process's controllers live: one dir per controller (v1) or one unified dir (v2)."""
+@lru_cache(maxsize=8)
+def _unified(root: Path) -> bool:
+    return (root / "cgroup.controllers").exists()
 
-    def __init__(self, pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")):
+
+class _Controllers(dict):
+    """controller -> its v1 directory, built on first use (a sweep reads a few of a dozen)."""
+
+    def __init__(self, root: Path):
+        super().__init__()
+        self._root = root
+        self.rels: dict[str, str] = {}
+
+    def __missing__(self, controller: str) -> Path:
+        path = self[controller] = self._root / controller / self.rels[controller]
+        return path
+
+    def get(self, controller: str, default=None):
+        return self[controller] if controller in self.rels else default
+
+    def __contains__(self, controller) -> bool:
+        return controller in self.rels
+
+    def __bool__(self) -> bool:
+        return bool(self.rels)
+
+
+class CgroupPaths:
+    """Where a process's controllers live: one dir per controller (v1) or one unified dir (v2).
+
+    Nothing is checked on disk here (a sweep builds hundreds of these): a controller that isn't
+    mounted shows up as an OSError when its file is read."""
+
+    def __init__(self, pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc"), text: str | None = None):
+        """``text``: ``/proc/<pid>/cgroup`` if the caller read it already."""
         self.root = root
-        self.v1: dict[str, Path] = {}
+        self.v1: dict[str, Path] = _Controllers(root)
         self.v2: Path | None = None
-        for line in (proc / str(pid) / "cgroup").read_text().splitlines():
+        if text is None:
+            text = (proc / str(pid) / "cgroup").read_text()
+        for line in text.splitlines():
             hierarchy, controllers, rel = line.split(":", 2)
             rel = rel.lstrip("/")
             if hierarchy == "0" and controllers == "":
-                self.v2 = root / rel if (root / "cgroup.controllers").exists() else None
+                self.v2 = root / rel if _unified(root) else None
                 continue
             for controller in controllers.split(","):
-                path = root / controller / rel
-                if path.is_dir():
-                    self.v1[controller] = path
+                if controller and not controller.startswith("name="):
+                    self.v1.rels[controller] = rel
 
     @property
     def version(self) -> int:
@@ -60,9 +93,9 @@ def _read_int(path: Path, unlimited_above: int = 1 << 62) -> int | None:
     return UNLIMITED if value >= unlimited_above or value < 0 else value
 
 
-def read_limits(pid: int, root: Path = CGROUP_ROOT) -> CgroupLimits:
+def read_limits(pid: int, root: Path = CGROUP_ROOT, cg: CgroupPaths | None = None) -> CgroupLimits:
     """The memory, memory+swap, CPU and pids limits that the kernel enforces on ``pid``."""
-    cg = CgroupPaths(pid, root)
+    cg = cg or CgroupPaths(pid, root)
     if cg.version == 1:
         memory = _read_int(cg.v1["memory"] / "memory.limit_in_bytes")
         memsw_file = cg.v1["memory"] / "memory.memsw.limit_in_bytes"

@@ -19,7 +19,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import IPAMConfig, IPAMPool, Mount
 
-from .cgroups import read_limits
+from .cgroups import CgroupPaths, read_limits
 from .errors import DockerHostError
 from .spec import WorkloadSpec
 
@@ -292,19 +292,22 @@ class DockerDriver:
         status = summary["State"]
         container_id = summary["Id"]
         cached = self._inspected.get(container_id)
-        if cached is None or cached.status != status or (cached.pid and not _pid_in_container(cached.pid, container_id)):
+        cgroup = _cgroup_of(cached.pid, container_id) if cached is not None and cached.pid else None
+        if cached is None or cached.status != status or (cached.pid and cgroup is None):
+            # New, changed state, or restarted (its PID is gone): one inspect, then cached.
             cached = self._inspected[container_id] = self._from_inspect(
                 self._call("container inspect", self.client.api.inspect_container, container_id))
+            cgroup = _cgroup_of(cached.pid, container_id) if cached.pid else None
         networks = list((summary.get("NetworkSettings") or {}).get("Networks") or {})
         state = ContainerState(
             id=container_id, allocation=int(labels[f"{LABEL}.allocation"]), tenant=labels.get(f"{LABEL}.tenant", ""),
             status=cached.status, nano_cpus=cached.nano_cpus, memory_bytes=cached.memory_bytes,
             memory_swap_bytes=cached.memory_swap_bytes, pids_limit=cached.pids_limit,
             network=networks[0] if networks else None, pid=cached.pid)
-        if state.pid:
+        if cgroup is not None:
             # What the kernel enforces is the truth: a `docker update` by hand shows up here at once.
             try:
-                limits = read_limits(state.pid)
+                limits = read_limits(state.pid, cg=CgroupPaths(state.pid, text=cgroup))
             except (OSError, ValueError, KeyError, AssertionError):
                 return state  # exited meanwhile: the next pass sees it
             period = limits.cpu_period_us or 100_000
@@ -356,12 +359,13 @@ class DockerDriver:
             self.remove_network(network)
 
 
-def _pid_in_container(pid: int, container_id: str) -> bool:
-    """Whether ``pid`` still is the container's process (a restart gives it a new one)."""
+def _cgroup_of(pid: int, container_id: str) -> str | None:
+    """``/proc/<pid>/cgroup`` if ``pid`` still is the container's process (a restart gives it a new one)."""
     try:
-        return container_id in Path(f"/proc/{pid}/cgroup").read_text()
+        text = Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
-        return False
+        return None
+    return text if container_id in text else None
 
 
 def _numeric_owner(user: str) -> str:

@@ -79,7 +79,10 @@ class Orchestrator:
         self.stop_event = threading.Event()
         self.passes = 0
         self._pending: set[int] = set()  # allocations a scoped pass should look at
-        self._stale_tenants: set[str] = set()  # tenants whose escrow the status view should re-read
+        # The status view's chain reads (the host, every tenant's escrow: one call each) run in their
+        # own thread, so that they never delay acting on an event.
+        self._view_due = threading.Event()
+        self._view_thread = threading.Thread(target=self._view_loop, name="status-view", daemon=True)
         self._next_sweep = 0.0
         self._next_settle = time.monotonic() + config.settle_interval_s
 
@@ -116,7 +119,6 @@ class Orchestrator:
         self._pending |= touched
         if tenants:
             self._pending |= {a.id for a in self.store.allocations() if a.tenant.lower() in tenants}
-            self._stale_tenants |= tenants
         full = force_reconcile or rolled_back
         if full or self._pending:
             scope = None if full else self._pending
@@ -135,11 +137,7 @@ class Orchestrator:
             except DockerHostError as exc:
                 self.metrics.errors.inc()
                 log.warning("docker: %s (retrying)", exc)
-            try:
-                self._refresh_view(None if full else scope, self._stale_tenants)
-                self._stale_tenants = set()
-            except ChainError as exc:
-                log.warning("chain: %s (status view not refreshed)", exc)
+            self._view_due.set()
         self.metrics.lag.set(self.watcher.lag())
         self._meter_and_report()
 
@@ -191,28 +189,32 @@ class Orchestrator:
         seen = self._view["containers"].get(a.id)
         return {"running": "running", "paused": "paused"}.get(seen, "pending")
 
-    def _refresh_view(self, scope: set[int] | None = None, tenants: set[str] = frozenset()) -> None:
-        """Re-read the host and escrows: every active tenant's, or (after a scoped pass) only those of
-        the tenants in ``tenants`` or owning an allocation in ``scope``, so that a pass stays O(change)."""
+    def _view_loop(self) -> None:
+        while not self.stop_event.is_set():
+            self._view_due.wait(self.config.reconcile_interval_s)
+            self._view_due.clear()
+            if self.stop_event.is_set():
+                return
+            try:
+                self.refresh_view()
+            except ChainError as exc:
+                log.warning("chain: %s (status view not refreshed)", exc)
+
+    def refresh_view(self) -> None:
+        """Re-read the host and the escrow of every tenant with an active allocation here."""
         f = self.chain.tenantchain.functions
         host = self.chain.read(f.getHost(self.config.host_id).call)
         capacity, used = dict(zip(RESOURCES, host[2])), dict(zip(RESOURCES, host[3]))
-        self._view["host"] = {"capacity": capacity, "used": used}
         for resource in RESOURCES:
             self.metrics.capacity.labels(resource).set(capacity[resource])
             self.metrics.used.labels(resource).set(used[resource])
-        active = {a.tenant for a in self.store.allocations(include_closed=False)}
-        if scope is None:
-            view, wanted = {}, active
-        else:
-            view = {t: v for t, v in self._view["tenants"].items() if t in active}
-            wanted = active & ({a.tenant for a in self.store.allocations() if a.id in scope}
-                               | {t for t in active if t.lower() in tenants})
-        for tenant in sorted(wanted):
+        tenants = {}
+        for tenant in sorted({a.tenant for a in self.store.allocations(include_closed=False)}):
             balance, rate, paid_through, suspended_at, _, _ = self.chain.read(f.accountOf(tenant).call)
-            view[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
-                            "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
-        self._view["tenants"] = dict(sorted(view.items()))
+            tenants[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
+                               "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
+        self._view["tenants"] = tenants
+        self._view["host"] = {"capacity": capacity, "used": used}
 
     def snapshot(self) -> dict:
         now = time.time()
@@ -244,6 +246,7 @@ class Orchestrator:
     def run(self) -> None:
         if self.status:
             self.status.start()
+        self._view_thread.start()
         log.info("orchestrator for host %d started (data: %s)", self.config.host_id, self.config.data_dir)
         next_timer = 0.0
         while not self.stop_event.is_set():
@@ -253,6 +256,8 @@ class Orchestrator:
                 next_timer = now + self.config.reconcile_interval_s
             self.step(force_reconcile=due)
             self.stop_event.wait(self.config.poll_interval_s)
+        self._view_due.set()
+        self._view_thread.join(timeout=30)
         if self.status:
             self.status.stop()
         log.info("orchestrator stopped; workloads keep running")

@@ -68,12 +68,6 @@ class Watcher:
         """Blocks between the chain head (as last seen) and what the store has applied."""
         return max(0, self.head - (self.next_block - 1))
 
-    def _rpc(self, what: str, fn, *args):
-        try:
-            return fn(*args)
-        except (requests.RequestException, OSError, Web3Exception, ValueError) as exc:
-            raise ChainError(f"{what} failed: {exc.__class__.__name__}: {str(exc)[:200]}") from exc
-
     def _relevant(self, name: str, args: dict) -> bool:
         if name in BY_HOST_TOPIC:
             return args.get("hostId") == self.host_id
@@ -83,13 +77,17 @@ class Watcher:
             return True  # small, and a tenant may get allocations here later
         return False
 
-    def check_reorg(self) -> int | None:
-        """Roll back past a reorg; returns the fork point if one was found."""
+    def check_reorg(self, seen: dict[int, str] | None = None) -> int | None:
+        """Roll back past a reorg; returns the fork point if one was found. ``seen``: block hashes
+        just read (the head's and its parent's), which spare a call in the usual case."""
         checkpoint = self.store.checkpoint()
         if checkpoint is None:
             return None
         stored = self.store.block_hash(checkpoint)
-        if stored is None or self._hash_of(checkpoint) == stored:
+        if stored is None:
+            return None
+        current = (seen or {}).get(checkpoint) or self._hash_of(checkpoint)
+        if current == stored:
             return None
         fork = self.start_block - 1
         for number, known in self.store.known_blocks_desc(checkpoint):
@@ -101,14 +99,27 @@ class Watcher:
         log.warning("reorg: rolled back from block %d to %d (%d events dropped)", checkpoint, fork, dropped)
         return fork
 
+    def _raw(self, method: str, params: list):
+        """One JSON-RPC call without web3's formatters (they cost more than the call on a fast node)."""
+        try:
+            response = self.w3.provider.make_request(method, params)
+        except (requests.RequestException, OSError, Web3Exception, ValueError) as exc:
+            raise ChainError(f"{method} failed: {exc.__class__.__name__}: {str(exc)[:200]}") from exc
+        if "error" in response:
+            raise ChainError(f"{method} failed: {str(response['error'])[:200]}")
+        return response["result"]
+
     def _hash_of(self, number: int) -> str | None:
-        block = self._rpc("eth_getBlockByNumber", self.w3.eth.get_block, number)
-        return None if block is None else "0x" + bytes(block["hash"]).hex()
+        block = self._raw("eth_getBlockByNumber", [hex(number), False])
+        return None if block is None else block["hash"]
 
     def poll(self) -> int:
         """Apply everything up to the confirmed head; returns how many events were applied."""
-        self.check_reorg()
-        self.head = self._rpc("eth_blockNumber", lambda: self.w3.eth.block_number)
+        # One call for the head's number, hash and parent: usually all that a poll needs besides its logs.
+        latest = self._raw("eth_getBlockByNumber", ["latest", False])
+        self.head = int(latest["number"], 16)
+        seen = {self.head: latest["hash"], self.head - 1: latest["parentHash"]}
+        self.check_reorg(seen)
         target = self.head - self.config.confirmations
         applied = 0
         backoff = self.config.min_backoff_s
@@ -126,7 +137,7 @@ class Watcher:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, self.config.max_backoff_s)
                 continue
-            applied += self._apply(logs, end)
+            applied += self._apply(logs, end, seen)
             self.chunk = min(self.config.max_chunk, self.chunk * 2)
             backoff = self.config.min_backoff_s
         self.synced_at = time.monotonic()
@@ -142,7 +153,7 @@ class Watcher:
             raise ValueError(response["error"])  # e.g. too many results: the caller shrinks the chunk
         return response["result"]
 
-    def _apply(self, logs: list, end: int) -> int:
+    def _apply(self, logs: list, end: int, seen: dict[int, str]) -> int:
         events, hashes = [], {}
         for raw in logs:
             decoded = self.decoder.decode(raw)
@@ -154,7 +165,7 @@ class Watcher:
             events.append({"block": block, "log_index": int(raw["logIndex"], 16), "tx": raw["transactionHash"],
                            "name": name, "args": args})
         # The checkpoint block's hash is what the next poll compares to detect a reorg.
-        end_hash = self._hash_of(end)
+        end_hash = seen.get(end) or self._hash_of(end)
         if end_hash is None:  # the node went back below `end` since we asked: try again next poll
             raise ChainError(f"block {end} disappeared while reading it")
         if hashes.get(end, end_hash) != end_hash:  # reorged between the two calls: read again next poll

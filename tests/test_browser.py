@@ -33,7 +33,7 @@ def test_status_page_in_chromium_matches_the_chain(anvil, tmp_path, docker_clean
                                resources=(300 + 100 * i, 64, 1, 32)) for i in range(2)]
         wait_for(lambda: all(o.snapshot()["allocations"][i]["state"] == "running" for i in range(2))
                  if len(o.snapshot()["allocations"]) == 2 else False, what="two running allocations")
-        o.step(force_reconcile=True)  # refresh the chain view behind the page
+        o.refresh_view()  # the chain view behind the page (its thread does this every second too)
 
         dom = _chromium(tmp_path, "--dump-dom", o.status.url + "/").stdout
         used = tc.getHost(cluster.host_id).call()[3]

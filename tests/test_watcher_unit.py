@@ -22,7 +22,12 @@ class FaultyEth:
         self.served: list[tuple[int, int]] = []
 
     def make_request(self, method, params):
-        """The provider's raw JSON-RPC call, which the watcher uses for eth_getLogs."""
+        """The provider's raw JSON-RPC call, which the watcher uses."""
+        if method == "eth_getBlockByNumber":
+            number = self.block_number if params[0] == "latest" else int(params[0], 16)
+            block = {"number": hex(number), "hash": "0x" + number.to_bytes(32, "big").hex(),
+                     "parentHash": "0x" + (number - 1).to_bytes(32, "big").hex()}
+            return {"jsonrpc": "2.0", "id": 0, "result": block}
         assert method == "eth_getLogs"
         self.calls += 1
         start, end = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
@@ -33,9 +38,6 @@ class FaultyEth:
                     "error": {"code": -32005, "message": "query returned more than 10000 results"}}
         self.served.append((start, end))
         return {"jsonrpc": "2.0", "id": self.calls, "result": []}
-
-    def get_block(self, number):
-        return {"hash": number.to_bytes(32, "big")}
 
 
 def _watcher(tmp_path, eth, start=10):
