@@ -65,6 +65,19 @@ def abi_type(param: dict) -> str:
     return param["type"]
 
 
+def checksummed(value, param: dict):
+    """eth_abi's output as web3's ``call()`` gives it: the same tuples, addresses checksummed."""
+    kind = param["type"]
+    if kind.startswith("tuple"):
+        if kind.endswith("[]"):
+            inner = {**param, "type": kind[:-2]}
+            return [checksummed(v, inner) for v in value]
+        return tuple(checksummed(v, c) for v, c in zip(value, param["components"]))
+    if kind == "address":
+        return to_checksum_address(value)
+    return value
+
+
 def named(value, param: dict):
     """eth_abi's tuples -> dicts with the ABI's component names; bytes -> 0x hex; addresses checksummed."""
     kind = param["type"]

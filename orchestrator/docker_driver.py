@@ -255,12 +255,13 @@ class DockerDriver:
                               data=body)
         self._call("container update", api._raise_for_status, response)
 
-    def containers(self, allocations: Iterable[int] | None = None) -> dict[int, ContainerState]:
+    def containers(self, allocations: Iterable[int] | None = None, limits: bool = True) -> dict[int, ContainerState]:
         """Our containers by allocation id, with their state and the limits the kernel enforces.
 
         All of them (one list call; limits and PIDs from the kernel's cgroup files, no inspect per
         container, so a pass stays cheap at hundreds of containers), or only ``allocations`` (one
-        inspect each, for a pass scoped to what a batch of events touched)."""
+        inspect each, for a pass scoped to what a batch of events touched). ``limits=False``: the limits
+        as last inspected, not re-read from the kernel (the metering sweep needs only PIDs)."""
         if allocations is not None:
             states = {}
             for allocation in allocations:
@@ -279,7 +280,7 @@ class DockerDriver:
         with self._cache_lock:  # the service thread and callers (tests, the demo) share the cache
             for summary in summaries:
                 try:
-                    state = self._from_summary(summary)
+                    state = self._from_summary(summary, limits)
                 except NotFound:  # removed between the list and the inspect: simply gone
                     continue
                 states[state.allocation] = state
@@ -287,7 +288,7 @@ class DockerDriver:
                 del self._inspected[stale]
         return states
 
-    def _from_summary(self, summary: dict) -> ContainerState:
+    def _from_summary(self, summary: dict, limits: bool = True) -> ContainerState:
         labels = summary.get("Labels") or {}
         status = summary["State"]
         container_id = summary["Id"]
@@ -304,17 +305,17 @@ class DockerDriver:
             status=cached.status, nano_cpus=cached.nano_cpus, memory_bytes=cached.memory_bytes,
             memory_swap_bytes=cached.memory_swap_bytes, pids_limit=cached.pids_limit,
             network=networks[0] if networks else None, pid=cached.pid)
-        if cgroup is not None:
+        if cgroup is not None and limits:
             # What the kernel enforces is the truth: a `docker update` by hand shows up here at once.
             try:
-                limits = read_limits(state.pid, cg=CgroupPaths(state.pid, text=cgroup))
+                kernel = read_limits(state.pid, cg=CgroupPaths(state.pid, text=cgroup))
             except (OSError, ValueError, KeyError, AssertionError):
                 return state  # exited meanwhile: the next pass sees it
-            period = limits.cpu_period_us or 100_000
+            period = kernel.cpu_period_us or 100_000
             state = replace(
-                state, memory_bytes=limits.memory_bytes or 0, memory_swap_bytes=limits.memory_swap_bytes or 0,
-                pids_limit=limits.pids_max or 0,
-                nano_cpus=(limits.cpu_quota_us * 1_000_000_000 // period) if limits.cpu_quota_us else 0)
+                state, memory_bytes=kernel.memory_bytes or 0, memory_swap_bytes=kernel.memory_swap_bytes or 0,
+                pids_limit=kernel.pids_max or 0,
+                nano_cpus=(kernel.cpu_quota_us * 1_000_000_000 // period) if kernel.cpu_quota_us else 0)
         return state
 
     @staticmethod

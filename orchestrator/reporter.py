@@ -54,7 +54,7 @@ class Reporter:
         """Sample every running container of ours; returns how many were sampled."""
         now = time.time()
         taken = []
-        for allocation, state in self.driver.containers().items():
+        for allocation, state in self.driver.containers(limits=False).items():
             if state.pid <= 0:
                 continue
             try:

@@ -78,7 +78,6 @@ class Orchestrator:
         self.status = StatusServer(config.status_addr, self.snapshot, self.metrics) if config.status_addr else None
         self.stop_event = threading.Event()
         self.passes = 0
-        self._pending: set[int] = set()  # allocations a scoped pass should look at
         # The status view's chain reads (the host, every tenant's escrow: one call each) run in their
         # own thread, so that they never delay acting on an event.
         self._view_due = threading.Event()
@@ -116,12 +115,12 @@ class Orchestrator:
         except ChainError as exc:
             log.warning("chain: %s (retrying)", exc)
         touched, tenants, rolled_back = self.watcher.take_changes()
-        self._pending |= touched
         if tenants:
-            self._pending |= {a.id for a in self.store.allocations() if a.tenant.lower() in tenants}
+            touched |= {a.id for a in self.store.allocations() if a.tenant.lower() in tenants}
         full = force_reconcile or rolled_back
-        if full or self._pending:
-            scope = None if full else self._pending
+        if full or touched:
+            # What fails in a scoped pass is tried again by the timer's full pass, not on every poll.
+            scope = None if full else touched
             try:
                 started = time.perf_counter()
                 report = self.reconciler.reconcile(scope)
@@ -129,8 +128,6 @@ class Orchestrator:
                 self.metrics.reconcile.labels(kind).set(time.perf_counter() - started)
                 self.metrics.passes.labels(kind).inc()
                 self.passes += 1
-                # What failed is tried again on the next poll, not only at the next full pass.
-                self._pending = {a for a, _ in report.errors if a is not None}
                 self._record(report)
                 if report.actions or report.errors:
                     log.info("reconcile: %s", json.dumps({"actions": report.actions, "errors": report.errors}))
@@ -201,19 +198,19 @@ class Orchestrator:
                 log.warning("chain: %s (status view not refreshed)", exc)
 
     def refresh_view(self) -> None:
-        """Re-read the host and the escrow of every tenant with an active allocation here."""
+        """Re-read the host and the escrow of every tenant with an active allocation here, in one batch."""
         f = self.chain.tenantchain.functions
-        host = self.chain.read(f.getHost(self.config.host_id).call)
+        tenants = sorted({a.tenant for a in self.store.allocations(include_closed=False)})
+        host, *accounts = self.chain.read_many([f.getHost(self.config.host_id)] + [f.accountOf(t) for t in tenants])
         capacity, used = dict(zip(RESOURCES, host[2])), dict(zip(RESOURCES, host[3]))
         for resource in RESOURCES:
             self.metrics.capacity.labels(resource).set(capacity[resource])
             self.metrics.used.labels(resource).set(used[resource])
-        tenants = {}
-        for tenant in sorted({a.tenant for a in self.store.allocations(include_closed=False)}):
-            balance, rate, paid_through, suspended_at, _, _ = self.chain.read(f.accountOf(tenant).call)
-            tenants[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
-                               "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
-        self._view["tenants"] = tenants
+        view = {}
+        for tenant, (balance, rate, paid_through, suspended_at, _, _) in zip(tenants, accounts):
+            view[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
+                            "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
+        self._view["tenants"] = view
         self._view["host"] = {"capacity": capacity, "used": used}
 
     def snapshot(self) -> dict:

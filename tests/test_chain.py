@@ -60,3 +60,15 @@ def test_redeploy_keeps_the_old_record(anvil, tmp_path):
     new = json.loads(record_path.read_text())
     assert new["contracts"]["TenantChain"] != old["contracts"]["TenantChain"]
     assert json.loads((tmp_path / f"deployment-{old['start_block']}.json").read_text()) == old
+
+
+def test_batched_reads_equal_web3_calls(anvil, tmp_path):
+    """Chain.read_many (JSON-RPC batches, eth_abi) gives exactly what web3's call() gives."""
+    from bench.fixtures import BenchChain
+
+    bench = BenchChain.create(anvil.url, tmp_path)
+    tenants = bench.tenants(3)
+    bench.request(tenants[0])
+    f = bench.chain.tenantchain.functions
+    calls = [f.getHost(1), f.hostCount()] + [f.accountOf(t.address) for t in tenants]
+    assert bench.chain.read_many(calls, batch=2) == [c.call() for c in calls]
