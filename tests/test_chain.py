@@ -72,3 +72,21 @@ def test_batched_reads_equal_web3_calls(anvil, tmp_path):
     f = bench.chain.tenantchain.functions
     calls = [f.getHost(1), f.hostCount()] + [f.accountOf(t.address) for t in tenants]
     assert bench.chain.read_many(calls, batch=2) == [c.call() for c in calls]
+
+
+def test_fast_calldata_equals_web3s(anvil, tmp_path):
+    """Chain transactions encode calldata with eth_abi directly; it must be byte for byte web3's."""
+    from bench.fixtures import BenchChain
+    from orchestrator.chain import encode_call
+
+    bench = BenchChain.create(anvil.url, tmp_path)
+    f = bench.chain.tenantchain.functions
+    calls = [
+        f.registerTenant(b"\x01" * 32, "ipfs://x", (1, 2, 3, 4)),
+        f.requestAllocation(1, (100, 32, 1, 16), b"\x02" * 32, b"\x03" * 300),
+        f.reportUsage(1, 7, [((1 << 32) | i, 50, 16) for i in range(1, 5)]),
+        f.deposit(TENANT.address, 10**18),
+        f.registerTenant("0x" + "11" * 32, "", (0, 0, 0, 0)),  # a hex string: web3's encoder takes it
+    ]
+    for call in calls:
+        assert encode_call(call) == call._encode_transaction_data()
