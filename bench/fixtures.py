@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from coincurve import PrivateKey
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from orchestrator.build import PROJECT_ROOT
 from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import DEV_KEYS, deploy_local
+from orchestrator.devchain import DEV_KEYS, deploy_local, free_port
+from orchestrator.docker_driver import DockerDriver
 from orchestrator.spec import WorkloadSpec, encrypt_spec
 
 IMAGE = "tenantchain/busybox:local"
 SLEEPER = WorkloadSpec(image=IMAGE, command=("sleep", "3600"))
 HOST_CAPACITY = (256_000, 1_048_576, 8192, 1_048_576)
 OPERATOR = Account.from_key(DEV_KEYS[1])
+TENANTCHAIN = str(PROJECT_ROOT / ".venv" / "bin" / "tenantchain")
 
 
 @dataclass
@@ -53,3 +61,60 @@ class BenchChain:
         receipt = self.chain.transact(
             self.chain.tenantchain.functions.requestAllocation(self.host_id, resources, digest, ciphertext), tenant)
         return self.chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId
+
+
+class OrchestratorProcess:
+    """`tenantchain orchestrator run` as its own process, as operators run it (the benchmark's own
+    Python work then never competes with it for the interpreter); a context manager that stops it
+    with SIGTERM and removes every Docker object it made."""
+
+    def __init__(self, bench: BenchChain, tmp: Path, run_id: str, prefix: str, *extra: str):
+        self.bench, self.tmp, self.run_id = bench, tmp, run_id
+        self.labels = {"tenantchain.bench": run_id}
+        self.name_prefix = f"{prefix}{run_id}"
+        self.port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.port}/metrics"
+        key_file = tmp / "host.key"
+        key_file.write_text(bench.host_key.to_hex())
+        rpc_url = bench.chain.w3.provider.endpoint_uri
+        self.args = [
+            TENANTCHAIN, "orchestrator", "run", "--rpc-url", rpc_url, "--deployment", str(bench.record),
+            "--host-id", str(bench.host_id), "--private-key", DEV_KEYS[1], "--host-key-file", str(key_file),
+            "--data-dir", str(tmp / "orchestrator"), "--ws-url", rpc_url.replace("http", "ws", 1),
+            "--status-addr", f"127.0.0.1:{self.port}", "--label", f"tenantchain.bench={run_id}",
+            "--name-prefix", self.name_prefix, "--log-level", "warning", *extra]
+        self.process: subprocess.Popen | None = None
+
+    def container_name(self, allocation: int) -> str:
+        return f"{self.name_prefix}-a{allocation}"
+
+    def __enter__(self) -> "OrchestratorProcess":
+        self._log = open(self.tmp / "orchestrator.log", "wb")
+        self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.tmp)
+        deadline = time.monotonic() + 60
+        while not self._ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the orchestrator did not start; see {self.tmp / 'orchestrator.log'}")
+            time.sleep(0.1)
+        return self
+
+    def _ready(self) -> bool:
+        """Serving /metrics and subscribed to new blocks."""
+        try:
+            text = requests.get(self.metrics_url, timeout=1).text
+        except requests.RequestException:
+            return False
+        return "tenantchain_new_block_subscription 1.0" in text
+
+    def __exit__(self, *exc) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
+        deployment = self.bench.chain.deployment
+        DockerDriver(None, scope={"chain": deployment.chain_id, "contract": deployment.tenantchain.lower(),
+                                  "host": self.bench.host_id},
+                     data_dir=self.tmp / "orchestrator", extra_labels=self.labels, name_prefix=self.name_prefix,
+                     timeout=300).remove_all()

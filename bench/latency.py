@@ -21,14 +21,12 @@ from pathlib import Path
 
 import docker
 from docker.types import Mount
-from coincurve import PrivateKey
-from eth_account import Account
 
+from bench.fixtures import BenchChain, OrchestratorProcess
 from orchestrator.build import PROJECT_ROOT
-from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import DEV_KEYS, Anvil, deploy_local
+from orchestrator.chain import Chain
+from orchestrator.devchain import Anvil
 from orchestrator.docker_driver import DockerDriver, Limits
-from orchestrator.service import Orchestrator, ServiceConfig
 from orchestrator.spec import WorkloadSpec, encrypt_spec
 
 IMAGE = "tenantchain/busybox:local"
@@ -94,44 +92,26 @@ def _send(chain: Chain, call, account) -> tuple[float, object]:
 def run(allocations: int) -> dict:
     run_id = uuid.uuid4().hex[:6]
     labels = {"tenantchain.bench": run_id}
-    operator, tenant = Account.from_key(DEV_KEYS[1]), Account.from_key(DEV_KEYS[2])
     client = docker.from_env(timeout=120)
     with tempfile.TemporaryDirectory() as tmp, Anvil() as anvil:
         tmp = Path(tmp)
-        deploy_local(anvil.url, tmp / "d.json", operators=(operator.address,))
-        chain = Chain(anvil.url, Deployment.load(tmp / "d.json"))
-        f = chain.tenantchain.functions
-        key = PrivateKey()
-        chain.transact(f.registerHost((64_000, 262_144, 4096, 65_536), (1, 1, 1, 1), (1, 1),
-                                      key.public_key.format(True)), operator)
-        chain.transact(f.registerTenant(b"\0" * 32, "", (0, 0, 0, 0)), tenant)
-        chain.transact(chain.token.functions.mint(tenant.address, 10**24), tenant)
-        chain.transact(chain.token.functions.approve(chain.tenantchain.address, 10**24), tenant)
-        chain.transact(f.deposit(tenant.address, 10**24), tenant)
-        config = ServiceConfig(rpc_url=anvil.url, deployment_path=tmp / "d.json", host_id=1, operator=operator,
-                               host_key=key, data_dir=tmp / "o", poll_interval_s=0.02, reconcile_interval_s=60,
-                               meter_interval_s=3600, settle_interval_s=3600, volume_retention_s=0, status_addr=None,
-                               extra_labels=labels, name_prefix=f"tclat{run_id}")
-        o = Orchestrator(config)
-        thread = threading.Thread(target=o.run, daemon=True)
-        thread.start()
-        events = DockerEvents(client, labels)
+        bench = BenchChain.create(anvil.url, tmp)
+        chain, f = bench.chain, bench.chain.tenantchain.functions
+        (tenant,) = bench.tenants(1)
         enforce, resize = [], []
-        try:
+        events = DockerEvents(client, labels)
+        # As operators run it: its own process, the default 1 s poll, new blocks pushed over the websocket.
+        with OrchestratorProcess(bench, tmp, run_id, "tclat", "--reconcile-interval", "60",
+                                 "--meter-interval", "3600", "--settle-interval", "3600") as orchestrator:
             for _ in range(allocations):
-                ciphertext, digest = encrypt_spec(SPEC, key.public_key.format(True))
+                ciphertext, digest = encrypt_spec(SPEC, bench.host_key.public_key.format(True))
                 t0, receipt = _send(chain, f.requestAllocation(1, RESOURCES, digest, ciphertext), tenant)
                 allocation = chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId
-                name = o.driver.container_name(allocation)
+                name = orchestrator.container_name(allocation)
                 enforce.append(events.wait(name, "start", t0) - t0)
                 t0, _ = _send(chain, f.resizeAllocation(allocation, (200, 48, 1, 16)), tenant)
                 resize.append(events.wait(name, "update", t0) - t0)
                 assert client.api.inspect_container(name)["HostConfig"]["Memory"] == 48 * 2**20
-        finally:
-            o.stop()
-            thread.join(timeout=30)
-            o.driver.remove_all()
-            o.close()
 
         # Baselines, same run: Docker directly, same limits and hardening, same image.
         direct, direct_volume, direct_update = [], [], []

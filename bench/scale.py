@@ -16,7 +16,6 @@ import ipaddress
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import tempfile
@@ -27,10 +26,9 @@ from pathlib import Path
 import docker
 import requests
 
-from bench.fixtures import BenchChain
+from bench.fixtures import BenchChain, OrchestratorProcess
 from orchestrator.build import PROJECT_ROOT
-from orchestrator.devchain import DEV_KEYS, Anvil, free_port
-from orchestrator.docker_driver import DockerDriver
+from orchestrator.devchain import Anvil
 
 TENANTCHAIN = str(PROJECT_ROOT / ".venv" / "bin" / "tenantchain")
 SUBNET_POOL, SUBNET_PREFIX = "10.200.0.0/16", 26
@@ -79,29 +77,20 @@ def _observe(url: str, samples: int, timeout: float) -> tuple[float, float, floa
 
 def run(sizes: list[int], per_tenant: int) -> dict:
     run_id = uuid.uuid4().hex[:6]
-    labels = {"tenantchain.bench": run_id}
     client = docker.from_env(timeout=300)
     results = []
     with tempfile.TemporaryDirectory() as tmp, Anvil() as anvil:
         tmp = Path(tmp)
         bench = BenchChain.create(anvil.url, tmp)
-        key_file = tmp / "host.key"
-        key_file.write_text(bench.host_key.to_hex())
-        port = free_port()
-        metrics_url = f"http://127.0.0.1:{port}/metrics"
-        args = [TENANTCHAIN, "orchestrator", "run", "--rpc-url", anvil.url, "--deployment", str(bench.record),
-                "--host-id", str(bench.host_id), "--private-key", DEV_KEYS[1], "--host-key-file", str(key_file),
-                "--data-dir", str(tmp / "orchestrator"), "--poll-interval", "0.2", "--reconcile-interval", "3",
-                "--meter-interval", "3", "--settle-interval", "86400", "--status-addr", f"127.0.0.1:{port}",
-                "--subnet-pool", SUBNET_POOL, "--label", f"tenantchain.bench={run_id}",
-                "--name-prefix", f"tcscale{run_id}", "--log-level", "warning"]
-        log = open(tmp / "orchestrator.log", "wb")
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+        orchestrator = OrchestratorProcess(bench, tmp, run_id, "tcscale", "--reconcile-interval", "3",
+                                           "--meter-interval", "3", "--settle-interval", "86400",
+                                           "--subnet-pool", SUBNET_POOL)
+        metrics_url = orchestrator.metrics_url
         filters = {"label": [f"tenantchain.bench={run_id}", "tenantchain.kind=container"]}
         tenants: list = []
         requested = 0
-        try:
-            _wait(lambda: _reachable(metrics_url), 60, "the orchestrator's status page")
+        with orchestrator:
+            process = orchestrator.process
             for size in sorted(sizes):
                 needed = -(-size // per_tenant) - len(tenants)
                 if needed > 0:
@@ -136,27 +125,8 @@ def run(sizes: list[int], per_tenant: int) -> dict:
                     "docker_stats_s": stats_s, "rss_mib": rss, "peak_rss_mib": peak,
                     "networks": len(networks), "subnet_pool": pool})
                 print(json.dumps(results[-1]), flush=True)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            log.close()
-            chain_id = bench.chain.deployment.chain_id
-            DockerDriver(None, scope={"chain": chain_id, "contract": bench.chain.deployment.tenantchain.lower(),
-                                      "host": bench.host_id},
-                         data_dir=tmp / "orchestrator", extra_labels=labels,
-                         name_prefix=f"tcscale{run_id}", timeout=300).remove_all()
     client.close()
     return {"per_tenant": per_tenant, "cpus": os.cpu_count(), "sizes": results}
-
-
-def _reachable(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).ok
-    except requests.RequestException:
-        return False
 
 
 def table(r: dict) -> str:

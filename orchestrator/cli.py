@@ -151,6 +151,9 @@ def orchestrator() -> None:
               default=Path(".run/orchestrator"), show_default=True, help="SQLite state and volume images.")
 @click.option("--confirmations", type=int, default=0, show_default=True, help="Blocks to wait before acting.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between chain polls.")
+@click.option("--ws-url", envvar="TENANTCHAIN_WS_URL", default=None,
+              help="The node's websocket (e.g. ws://127.0.0.1:8545): new blocks are pushed, so events are acted on "
+                   "at once; without it, at the next poll.")
 @click.option("--reconcile-interval", type=float, default=10.0, show_default=True,
               help="Seconds between drift-repair passes.")
 @click.option("--meter-interval", type=float, default=5.0, show_default=True,
@@ -168,7 +171,7 @@ def orchestrator() -> None:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
-                     data_dir, confirmations, poll_interval, reconcile_interval, meter_interval, settle_interval,
+                     data_dir, confirmations, poll_interval, ws_url, reconcile_interval, meter_interval, settle_interval,
                      status_addr, subnet_pool, volume_retention, labels, name_prefix, log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
@@ -197,7 +200,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         host_key=load_host_key(host_key_file), data_dir=data_dir, docker_url=docker_url,
         confirmations=confirmations, poll_interval_s=poll_interval, reconcile_interval_s=reconcile_interval,
         meter_interval_s=meter_interval, settle_interval_s=settle_interval, status_addr=status_addr or None,
-        subnet_pool=subnet_pool, volume_retention_s=volume_retention,
+        subnet_pool=subnet_pool, volume_retention_s=volume_retention, ws_url=ws_url,
         extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix)
     service = Orchestrator(config)
     for sig in (signal.SIGTERM, signal.SIGINT):

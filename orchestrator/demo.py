@@ -108,7 +108,8 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
             rpc_url=rpc_url, deployment_path=record_path, host_id=host_id, operator=operator, host_key=host_key,
             data_dir=run_dir / f"orchestrator-{run_id}", poll_interval_s=0.5, reconcile_interval_s=5,
             meter_interval_s=1, settle_interval_s=15, volume_retention_s=0, status_addr=f"127.0.0.1:{port}",
-            extra_labels={"tenantchain.demo": run_id}, name_prefix=f"tcdemo{run_id}")
+            extra_labels={"tenantchain.demo": run_id}, name_prefix=f"tcdemo{run_id}",
+            ws_url=rpc_url.replace("http", "ws", 1))  # anvil serves websockets on the same port
         orchestrator = Orchestrator(config)
         thread = threading.Thread(target=orchestrator.run, daemon=True)
         thread.start()

@@ -242,6 +242,9 @@ class DockerDriver:
             **({"blkio_weight": 500} if self.blkio_weight_supported else {}),
         )
         container = self._call("container run", self.client.containers.run, spec.image, **kwargs)
+        # docker-py inspected it before the start: once more, so that later passes know its PID.
+        self._call("container inspect", container.reload)
+        self._remember(container.attrs)
         log.info("container %s started for allocation %d", container.name, allocation)
         return container
 
@@ -259,12 +262,20 @@ class DockerDriver:
         """Our containers by allocation id, with their state and the limits the kernel enforces.
 
         All of them (one list call; limits and PIDs from the kernel's cgroup files, no inspect per
-        container, so a pass stays cheap at hundreds of containers), or only ``allocations`` (one
-        inspect each, for a pass scoped to what a batch of events touched). ``limits=False``: the limits
-        as last inspected, not re-read from the kernel (the metering sweep needs only PIDs)."""
+        container, so a pass stays cheap at hundreds of containers), or only ``allocations``, for a pass
+        scoped to what a batch of events touched: a container seen before whose process still runs is
+        read from the kernel alone, any other is inspected. ``limits=False``: the limits as last
+        inspected, not re-read from the kernel (the metering sweep needs only PIDs)."""
         if allocations is not None:
             states = {}
+            with self._cache_lock:
+                known = {c.allocation: c for c in self._inspected.values()}
             for allocation in allocations:
+                cached = known.get(allocation)
+                cgroup = _cgroup_of(cached.pid, cached.id) if cached is not None and cached.pid else None
+                if cgroup is not None:
+                    states[allocation] = self._with_kernel_limits(cached, cgroup) if limits else cached
+                    continue
                 try:
                     attrs = self._call("container inspect", self.client.api.inspect_container,
                                        self.container_name(allocation))
@@ -272,7 +283,7 @@ class DockerDriver:
                     continue
                 labels = attrs["Config"]["Labels"] or {}
                 if all(labels.get(k) == v for k, v in self._labels("container").items()):
-                    states[allocation] = self._from_inspect(attrs)
+                    states[allocation] = self._remember(attrs)
             return states
         summaries = self._call("container list", self.client.api.containers, all=True,
                                filters=self._filters("container"))
@@ -289,7 +300,6 @@ class DockerDriver:
         return states
 
     def _from_summary(self, summary: dict, limits: bool = True) -> ContainerState:
-        labels = summary.get("Labels") or {}
         status = summary["State"]
         container_id = summary["Id"]
         cached = self._inspected.get(container_id)
@@ -300,23 +310,22 @@ class DockerDriver:
                 self._call("container inspect", self.client.api.inspect_container, container_id))
             cgroup = _cgroup_of(cached.pid, container_id) if cached.pid else None
         networks = list((summary.get("NetworkSettings") or {}).get("Networks") or {})
-        state = ContainerState(
-            id=container_id, allocation=int(labels[f"{LABEL}.allocation"]), tenant=labels.get(f"{LABEL}.tenant", ""),
-            status=cached.status, nano_cpus=cached.nano_cpus, memory_bytes=cached.memory_bytes,
-            memory_swap_bytes=cached.memory_swap_bytes, pids_limit=cached.pids_limit,
-            network=networks[0] if networks else None, pid=cached.pid)
-        if cgroup is not None and limits:
-            # What the kernel enforces is the truth: a `docker update` by hand shows up here at once.
-            try:
-                kernel = read_limits(state.pid, cg=CgroupPaths(state.pid, text=cgroup))
-            except (OSError, ValueError, KeyError, AssertionError):
-                return state  # exited meanwhile: the next pass sees it
-            period = kernel.cpu_period_us or 100_000
-            state = replace(
-                state, memory_bytes=kernel.memory_bytes or 0, memory_swap_bytes=kernel.memory_swap_bytes or 0,
-                pids_limit=kernel.pids_max or 0,
-                nano_cpus=(kernel.cpu_quota_us * 1_000_000_000 // period) if kernel.cpu_quota_us else 0)
-        return state
+        state = self._inspected[container_id] = replace(cached, network=networks[0] if networks else None)
+        return self._with_kernel_limits(state, cgroup) if cgroup is not None and limits else state
+
+    @staticmethod
+    def _with_kernel_limits(state: ContainerState, cgroup: str) -> ContainerState:
+        """``state`` with the limits the kernel enforces: the truth, which also shows a `docker update`
+        by hand at once. ``cgroup``: the text of ``/proc/<pid>/cgroup``."""
+        try:
+            kernel = read_limits(state.pid, cg=CgroupPaths(state.pid, text=cgroup))
+        except (OSError, ValueError, KeyError, AssertionError):
+            return state  # exited meanwhile: the next pass sees it
+        period = kernel.cpu_period_us or 100_000
+        return replace(
+            state, memory_bytes=kernel.memory_bytes or 0, memory_swap_bytes=kernel.memory_swap_bytes or 0,
+            pids_limit=kernel.pids_max or 0,
+            nano_cpus=(kernel.cpu_quota_us * 1_000_000_000 // period) if kernel.cpu_quota_us else 0)
 
     @staticmethod
     def _from_inspect(attrs: dict) -> ContainerState:
@@ -330,23 +339,49 @@ class DockerDriver:
             memory_swap_bytes=host.get("MemorySwap") or 0, pids_limit=host.get("PidsLimit") or 0,
             network=networks[0] if networks else None, pid=attrs["State"].get("Pid") or 0)
 
+    def _remember(self, attrs: dict) -> ContainerState:
+        state = self._from_inspect(attrs)
+        with self._cache_lock:
+            self._inspected[state.id] = state
+        return state
+
+    def _forget(self, container_id: str) -> None:
+        """Drop what we knew of a container we changed (even if the change failed): the next look at
+        it inspects. Kept limits are re-read from the kernel anyway; status and network are not."""
+        with self._cache_lock:
+            self._inspected.pop(container_id, None)
+
     def pause(self, container_id: str) -> None:
-        self._call("container pause", self.client.api.pause, container_id)
+        try:
+            self._call("container pause", self.client.api.pause, container_id)
+        finally:
+            self._forget(container_id)
 
     def unpause(self, container_id: str) -> None:
-        self._call("container unpause", self.client.api.unpause, container_id)
+        try:
+            self._call("container unpause", self.client.api.unpause, container_id)
+        finally:
+            self._forget(container_id)
 
     def start(self, container_id: str) -> None:
-        self._call("container start", self.client.api.start, container_id)
+        try:
+            self._call("container start", self.client.api.start, container_id)
+        finally:
+            self._forget(container_id)
 
     def connect(self, container_id: str, network) -> None:
-        self._call("network connect", network.connect, container_id)
+        try:
+            self._call("network connect", network.connect, container_id)
+        finally:
+            self._forget(container_id)
 
     def remove_container(self, container_id: str) -> None:
         try:
             self._call("container remove", self.client.api.remove_container, container_id, force=True)
         except NotFound:
             pass
+        finally:
+            self._forget(container_id)
 
 
     def remove_all(self) -> None:

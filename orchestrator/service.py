@@ -21,6 +21,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3Excepti
 from .chain import Chain, Deployment
 from .docker_driver import DockerDriver
 from .errors import ChainError, ConfigError, DockerHostError
+from .heads import HeadSubscription
 from .reconciler import Reconciler
 from .reporter import Reporter
 from .status import RESOURCES, Metrics, StatusServer
@@ -51,6 +52,7 @@ class ServiceConfig:
     meter_interval_s: float = 5.0
     settle_interval_s: float = 600.0
     status_addr: str | None = "127.0.0.1:8787"  # None: no status page
+    ws_url: str | None = None  # the node's websocket: new blocks are pushed, not only polled for
 
 
 class Orchestrator:
@@ -82,6 +84,9 @@ class Orchestrator:
         # own thread, so that they never delay acting on an event.
         self._view_due = threading.Event()
         self._view_thread = threading.Thread(target=self._view_loop, name="status-view", daemon=True)
+        # Set by a new-block notification (or stop()): the loop polls now instead of at its interval.
+        self._wake = threading.Event()
+        self.heads = HeadSubscription(config.ws_url, self._wake.set, self.stop_event) if config.ws_url else None
         self._next_sweep = 0.0
         self._next_settle = time.monotonic() + config.settle_interval_s
 
@@ -136,6 +141,7 @@ class Orchestrator:
                 log.warning("docker: %s (retrying)", exc)
             self._view_due.set()
         self.metrics.lag.set(self.watcher.lag())
+        self.metrics.subscribed.set(1 if self.heads and self.heads.connected.is_set() else 0)
         self._meter_and_report()
 
     def _meter_and_report(self) -> None:
@@ -244,6 +250,8 @@ class Orchestrator:
         if self.status:
             self.status.start()
         self._view_thread.start()
+        if self.heads:
+            self.heads.start()
         log.info("orchestrator for host %d started (data: %s)", self.config.host_id, self.config.data_dir)
         next_timer = 0.0
         while not self.stop_event.is_set():
@@ -252,15 +260,21 @@ class Orchestrator:
             if due:
                 next_timer = now + self.config.reconcile_interval_s
             self.step(force_reconcile=due)
-            self.stop_event.wait(self.config.poll_interval_s)
+            # Until the next poll, full pass or sweep, whichever comes first, or a new block is pushed.
+            until = min(next_timer, self._next_sweep) - time.monotonic()
+            self._wake.wait(max(0.0, min(self.config.poll_interval_s, until)))
+            self._wake.clear()
         self._view_due.set()
         self._view_thread.join(timeout=30)
+        if self.heads:
+            self.heads.join(timeout=10)
         if self.status:
             self.status.stop()
         log.info("orchestrator stopped; workloads keep running")
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._wake.set()
 
     def close(self) -> None:
         self.store.close()

@@ -28,6 +28,8 @@ class Metrics:
         self.allocations = Gauge("tenantchain_allocations", "Allocations on this host by state", ["state"], registry=r)
         self.actions = Counter("tenantchain_reconcile_actions", "Reconcile actions", ["action"], registry=r)
         self.errors = Counter("tenantchain_reconcile_errors", "Reconcile errors", registry=r)
+        self.subscribed = Gauge("tenantchain_new_block_subscription",
+                                "1 while new blocks are pushed over the websocket, else 0 (polling)", registry=r)
         self.lag = Gauge("tenantchain_watcher_lag_blocks", "Blocks between the chain head and the store", registry=r)
         self.reports = Counter("tenantchain_report_transactions", "Usage report transactions", ["status"], registry=r)
         self.reconcile = Gauge("tenantchain_reconcile_pass_seconds", "Duration of the last reconcile pass",

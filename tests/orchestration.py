@@ -82,10 +82,9 @@ class Cluster:
             rpc_url=rpc_url or self.chain.w3.provider.endpoint_uri, deployment_path=self.record,
             host_id=host_id or self.host_id, operator=OPERATOR, host_key=key or self.host_key,
             data_dir=tmp / f"orchestrator-{host_id or self.host_id}", docker_url=docker_url,
-            poll_interval_s=0.2, reconcile_interval_s=1.0, extra_labels=labels, volume_retention_s=0,
+            extra_labels=labels, volume_retention_s=0,
             name_prefix=f"tct{labels['tenantchain.test-run'][:6]}-h{host_id or self.host_id}",
-            status_addr=overrides.pop("status_addr", "127.0.0.1:0"),
-            **overrides)
+            **{"poll_interval_s": 0.2, "reconcile_interval_s": 1.0, "status_addr": "127.0.0.1:0", **overrides})
         return RunningOrchestrator(Orchestrator(config), keep=keep)
 
 

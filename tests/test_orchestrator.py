@@ -3,6 +3,7 @@
 import time
 
 from orchestrator.cgroups import read_limits
+from orchestrator.devchain import free_port
 from orchestrator.spec import WorkloadSpec
 
 from .conftest import TEST_IMAGE
@@ -322,3 +323,25 @@ def test_out_of_funds_pauses_and_top_up_resumes_with_data_intact(anvil, tmp_path
         ex = docker_cleanup.api.exec_create(state.id, ["cat", "/data/proof"])
         assert docker_cleanup.api.exec_start(ex["Id"]).decode().strip() == "kept"
         assert cluster_keeper.address != poor.address
+
+
+def test_pushed_blocks_are_acted_on_before_the_next_poll(anvil, tmp_path, docker_cleanup, run_labels):
+    """With the node's websocket, a request is enforced at once although the orchestrator polls only
+    every 60 s; with a websocket that isn't there, it falls back to polling and still gets there."""
+    cluster = Cluster.create(anvil.url, tmp_path)
+    slow = {"poll_interval_s": 60.0, "reconcile_interval_s": 60.0}
+    with cluster.orchestrator(tmp_path, run_labels, ws_url=anvil.url.replace("http", "ws", 1), **slow) as running:
+        o = running.o
+        wait_for(lambda: o.heads.connected.is_set(), timeout=10, what="the subscription")
+        allocation = cluster.request(TENANTS[0], SLEEPER)
+        wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running", timeout=20,
+                 what="the container, well before the next poll")
+        assert o.heads.heads >= 1
+
+    closed_port = f"ws://127.0.0.1:{free_port()}"
+    with cluster.orchestrator(tmp_path / "fallback", run_labels, ws_url=closed_port, poll_interval_s=0.2) as running:
+        o = running.o
+        allocation = cluster.request(TENANTS[1], SLEEPER)
+        wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running", timeout=30,
+                 what="the container, by polling")
+        assert not o.heads.connected.is_set()
