@@ -32,8 +32,10 @@ class CpuRecorder:
         return int(text)
 
     def _run(self) -> None:
-        while not self.stop.wait(0.1):
+        while True:
             self.readings.append((time.time(), self._read()))
+            if self.stop.wait(0.1):
+                return
 
     def at(self, t: float) -> float:
         """CPU ns at wall time ``t``, interpolated between readings."""
@@ -53,7 +55,8 @@ def test_cpu_is_billed_as_the_cgroup_counted_it(anvil, tmp_path, docker_cleanup,
         state = wait_for(lambda: (c := o.driver.containers().get(burner)) and c.pid and c, what="the burner")
         recorder = CpuRecorder(state.pid)
         try:
-            start_period = o.reporter.period_of(time.time()) + 1  # the first whole period
+            # The first whole period that starts at least a second after the recorder's first reading.
+            start_period = o.reporter.period_of(time.time() + 1) + 1
 
             def reported():
                 events = tc.events.UsageReported().get_logs(from_block=0)
@@ -61,6 +64,8 @@ def test_cpu_is_billed_as_the_cgroup_counted_it(anvil, tmp_path, docker_cleanup,
                 return (start_period, burner) in lines and (start_period, idle) in lines and lines
 
             lines = wait_for(reported, timeout=8 * PERIOD, what="the first whole period's report")
+            end = tc.functions.genesis().call() + (start_period + 1) * PERIOD
+            wait_for(lambda: recorder.readings[-1][0] > end, what="the recorder's reading past the period")
         finally:
             recorder.stop.set()
             recorder.thread.join()
