@@ -19,8 +19,8 @@ from pathlib import Path
 
 from web3 import Web3
 
-from bench.fixtures import OPERATOR, BenchChain
-from orchestrator.build import PROJECT_ROOT
+from bench.fixtures import OPERATOR, BenchChain, wait_for
+from bench.report import publish
 from orchestrator.devchain import Anvil
 from orchestrator.meter import Sample
 from orchestrator.reporter import MAX_BATCH, Reporter
@@ -31,13 +31,9 @@ TENANTS = 4
 BATCH_SIZES = (1, 10, 50, 100, 200)
 
 
-def _wait_for_period(reporter: Reporter, period: int, deadline_s: float = 60.0) -> None:
+def _wait_for_period(reporter: Reporter, period: int) -> None:
     """Until ``period`` has ended by the wall clock (anvil's blocks follow it)."""
-    deadline = time.monotonic() + deadline_s
-    while reporter.period_of(time.time()) <= period:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"period {period} did not end")
-        time.sleep(0.05)
+    wait_for(lambda: reporter.period_of(time.time()) > period, 60, f"the end of period {period}", interval=0.05)
 
 
 def run(allocations: int, periods: int) -> dict:
@@ -117,13 +113,7 @@ def main() -> None:
     result = run(args.allocations, args.periods)
     print(table(result))
     if args.write:
-        from bench.report import write_section
-
-        out = PROJECT_ROOT / "bench" / "out"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "billing.json").write_text(json.dumps(result, indent=2) + "\n")
-        write_section("billing", f"Measured by `make bench` (`python -m bench.billing --allocations "
-                      f"{args.allocations} --periods {args.periods} --write`) on anvil (automine).\n\n" + table(result))
+        publish('billing', result, table(result), ' on anvil (automine)')
 
 
 if __name__ == "__main__":

@@ -13,19 +13,21 @@ measured host, so every one is decoded, journaled and folded.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 
-from orchestrator.build import PROJECT_ROOT, compile_contracts
-from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import DEV_KEYS, Anvil, deploy_local
+from bench.fixtures import BenchChain, send
+from bench.report import publish
+from orchestrator.build import compile_contracts
+from orchestrator.chain import Chain
+from orchestrator.devchain import DEV_KEYS, Anvil
 from orchestrator.store import Store
 from orchestrator.watcher import Watcher
 
@@ -36,35 +38,15 @@ SMALL, LARGER = (100, 32, 1, 16), (200, 48, 1, 16)
 WEB3_SAMPLE = 5_000  # logs decoded by the baseline (it is slow; the rate is what matters)
 
 
-class _Sender:
-    """Sends calls with a fixed gas limit and no estimate (the loops would run twice otherwise)."""
-
-    def __init__(self, w3: Web3, account):
-        self.w3, self.account = w3, account
-        self.nonce = w3.eth.get_transaction_count(account.address)
-
-    def send(self, call, gas: int = TX_GAS) -> dict:
-        tx = call.build_transaction({"from": self.account.address, "nonce": self.nonce, "gas": gas,
-                                     "chainId": self.w3.eth.chain_id})
-        self.nonce += 1
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction), timeout=300)
-        if receipt.status != 1:
-            raise RuntimeError(f"load transaction reverted (gas used {receipt.gasUsed})")
-        return receipt
-
-
-def build_chain(chain: Chain, events: int, driver, host_key_public: bytes) -> dict:
+def build_chain(chain: Chain, events: int, sender: LocalAccount) -> dict:
     """Fill the chain with about ``events`` events concerning host 1; returns what was made."""
     w3, f = chain.w3, chain.tenantchain.functions
-    operator = Account.from_key(DEV_KEYS[1])
-    chain.transact(f.registerHost((64_000, 262_144, 4096, 65_536), (1, 1, 1, 1), (1, 1), host_key_public), operator)
     artifact = compile_contracts()["LoadGenerator"]
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    deployed = driver.send(factory.constructor(chain.tenantchain.address), gas=2_000_000)
+    _, deployed = send(chain, factory.constructor(chain.tenantchain.address), sender)
     generator = w3.eth.contract(address=deployed.contractAddress, abi=artifact.abi)
     g = generator.functions
-    driver.send(g.register(), gas=500_000)
+    send(chain, g.register(), sender, gas=500_000)
     funder = Account.from_key(DEV_KEYS[4])
     chain.transact(chain.token.functions.mint(funder.address, 10**24), funder)
     chain.transact(chain.token.functions.approve(chain.tenantchain.address, 10**24), funder)
@@ -75,7 +57,7 @@ def build_chain(chain: Chain, events: int, driver, host_key_public: bytes) -> di
     lifecycle_target = events // 5
 
     # Measure gas per unit with a small call, then fill transactions to ~TX_GAS each.
-    probe = driver.send(g.lifecycles(1, 5, SMALL, LARGER, digest, SPEC))
+    _, probe = send(chain, g.lifecycles(1, 5, SMALL, LARGER, digest, SPEC), sender, TX_GAS)
     per_cycle = probe.gasUsed // 5
     events_per_cycle = sum(1 for log in probe.logs if log.address == chain.tenantchain.address) // 5
     made["lifecycle_events"] += 5 * events_per_cycle
@@ -83,19 +65,19 @@ def build_chain(chain: Chain, events: int, driver, host_key_public: bytes) -> di
     per_tx = max(1, int(TX_GAS * 0.9) // per_cycle)
     while made["lifecycle_events"] < lifecycle_target:
         n = min(per_tx, -(-(lifecycle_target - made["lifecycle_events"]) // events_per_cycle))
-        driver.send(g.lifecycles(1, n, SMALL, LARGER, digest, SPEC))
+        send(chain, g.lifecycles(1, n, SMALL, LARGER, digest, SPEC), sender, TX_GAS)
         made["lifecycle_events"] += events_per_cycle * n
         made["transactions"] += 1
     # The first allocation of host 1 is released by now; settling a closed allocation still logs.
     target = (1 << 32) | 1
-    probe = driver.send(g.settlements(target, 10))
+    _, probe = send(chain, g.settlements(target, 10), sender, TX_GAS)
     per_settle = probe.gasUsed // 10
     made["settled_events"] += 10
     made["transactions"] += 1
     per_tx = max(1, int(TX_GAS * 0.9) // per_settle)
     while made["lifecycle_events"] + made["settled_events"] < events:
         n = min(per_tx, events - made["lifecycle_events"] - made["settled_events"])
-        driver.send(g.settlements(target, n))
+        send(chain, g.settlements(target, n), sender, TX_GAS)
         made["settled_events"] += n
         made["transactions"] += 1
     made["gas_per_lifecycle"] = per_cycle
@@ -108,11 +90,10 @@ def run(events: int) -> dict:
     deployer = Account.from_key(DEV_KEYS[3])
     with tempfile.TemporaryDirectory() as tmp, Anvil(extra_args=("--gas-limit", str(BLOCK_GAS))) as anvil:
         tmp = Path(tmp)
-        deploy_local(anvil.url, tmp / "d.json", operators=(Account.from_key(DEV_KEYS[1]).address,))
-        deployment = Deployment.load(tmp / "d.json")
-        chain = Chain(anvil.url, deployment)
+        chain = BenchChain.create(anvil.url, tmp).chain
+        deployment = chain.deployment
         started = time.perf_counter()
-        made = build_chain(chain, events, _Sender(chain.w3, deployer), b"\x02" + b"\x11" * 32)
+        made = build_chain(chain, events, deployer)
         build_s = time.perf_counter() - started
         head = chain.w3.eth.block_number
 
@@ -173,13 +154,7 @@ def main() -> None:
     result = run(args.events)
     print(table(result))
     if args.write:
-        from bench.report import write_section
-
-        out = PROJECT_ROOT / "bench" / "out"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "catchup.json").write_text(json.dumps(result, indent=2) + "\n")
-        write_section("catchup", f"Measured by `make bench` (`python -m bench.catchup --events {args.events} "
-                      f"--write`).\n\n" + table(result))
+        publish('catchup', result, table(result), '')
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ import platform
 import subprocess
 import time
 
+from bench.report import OUT, write_section
 from orchestrator.build import PROJECT_ROOT
 from orchestrator.devchain import tool_path
-
-OUT = PROJECT_ROOT / "bench" / "out"
 
 
 def _first_line(args: list[str]) -> str:
@@ -89,8 +88,6 @@ def main() -> None:
     m = machine()
     print(table(m))
     if args.write:
-        from bench.report import write_section
-
         OUT.mkdir(parents=True, exist_ok=True)
         results = {"machine": m}
         for path in sorted(OUT.glob("*.json")):

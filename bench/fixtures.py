@@ -18,6 +18,7 @@ from orchestrator.build import PROJECT_ROOT
 from orchestrator.chain import Chain, Deployment
 from orchestrator.devchain import DEV_KEYS, deploy_local, free_port
 from orchestrator.docker_driver import DockerDriver
+from orchestrator.service import docker_scope
 from orchestrator.spec import WorkloadSpec, encrypt_spec
 
 IMAGE = "tenantchain/busybox:local"
@@ -25,6 +26,32 @@ SLEEPER = WorkloadSpec(image=IMAGE, command=("sleep", "3600"))
 HOST_CAPACITY = (256_000, 1_048_576, 8192, 1_048_576)
 OPERATOR = Account.from_key(DEV_KEYS[1])
 TENANTCHAIN = str(PROJECT_ROOT / ".venv" / "bin" / "tenantchain")
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
+    """``condition()``'s first truthy value, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def send(chain: Chain, call, account: LocalAccount, gas: int = 2_000_000) -> tuple[float, dict]:
+    """Sign and send ``call`` (a function or a constructor) with a fixed gas limit: no estimate, which
+    would run a load-generating loop twice. Returns (time.time() just before sending: anvil mines within
+    the call, the receipt)."""
+    w3 = chain.w3
+    tx = call.build_transaction({"from": account.address, "nonce": w3.eth.get_transaction_count(account.address),
+                                 "gas": gas, "chainId": chain.deployment.chain_id})
+    raw = account.sign_transaction(tx).raw_transaction
+    sent = time.time()
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw), timeout=300)
+    if receipt.status != 1:
+        raise RuntimeError(f"benchmark transaction reverted (gas used {receipt.gasUsed})")
+    return sent, receipt
 
 
 @dataclass
@@ -113,8 +140,6 @@ class OrchestratorProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self._log.close()
-        deployment = self.bench.chain.deployment
-        DockerDriver(None, scope={"chain": deployment.chain_id, "contract": deployment.tenantchain.lower(),
-                                  "host": self.bench.host_id},
+        DockerDriver(None, scope=docker_scope(self.bench.chain.deployment, self.bench.host_id),
                      data_dir=self.tmp / "orchestrator", extra_labels=self.labels, name_prefix=self.name_prefix,
                      timeout=300).remove_all()

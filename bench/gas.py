@@ -9,14 +9,13 @@ markers) and the raw numbers into bench/out/gas.json. Gas is exact: one run is e
 from __future__ import annotations
 
 import argparse
-import json
 import hashlib
 import tempfile
 from pathlib import Path
 
 from eth_account import Account
 
-from orchestrator.build import PROJECT_ROOT
+from bench.report import publish
 from orchestrator.chain import Chain, Deployment
 from orchestrator.devchain import DEV_KEYS, Anvil, deploy_local
 
@@ -124,17 +123,6 @@ def table(gas: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
-def write_report(gas: dict[str, int], batch: int) -> None:
-    from bench.report import write_section
-
-    out = PROJECT_ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "gas.json").write_text(json.dumps(gas, indent=2) + "\n")
-    write_section("gas", f"Measured by `make bench` (`python -m bench.gas --batch {batch} --write`) on anvil: "
-                  "`gasUsed` of full transactions, 21,000 base included. Gas is exact, so one run suffices.\n\n"
-                  + table(gas))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=10, help="allocations in the batched usage report")
@@ -146,7 +134,8 @@ def main() -> None:
         gas = measure(Chain(anvil.url, Deployment.load(record)), max(args.batch, 2))
     print(table(gas))
     if args.write:
-        write_report(gas, args.batch)
+        publish("gas", gas, table(gas), " on anvil: `gasUsed` of full transactions, 21,000 base included. Gas is "
+                "exact, so one run suffices")
 
 
 if __name__ == "__main__":

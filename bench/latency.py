@@ -11,7 +11,6 @@ anvil mines it at once / the SDK call is made) to the timestamp dockerd puts on 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import threading
@@ -22,9 +21,8 @@ from pathlib import Path
 import docker
 from docker.types import Mount
 
-from bench.fixtures import BenchChain, OrchestratorProcess
-from orchestrator.build import PROJECT_ROOT
-from orchestrator.chain import Chain
+from bench.fixtures import BenchChain, OrchestratorProcess, send
+from bench.report import publish
 from orchestrator.devchain import Anvil
 from orchestrator.docker_driver import DockerDriver, Limits
 from orchestrator.spec import WorkloadSpec, encrypt_spec
@@ -77,18 +75,6 @@ class DockerEvents:
         self._stream.close()
 
 
-def _send(chain: Chain, call, account) -> tuple[float, object]:
-    """Sign and send ``call``; returns (the time it was sent: anvil mines it at once, the receipt)."""
-    w3 = chain.w3
-    tx = call.build_transaction({"from": account.address, "nonce": w3.eth.get_transaction_count(account.address),
-                                 "gas": 2_000_000, "chainId": chain.deployment.chain_id})
-    raw = account.sign_transaction(tx).raw_transaction
-    sent = time.time()
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw), timeout=60)
-    assert receipt.status == 1
-    return sent, receipt
-
-
 def run(allocations: int) -> dict:
     run_id = uuid.uuid4().hex[:6]
     labels = {"tenantchain.bench": run_id}
@@ -105,11 +91,11 @@ def run(allocations: int) -> dict:
                                  "--meter-interval", "3600", "--settle-interval", "3600") as orchestrator:
             for _ in range(allocations):
                 ciphertext, digest = encrypt_spec(SPEC, bench.host_key.public_key.format(True))
-                t0, receipt = _send(chain, f.requestAllocation(1, RESOURCES, digest, ciphertext), tenant)
+                t0, receipt = send(chain, f.requestAllocation(1, RESOURCES, digest, ciphertext), tenant)
                 allocation = chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId
                 name = orchestrator.container_name(allocation)
                 enforce.append(events.wait(name, "start", t0) - t0)
-                t0, _ = _send(chain, f.resizeAllocation(allocation, (200, 48, 1, 16)), tenant)
+                t0, _ = send(chain, f.resizeAllocation(allocation, (200, 48, 1, 16)), tenant)
                 resize.append(events.wait(name, "update", t0) - t0)
                 assert client.api.inspect_container(name)["HostConfig"]["Memory"] == 48 * 2**20
 
@@ -182,13 +168,7 @@ def main() -> None:
     result = run(args.allocations)
     print(table(result))
     if args.write:
-        from bench.report import write_section
-
-        out = PROJECT_ROOT / "bench" / "out"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
-        write_section("latency", f"Measured by `make bench` (`python -m bench.latency --allocations "
-                      f"{args.allocations} --write`); goal: p50 ratios <= 1.25.\n\n" + table(result))
+        publish('latency', result, table(result), '; goal: p50 ratios <= 1.25')
 
 
 if __name__ == "__main__":

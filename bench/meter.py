@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 import uuid
 
 import docker
 
+from bench.report import publish
 from orchestrator.build import PROJECT_ROOT
 from orchestrator.docker_driver import DockerDriver
 from orchestrator.meter import sample
@@ -96,13 +96,7 @@ def main() -> None:
     result = run(args.containers, args.stats_sample)
     print(table(result))
     if args.write:
-        from bench.report import write_section
-
-        out = PROJECT_ROOT / "bench" / "out"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "meter.json").write_text(json.dumps(result, indent=2) + "\n")
-        write_section("meter", f"Measured by `make bench` (`python -m bench.meter --containers {args.containers} "
-                      f"--stats-sample {args.stats_sample} --write`), median of 5 sweeps.\n\n" + table(result))
+        publish('meter', result, table(result), ', median of 5 sweeps')
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import argparse
 import ipaddress
 import json
 import os
-import re
 import statistics
 import subprocess
 import tempfile
@@ -25,30 +24,28 @@ from pathlib import Path
 
 import docker
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
-from bench.fixtures import BenchChain, OrchestratorProcess
-from orchestrator.build import PROJECT_ROOT
+from bench.fixtures import BenchChain, OrchestratorProcess, wait_for
+from bench.report import publish
 from orchestrator.devchain import Anvil
 
-TENANTCHAIN = str(PROJECT_ROOT / ".venv" / "bin" / "tenantchain")
 SUBNET_POOL, SUBNET_PREFIX = "10.200.0.0/16", 26
 RESOURCES = (100, 32, 1, 16)
 SAMPLES = 3  # full passes and sweeps observed per size
 
 
-def _wait(condition, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
+FULL_PASSES = ("tenantchain_reconcile_passes_total", (("kind", "full"),))
+FULL_PASS_SECONDS = ("tenantchain_reconcile_pass_seconds", (("kind", "full"),))
+SWEEP_SECONDS = ("tenantchain_meter_sweep_seconds", ())
+SWEPT = ("tenantchain_meter_sweep_containers", ())
 
 
-def _metrics(url: str) -> dict[str, float]:
+def _metrics(url: str) -> dict[tuple[str, tuple], float]:
+    """/metrics by (name, labels)."""
     text = requests.get(url, timeout=5).text
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(\S+) (\S+)$", text, re.M)}
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def _rss_mib(pid: int) -> tuple[float, float]:
@@ -64,15 +61,14 @@ def _observe(url: str, samples: int, timeout: float) -> tuple[float, float, floa
     while (len(passes) < samples or len(sweeps) < samples) and time.monotonic() < deadline:
         time.sleep(0.2)
         now = _metrics(url)
-        if now.get('tenantchain_reconcile_passes_total{kind="full"}', 0) > \
-                last.get('tenantchain_reconcile_passes_total{kind="full"}', 0):
-            passes.append(now['tenantchain_reconcile_pass_seconds{kind="full"}'])
-        if now.get("tenantchain_meter_sweep_seconds") != last.get("tenantchain_meter_sweep_seconds"):
-            sweeps.append(now["tenantchain_meter_sweep_seconds"])
+        if now.get(FULL_PASSES, 0) > last.get(FULL_PASSES, 0):
+            passes.append(now[FULL_PASS_SECONDS])
+        if now.get(SWEEP_SECONDS) != last.get(SWEEP_SECONDS):
+            sweeps.append(now[SWEEP_SECONDS])
         last = now
     if len(passes) < samples or len(sweeps) < samples:
         raise TimeoutError("the orchestrator did not report its passes and sweeps")
-    return statistics.median(passes), statistics.median(sweeps), now["tenantchain_meter_sweep_containers"]
+    return statistics.median(passes), statistics.median(sweeps), now[SWEPT]
 
 
 def run(sizes: list[int], per_tenant: int) -> dict:
@@ -105,7 +101,7 @@ def run(sizes: list[int], per_tenant: int) -> dict:
                     found = client.api.containers(filters={**filters, "status": "running"})
                     return len(found) == size and found
 
-                running = _wait(all_running, 60 + 5 * size, f"{size} running containers", interval=0.1)
+                running = wait_for(all_running, 60 + 5 * size, f"{size} running containers", interval=0.1)
                 enforce_s = time.perf_counter() - started
                 limited = sum(1 for c in running if client.api.inspect_container(c["Id"])["HostConfig"]["Memory"]
                               == RESOURCES[1] * 2**20)
@@ -156,14 +152,7 @@ def main() -> None:
     result = run([int(s) for s in args.sizes.split(",")], args.per_tenant)
     print(table(result))
     if args.write:
-        from bench.report import write_section
-
-        out = PROJECT_ROOT / "bench" / "out"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
-        write_section("scale", f"Measured by `make bench` (`python -m bench.scale --sizes {args.sizes} --per-tenant "
-                      f"{args.per_tenant} --write`); goals at 400: a full pass <= 0.5 s, a sweep <= 1 s, "
-                      f"RSS <= 150 MiB.\n\n" + table(result))
+        publish('scale', result, table(result), '; goals at 400: a full pass <= 0.5 s, a sweep <= 1 s, RSS <= 150 MiB')
 
 
 if __name__ == "__main__":

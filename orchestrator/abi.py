@@ -65,32 +65,29 @@ def abi_type(param: dict) -> str:
     return param["type"]
 
 
-def checksummed(value, param: dict):
-    """eth_abi's output as web3's ``call()`` gives it: the same tuples, addresses checksummed."""
+def _convert(value, param: dict, as_json: bool):
     kind = param["type"]
     if kind.startswith("tuple"):
         if kind.endswith("[]"):
             inner = {**param, "type": kind[:-2]}
-            return [checksummed(v, inner) for v in value]
-        return tuple(checksummed(v, c) for v, c in zip(value, param["components"]))
+            return [_convert(v, inner, as_json) for v in value]
+        fields = [(c["name"], _convert(v, c, as_json)) for v, c in zip(value, param["components"])]
+        return dict(fields) if as_json else tuple(v for _, v in fields)
     if kind == "address":
         return to_checksum_address(value)
+    if as_json and isinstance(value, bytes):
+        return "0x" + value.hex()
     return value
+
+
+def checksummed(value, param: dict):
+    """eth_abi's output as web3's ``call()`` gives it: the same tuples, addresses checksummed."""
+    return _convert(value, param, as_json=False)
 
 
 def named(value, param: dict):
     """eth_abi's tuples -> dicts with the ABI's component names; bytes -> 0x hex; addresses checksummed."""
-    kind = param["type"]
-    if kind.startswith("tuple"):
-        if kind.endswith("[]"):
-            inner = {**param, "type": kind[:-2]}
-            return [named(v, inner) for v in value]
-        return {c["name"]: named(v, c) for v, c in zip(value, param["components"])}
-    if kind == "address":
-        return to_checksum_address(value)
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return value
+    return _convert(value, param, as_json=True)
 
 
 class EventDecoder:

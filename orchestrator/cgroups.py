@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = {"memory", "cpu", "cpuacct", "pids", "blkio"}  # what the limits and the meter read
 UNLIMITED = None
 
 
@@ -29,38 +30,16 @@ def _unified(root: Path) -> bool:
     return (root / "cgroup.controllers").exists()
 
 
-class _Controllers(dict):
-    """controller -> its v1 directory, built on first use (a sweep reads a few of a dozen)."""
-
-    def __init__(self, root: Path):
-        super().__init__()
-        self._root = root
-        self.rels: dict[str, str] = {}
-
-    def __missing__(self, controller: str) -> Path:
-        path = self[controller] = self._root / controller / self.rels[controller]
-        return path
-
-    def get(self, controller: str, default=None):
-        return self[controller] if controller in self.rels else default
-
-    def __contains__(self, controller) -> bool:
-        return controller in self.rels
-
-    def __bool__(self) -> bool:
-        return bool(self.rels)
-
-
 class CgroupPaths:
     """Where a process's controllers live: one dir per controller (v1) or one unified dir (v2).
 
-    Nothing is checked on disk here (a sweep builds hundreds of these): a controller that isn't
-    mounted shows up as an OSError when its file is read."""
+    Only the v1 controllers read here are kept, and nothing is checked on disk (a sweep builds
+    hundreds of these): a controller that isn't mounted shows up as an OSError when its file is read."""
 
     def __init__(self, pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc"), text: str | None = None):
         """``text``: ``/proc/<pid>/cgroup`` if the caller read it already."""
         self.root = root
-        self.v1: dict[str, Path] = _Controllers(root)
+        self.v1: dict[str, Path] = {}
         self.v2: Path | None = None
         if text is None:
             text = (proc / str(pid) / "cgroup").read_text()
@@ -71,8 +50,8 @@ class CgroupPaths:
                 self.v2 = root / rel if _unified(root) else None
                 continue
             for controller in controllers.split(","):
-                if controller and not controller.startswith("name="):
-                    self.v1.rels[controller] = rel
+                if controller in V1_CONTROLLERS:
+                    self.v1[controller] = root / controller / rel
 
     @property
     def version(self) -> int:

@@ -116,7 +116,7 @@ class Chain:
             raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
 
     def read_many(self, calls: list, batch: int = 100) -> list[tuple]:
-        """Several view calls of our contract in JSON-RPC batches (one round trip per ``batch``), decoded
+        """Several view calls in JSON-RPC batches (one round trip per ``batch``), decoded
         with eth_abi: for hundreds of reads, web3's per-call processing would cost seconds of CPU.
         A function with one output gives that value, as web3's ``call()`` does."""
         results = []
@@ -124,7 +124,7 @@ class Chain:
             chunk = calls[start:start + batch]
             try:
                 responses = self.w3.provider.make_batch_request([
-                    ("eth_call", [{"to": self.tenantchain.address, "data": c._encode_transaction_data()}, "latest"])
+                    ("eth_call", [{"to": c.address, "data": encode_call(c)}, "latest"])
                     for c in chunk])
             except (requests.RequestException, OSError, Web3Exception, ValueError) as exc:
                 raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc

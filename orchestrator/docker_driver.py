@@ -272,7 +272,7 @@ class DockerDriver:
                 known = {c.allocation: c for c in self._inspected.values()}
             for allocation in allocations:
                 cached = known.get(allocation)
-                cgroup = _cgroup_of(cached.pid, cached.id) if cached is not None and cached.pid else None
+                cgroup = _live_cgroup(cached)
                 if cgroup is not None:
                     states[allocation] = self._with_kernel_limits(cached, cgroup) if limits else cached
                     continue
@@ -303,12 +303,12 @@ class DockerDriver:
         status = summary["State"]
         container_id = summary["Id"]
         cached = self._inspected.get(container_id)
-        cgroup = _cgroup_of(cached.pid, container_id) if cached is not None and cached.pid else None
+        cgroup = _live_cgroup(cached)
         if cached is None or cached.status != status or (cached.pid and cgroup is None):
             # New, changed state, or restarted (its PID is gone): one inspect, then cached.
             cached = self._inspected[container_id] = self._from_inspect(
                 self._call("container inspect", self.client.api.inspect_container, container_id))
-            cgroup = _cgroup_of(cached.pid, container_id) if cached.pid else None
+            cgroup = _live_cgroup(cached)
         networks = list((summary.get("NetworkSettings") or {}).get("Networks") or {})
         state = self._inspected[container_id] = replace(cached, network=networks[0] if networks else None)
         return self._with_kernel_limits(state, cgroup) if cgroup is not None and limits else state
@@ -345,43 +345,32 @@ class DockerDriver:
             self._inspected[state.id] = state
         return state
 
-    def _forget(self, container_id: str) -> None:
-        """Drop what we knew of a container we changed (even if the change failed): the next look at
-        it inspects. Kept limits are re-read from the kernel anyway; status and network are not."""
-        with self._cache_lock:
-            self._inspected.pop(container_id, None)
+    def _change(self, container_id: str, what: str, fn, *args, **kwargs) -> None:
+        """Act on a container, then drop what we knew of it (even if the action failed): the next look
+        at it inspects. Limits are re-read from the kernel anyway; status and network are not."""
+        try:
+            self._call(what, fn, *args, **kwargs)
+        finally:
+            with self._cache_lock:
+                self._inspected.pop(container_id, None)
 
     def pause(self, container_id: str) -> None:
-        try:
-            self._call("container pause", self.client.api.pause, container_id)
-        finally:
-            self._forget(container_id)
+        self._change(container_id, "container pause", self.client.api.pause, container_id)
 
     def unpause(self, container_id: str) -> None:
-        try:
-            self._call("container unpause", self.client.api.unpause, container_id)
-        finally:
-            self._forget(container_id)
+        self._change(container_id, "container unpause", self.client.api.unpause, container_id)
 
     def start(self, container_id: str) -> None:
-        try:
-            self._call("container start", self.client.api.start, container_id)
-        finally:
-            self._forget(container_id)
+        self._change(container_id, "container start", self.client.api.start, container_id)
 
     def connect(self, container_id: str, network) -> None:
-        try:
-            self._call("network connect", network.connect, container_id)
-        finally:
-            self._forget(container_id)
+        self._change(container_id, "network connect", network.connect, container_id)
 
     def remove_container(self, container_id: str) -> None:
         try:
-            self._call("container remove", self.client.api.remove_container, container_id, force=True)
+            self._change(container_id, "container remove", self.client.api.remove_container, container_id, force=True)
         except NotFound:
             pass
-        finally:
-            self._forget(container_id)
 
 
     def remove_all(self) -> None:
@@ -395,13 +384,16 @@ class DockerDriver:
             self.remove_network(network)
 
 
-def _cgroup_of(pid: int, container_id: str) -> str | None:
-    """``/proc/<pid>/cgroup`` if ``pid`` still is the container's process (a restart gives it a new one)."""
+def _live_cgroup(state: ContainerState | None) -> str | None:
+    """``/proc/<pid>/cgroup`` of a container's process as last seen, if it still is that container's
+    (a stop or a restart takes it away or gives it a new PID)."""
+    if state is None or not state.pid:
+        return None
     try:
-        text = Path(f"/proc/{pid}/cgroup").read_text()
+        text = Path(f"/proc/{state.pid}/cgroup").read_text()
     except OSError:
         return None
-    return text if container_id in text else None
+    return text if state.id in text else None
 
 
 def _numeric_owner(user: str) -> str:

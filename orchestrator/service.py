@@ -33,6 +33,11 @@ log = logging.getLogger("tenantchain.service")
 HISTORY_PERIODS = 12  # usage periods shown per allocation on the status page
 
 
+def docker_scope(deployment: Deployment, host_id: int) -> dict[str, object]:
+    """The labels that mark a host's Docker objects as this deployment's (see DockerDriver)."""
+    return {"chain": deployment.chain_id, "contract": deployment.tenantchain.lower(), "host": host_id}
+
+
 @dataclass
 class ServiceConfig:
     rpc_url: str
@@ -65,7 +70,7 @@ class Orchestrator:
         self.store.bind(deployment.chain_id, deployment.tenantchain, config.host_id)
         self.driver = DockerDriver(
             config.docker_url,
-            scope={"chain": deployment.chain_id, "contract": deployment.tenantchain.lower(), "host": config.host_id},
+            scope=docker_scope(deployment, config.host_id),
             data_dir=config.data_dir, subnet_pool=config.subnet_pool, extra_labels=config.extra_labels,
             name_prefix=config.name_prefix)
         self.watcher = Watcher(
@@ -79,7 +84,6 @@ class Orchestrator:
         self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}}
         self.status = StatusServer(config.status_addr, self.snapshot, self.metrics) if config.status_addr else None
         self.stop_event = threading.Event()
-        self.passes = 0
         # The status view's chain reads (the host, every tenant's escrow: one call each) run in their
         # own thread, so that they never delay acting on an event.
         self._view_due = threading.Event()
@@ -132,7 +136,6 @@ class Orchestrator:
                 kind = "full" if full else "scoped"
                 self.metrics.reconcile.labels(kind).set(time.perf_counter() - started)
                 self.metrics.passes.labels(kind).inc()
-                self.passes += 1
                 self._record(report)
                 if report.actions or report.errors:
                     log.info("reconcile: %s", json.dumps({"actions": report.actions, "errors": report.errors}))

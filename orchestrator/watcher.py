@@ -127,8 +127,9 @@ class Watcher:
             start = self.next_block
             end = min(target, start + self.chunk - 1)
             try:
-                logs = self._get_logs(start, end)
-            except (requests.RequestException, OSError, Web3Exception, ValueError) as exc:
+                # The node's JSON as is: web3's formatters would cost more than decoding and storing.
+                logs = self._raw("eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}])
+            except ChainError as exc:
                 # Too many results, a timeout, a refused connection: smaller chunks after a pause.
                 if self.chunk == 1 and backoff >= self.config.max_backoff_s:
                     raise ChainError(f"eth_getLogs {start}-{end} keeps failing: {str(exc)[:200]}") from exc
@@ -142,16 +143,6 @@ class Watcher:
             backoff = self.config.min_backoff_s
         self.synced_at = time.monotonic()
         return applied
-
-    def _get_logs(self, start: int, end: int) -> list[dict]:
-        """Raw ``eth_getLogs``: the node's JSON as is. web3's result formatters and attribute dicts cost
-        more than decoding and storing the events (a catch-up of 100,000 events spends most of its time
-        there otherwise)."""
-        response = self.w3.provider.make_request(
-            "eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}])
-        if "error" in response:
-            raise ValueError(response["error"])  # e.g. too many results: the caller shrinks the chunk
-        return response["result"]
 
     def _apply(self, logs: list, end: int, seen: dict[int, str]) -> int:
         events, hashes = [], {}

@@ -35,6 +35,12 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.1, what: str 
         time.sleep(interval)
 
 
+def wait_running(o, allocation: int, timeout: float = 30.0, what: str = "the container"):
+    """The state of ``allocation``'s container on orchestrator ``o``, once it runs."""
+    return wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
+                    timeout=timeout, what=what)
+
+
 @dataclass
 class Cluster:
     """A deployment with one host (id ``host_id``) and funded tenants."""

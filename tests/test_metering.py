@@ -7,7 +7,7 @@ from orchestrator.cgroups import CgroupPaths
 from orchestrator.spec import WorkloadSpec
 
 from .conftest import TEST_IMAGE
-from .orchestration import TENANTS, Cluster, wait_for
+from .orchestration import TENANTS, Cluster, wait_for, wait_running
 
 PERIOD = 4
 BURNER = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do :; done"))
@@ -140,8 +140,7 @@ def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_
     with cluster.orchestrator(tmp_path, run_labels, meter_interval_s=0.5, settle_interval_s=1.0) as running:
         o = running.o
         allocation = cluster.request(tenant, light, resources=resources)
-        state = wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
-                         what="running")
+        state = wait_running(o, allocation, what="running")
         ex = docker_cleanup.api.exec_create(state.id, ["sh", "-c", "echo paid > /data/proof"])
         docker_cleanup.api.exec_start(ex["Id"])
 

@@ -7,7 +7,7 @@ from orchestrator.devchain import free_port
 from orchestrator.spec import WorkloadSpec
 
 from .conftest import TEST_IMAGE
-from .orchestration import TENANTS, Cluster, wait_for
+from .orchestration import TENANTS, Cluster, wait_for, wait_running
 
 SLEEPER = WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600"))
 OUTAGE_S = 60  # "the RPC endpoint down for a minute"
@@ -41,8 +41,7 @@ def test_request_resize_release(anvil, tmp_path, docker_cleanup, run_labels):
     with cluster.orchestrator(tmp_path, run_labels) as running:
         o = running.o
         allocation = cluster.request(tenant, SLEEPER, resources=(500, 64, 1, 64))
-        state = wait_for(lambda: (c := _container(o, allocation)) and c.status == "running" and c,
-                         what="the allocation's container to run")
+        state = wait_running(o, allocation, what="the allocation's container to run")
         assert (state.nano_cpus, state.memory_bytes, state.memory_swap_bytes, state.pids_limit) == (
             500_000_000, 64 * 2**20, 64 * 2**20, 64)
         attrs = docker_cleanup.api.inspect_container(state.id)
@@ -177,7 +176,7 @@ def test_hostile_and_broken_specs_are_rejected_on_chain(anvil, tmp_path, docker_
         # Capacity is back, the good one runs, and the orchestrator kept going.
         host = tc.functions.getHost(cluster.host_id).call()
         assert tuple(host[3]) == (500, 64, 1, 64)  # used: only the good allocation
-        wait_for(lambda: (c := o.driver.containers().get(good)) and c.status == "running", what="the good one")
+        wait_running(o, good, what="the good one")
         assert set(o.driver.containers()) == {good}
         assert running.thread.is_alive()
 
@@ -189,8 +188,7 @@ def test_drift_is_repaired_and_restart_adopts(anvil, tmp_path, docker_cleanup, r
     with cluster.orchestrator(tmp_path, run_labels, keep=True) as running:
         o = running.o
         allocation = cluster.request(tenant, SLEEPER, resources=(500, 64, 1, 64))
-        first = wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
-                         what="the container")
+        first = wait_running(o, allocation, what="the container")
 
         # A limit changed by hand is restored in place.
         client.api.update_container(first.id, mem_limit="96m", memswap_limit="96m")
@@ -207,8 +205,7 @@ def test_drift_is_repaired_and_restart_adopts(anvil, tmp_path, docker_cleanup, r
 
         # A container removed by hand comes back.
         client.api.remove_container(first.id, force=True)
-        again = wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
-                         timeout=5, what="the container recreated")
+        again = wait_running(o, allocation, timeout=5, what="the container recreated")
         assert again.id != first.id
 
     # A new orchestrator on the same data dir adopts what runs: nothing duplicated or restarted.
@@ -250,9 +247,8 @@ def test_two_hosts_and_a_daemon_restart(anvil, tmp_path, docker_cleanup, run_lab
     with one, two:
         on_one = cluster.request(TENANTS[0], SLEEPER)
         on_two = cluster.request(TENANTS[0], SLEEPER, host_id=host2, key=key2)
-        wait_for(lambda: (c := one.o.driver.containers().get(on_one)) and c.status == "running", what="host 1")
-        first = wait_for(lambda: (c := two.o.driver.containers().get(on_two)) and c.status == "running" and c,
-                         timeout=60, what="host 2")
+        wait_running(one.o, on_one, what="host 1")
+        first = wait_running(two.o, on_two, timeout=60, what="host 2")
         # Each allocation lands on its own host only.
         assert set(one.o.driver.containers()) == {on_one}
         assert set(two.o.driver.containers()) == {on_two}
@@ -262,8 +258,7 @@ def test_two_hosts_and_a_daemon_restart(anvil, tmp_path, docker_cleanup, run_lab
         two.o.step(force_reconcile=True)  # fails quietly while Docker is away
         assert two.thread.is_alive()
         second_dockerd.start()
-        back = wait_for(lambda: (c := two.o.driver.containers().get(on_two)) and c.status == "running" and c,
-                        timeout=60, what="host 2's container back after the restart")
+        back = wait_running(two.o, on_two, timeout=60, what="host 2's container back after the restart")
         assert back.id == first.id
         assert list(two.o.driver.containers()) == [on_two]
 
@@ -307,8 +302,7 @@ def test_out_of_funds_pauses_and_top_up_resumes_with_data_intact(anvil, tmp_path
     with cluster.orchestrator(tmp_path, run_labels) as running:
         o = running.o
         allocation = cluster.request(poor, SLEEPER, resources=resources)
-        state = wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running" and c,
-                         what="the container")
+        state = wait_running(o, allocation, what="the container")
         ex = docker_cleanup.api.exec_create(state.id, ["sh", "-c", "echo kept > /data/proof"])
         docker_cleanup.api.exec_start(ex["Id"])
 
@@ -334,14 +328,12 @@ def test_pushed_blocks_are_acted_on_before_the_next_poll(anvil, tmp_path, docker
         o = running.o
         wait_for(lambda: o.heads.connected.is_set(), timeout=10, what="the subscription")
         allocation = cluster.request(TENANTS[0], SLEEPER)
-        wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running", timeout=20,
-                 what="the container, well before the next poll")
+        wait_running(o, allocation, timeout=20, what="the container, well before the next poll")
         assert o.heads.heads >= 1
 
     closed_port = f"ws://127.0.0.1:{free_port()}"
     with cluster.orchestrator(tmp_path / "fallback", run_labels, ws_url=closed_port, poll_interval_s=0.2) as running:
         o = running.o
         allocation = cluster.request(TENANTS[1], SLEEPER)
-        wait_for(lambda: (c := o.driver.containers().get(allocation)) and c.status == "running", timeout=30,
-                 what="the container, by polling")
+        wait_running(o, allocation, timeout=30, what="the container, by polling")
         assert not o.heads.connected.is_set()
