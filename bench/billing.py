@@ -21,11 +21,11 @@ from web3 import Web3
 
 from bench.fixtures import OPERATOR, BenchChain, wait_for
 from bench.report import publish
-from orchestrator.devchain import Anvil
-from orchestrator.meter import Sample
-from orchestrator.reporter import MAX_BATCH, Reporter
+from orchestrator.billing.reporter import MAX_BATCH, Reporter
+from orchestrator.chain.watcher import Watcher
+from orchestrator.dev.devchain import Anvil
+from orchestrator.host.meter import Sample
 from orchestrator.store import Store
-from orchestrator.watcher import Watcher
 
 TENANTS = 4
 BATCH_SIZES = (1, 10, 50, 100, 200)
@@ -50,7 +50,7 @@ def run(allocations: int, periods: int) -> dict:
         Watcher(Web3(Web3.HTTPProvider(anvil.url)), deployment.tenantchain, chain.tenantchain.abi,
                 deployment.start_block, bench.host_id, store).poll()
         assert len(store.allocations()) == allocations
-        reporter = Reporter(store, None, chain, OPERATOR, bench.host_id)
+        reporter = Reporter(store, chain, OPERATOR, bench.host_id)
 
         # Samples for `periods` whole periods after the last admission: 1 CPU-second per second, 16 MiB.
         first = reporter.period_of(time.time()) + 1

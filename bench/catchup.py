@@ -25,11 +25,11 @@ from web3 import Web3
 
 from bench.fixtures import BenchChain, send
 from bench.report import publish
-from orchestrator.build import compile_contracts
-from orchestrator.chain import Chain
-from orchestrator.devchain import DEV_KEYS, Anvil
+from orchestrator.chain.build import compile_contracts
+from orchestrator.chain.client import Chain
+from orchestrator.chain.watcher import Watcher
+from orchestrator.dev.devchain import DEV_KEYS, Anvil
 from orchestrator.store import Store
-from orchestrator.watcher import Watcher
 
 BLOCK_GAS = 30_000_000
 TX_GAS = 28_000_000

@@ -14,8 +14,8 @@ import subprocess
 import time
 
 from bench.report import OUT, write_section
-from orchestrator.build import PROJECT_ROOT
-from orchestrator.devchain import tool_path
+from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.dev.devchain import tool_path
 
 
 def _first_line(args: list[str]) -> str:

@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-
 from coincurve import PrivateKey
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from orchestrator.build import PROJECT_ROOT
-from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import DEV_KEYS, deploy_local, free_port
-from orchestrator.docker_driver import DockerDriver
+from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.chain.client import Chain, Deployment
+from orchestrator.dev.devchain import DEV_KEYS, deploy_local, free_port
+from orchestrator.host.docker_driver import DockerDriver
 from orchestrator.service import docker_scope
 from orchestrator.spec import WorkloadSpec, encrypt_spec
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from eth_account import Account
 
 from bench.report import publish
-from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import DEV_KEYS, Anvil, deploy_local
+from orchestrator.chain.client import Chain, Deployment
+from orchestrator.dev.devchain import DEV_KEYS, Anvil, deploy_local
 
 # Targets from the contracts issue (full transactions).
 TARGETS = {

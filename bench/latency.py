@@ -23,8 +23,8 @@ from docker.types import Mount
 
 from bench.fixtures import BenchChain, OrchestratorProcess, send
 from bench.report import publish
-from orchestrator.devchain import Anvil
-from orchestrator.docker_driver import DockerDriver, Limits
+from orchestrator.dev.devchain import Anvil
+from orchestrator.host.docker_driver import DockerDriver, Limits
 from orchestrator.spec import WorkloadSpec, encrypt_spec
 
 IMAGE = "tenantchain/busybox:local"

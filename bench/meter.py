@@ -13,9 +13,9 @@ import uuid
 import docker
 
 from bench.report import publish
-from orchestrator.build import PROJECT_ROOT
-from orchestrator.docker_driver import DockerDriver
-from orchestrator.meter import sample
+from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.host.docker_driver import DockerDriver
+from orchestrator.host.meter import sample
 
 IMAGE = "tenantchain/busybox:local"
 

@@ -7,7 +7,7 @@ import json
 import re
 import sys
 
-from orchestrator.build import PROJECT_ROOT
+from orchestrator.chain.build import PROJECT_ROOT
 
 REPORT = PROJECT_ROOT / "BENCHMARKS.md"
 OUT = PROJECT_ROOT / "bench" / "out"

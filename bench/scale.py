@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.fixtures import BenchChain, OrchestratorProcess, wait_for
 from bench.report import publish
-from orchestrator.devchain import Anvil
+from orchestrator.dev.devchain import Anvil
 
 SUBNET_POOL, SUBNET_PREFIX = "10.200.0.0/16", 26
 RESOURCES = (100, 32, 1, 16)

@@ -20,8 +20,8 @@ from typing import Callable
 
 from coincurve import PrivateKey
 
-from .docker_driver import ContainerState, DockerDriver, Limits
 from .errors import ChainError, DockerHostError
+from .host.docker_driver import ContainerState, DockerDriver, Limits
 from .spec import RejectCode, SpecError, WorkloadSpec, open_spec
 from .store import DesiredAllocation, Store
 

@@ -18,16 +18,17 @@ from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
-from .chain import Chain, Deployment
-from .docker_driver import DockerDriver
+from .billing.reporter import Reporter
+from .chain.client import Chain, Deployment
+from .chain.heads import HeadSubscription
+from .chain.watcher import Watcher, WatcherConfig
 from .errors import ChainError, ConfigError, DockerHostError
-from .heads import HeadSubscription
+from .host.docker_driver import DockerDriver
+from .host.meter import sweep
 from .reconciler import Reconciler
-from .reporter import Reporter
-from .status import RESOURCES, Metrics, StatusServer
 from .spec import RejectCode
 from .store import Store
-from .watcher import Watcher, WatcherConfig
+from .web.status import RESOURCES, Metrics, StatusServer
 
 log = logging.getLogger("tenantchain.service")
 HISTORY_PERIODS = 12  # usage periods shown per allocation on the status page
@@ -79,7 +80,7 @@ class Orchestrator:
         self.reconciler = Reconciler(
             self.store, self.driver, config.host_key, reject=self._reject, in_sync=self._in_sync,
             volume_retention_s=config.volume_retention_s)
-        self.reporter = Reporter(self.store, self.driver, self.chain, config.operator, config.host_id)
+        self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id)
         self.metrics = Metrics()
         self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}}
         self.status = StatusServer(config.status_addr, self.snapshot, self.metrics) if config.status_addr else None
@@ -153,7 +154,9 @@ class Orchestrator:
             if now >= self._next_sweep:
                 self._next_sweep = now + self.config.meter_interval_s
                 started = time.perf_counter()
-                swept = self.reporter.sweep()  # metering goes on while the chain is away
+                taken = sweep(self.driver)  # metering goes on while the chain is away
+                self.store.add_samples(taken)
+                swept = len(taken)
                 self.metrics.sweep.set(time.perf_counter() - started)
                 self.metrics.swept.set(swept)
             for _period, status in self.reporter.report_due():

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .meter import Sample
+    from .host.meter import Sample
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -243,7 +243,7 @@ class Store:
                   s.net_rx_bytes, s.net_tx_bytes, s.volume_used_bytes) for a, s in samples])
 
     def samples(self, allocation: int, since: float = 0.0) -> list["Sample"]:
-        from .meter import Sample
+        from .host.meter import Sample
 
         with self._lock:
             rows = self._db.execute(

@@ -17,8 +17,8 @@ import docker
 import pytest
 from docker.errors import DockerException, NotFound
 
-from orchestrator.build import PROJECT_ROOT
-from orchestrator.devchain import Anvil
+from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.dev.devchain import Anvil
 from orchestrator.errors import ChainError
 
 RUN_ID = uuid.uuid4().hex[:10]

@@ -11,8 +11,8 @@ from pathlib import Path
 from coincurve import PrivateKey
 from eth_account import Account
 
-from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import DEV_KEYS, deploy_local
+from orchestrator.chain.client import Chain, Deployment
+from orchestrator.dev.devchain import DEV_KEYS, deploy_local
 from orchestrator.service import Orchestrator, ServiceConfig
 from orchestrator.spec import WorkloadSpec, encrypt_spec
 

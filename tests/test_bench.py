@@ -5,8 +5,8 @@ Gas is exact, so the targets that are met are held here too: a change that costs
 
 from bench import billing, catchup, latency, meter, scale
 from bench.gas import TARGETS, measure, table
-from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import deploy_local
+from orchestrator.chain.client import Chain, Deployment
+from orchestrator.dev.devchain import deploy_local
 
 MET_TARGETS = ("registerTenant", "deposit (top-up)", "settle")
 

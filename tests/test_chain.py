@@ -5,9 +5,9 @@ import subprocess
 
 from eth_account import Account
 
-from orchestrator.build import PROJECT_ROOT
-from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import DEV_KEYS
+from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.chain.client import Chain, Deployment
+from orchestrator.dev.devchain import DEV_KEYS
 
 from .conftest import tool_env
 
@@ -77,7 +77,7 @@ def test_batched_reads_equal_web3_calls(anvil, tmp_path):
 def test_fast_calldata_equals_web3s(anvil, tmp_path):
     """Chain transactions encode calldata with eth_abi directly; it must be byte for byte web3's."""
     from bench.fixtures import BenchChain
-    from orchestrator.chain import encode_call
+    from orchestrator.chain.client import encode_call
 
     bench = BenchChain.create(anvil.url, tmp_path)
     f = bench.chain.tenantchain.functions

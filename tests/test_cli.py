@@ -9,9 +9,9 @@ import subprocess
 from coincurve import PrivateKey
 from eth_account import Account
 
-from orchestrator.build import PROJECT_ROOT
-from orchestrator.chain import Chain, Deployment
-from orchestrator.devchain import DEV_KEYS, deploy_local, free_port
+from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.chain.client import Chain, Deployment
+from orchestrator.dev.devchain import DEV_KEYS, deploy_local, free_port
 
 TENANTCHAIN = str(PROJECT_ROOT / ".venv" / "bin" / "tenantchain")
 TEST_IMAGE_NAME = "tenantchain/busybox:local"

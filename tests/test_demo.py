@@ -7,7 +7,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from orchestrator.build import PROJECT_ROOT
+from orchestrator.chain.build import PROJECT_ROOT
 
 from .orchestration import wait_for
 

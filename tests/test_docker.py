@@ -1,6 +1,6 @@
 """A real dockerd: a container from the local image with memory and CPU limits the kernel enforces."""
 
-from orchestrator.cgroups import read_limits
+from orchestrator.host.cgroups import read_limits
 
 from .conftest import TEST_IMAGE
 

@@ -3,7 +3,8 @@
 import time
 from pathlib import Path
 
-from orchestrator.meter import PeriodAccumulator, Sample, counter_delta, sample
+from orchestrator.billing.usage import PeriodAccumulator, counter_delta
+from orchestrator.host.meter import Sample, sample
 
 from .conftest import TEST_IMAGE
 from .orchestration import wait_for

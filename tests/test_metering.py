@@ -3,7 +3,7 @@
 import threading
 import time
 
-from orchestrator.cgroups import CgroupPaths
+from orchestrator.host.cgroups import CgroupPaths
 from orchestrator.spec import WorkloadSpec
 
 from .conftest import TEST_IMAGE
@@ -184,7 +184,7 @@ def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_
     import json
     import subprocess
 
-    from orchestrator.build import PROJECT_ROOT
+    from orchestrator.chain.build import PROJECT_ROOT
 
     out = subprocess.run([str(PROJECT_ROOT / ".venv/bin/tenantchain"), "tenant", "bill", "--rpc-url", anvil.url,
                           "--deployment", str(cluster.record), "--tenant", tenant.address, "--json"],

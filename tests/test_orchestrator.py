@@ -2,8 +2,8 @@
 
 import time
 
-from orchestrator.cgroups import read_limits
-from orchestrator.devchain import free_port
+from orchestrator.dev.devchain import free_port
+from orchestrator.host.cgroups import read_limits
 from orchestrator.spec import WorkloadSpec
 
 from .conftest import TEST_IMAGE

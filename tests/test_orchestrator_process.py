@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build import PROJECT_ROOT
-from orchestrator.devchain import DEV_KEYS, free_port
+from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.chain.wallet import write_keystore
+from orchestrator.dev.devchain import DEV_KEYS, free_port
 from orchestrator.spec import WorkloadSpec
 from orchestrator.store import Store
-from orchestrator.wallet import write_keystore
 
 from .conftest import RUN_ID, TEST_IMAGE
 from .orchestration import OPERATOR, TENANTS, Cluster, wait_for
@@ -62,8 +62,8 @@ def _ours(client, labels) -> list[Summary]:
 
 def _relevant_logs(cluster: Cluster) -> int:
     """Events for this host in a full eth_getLogs of the range (the store must hold exactly these)."""
-    from orchestrator.abi import EventDecoder
-    from orchestrator.watcher import BY_ALLOCATION_ID, BY_HOST_TOPIC, BY_TENANT
+    from orchestrator.chain.abi import EventDecoder
+    from orchestrator.chain.watcher import BY_ALLOCATION_ID, BY_HOST_TOPIC, BY_TENANT
 
     decoder = EventDecoder(cluster.chain.tenantchain.abi, BY_HOST_TOPIC | BY_ALLOCATION_ID | BY_TENANT)
     count = 0

@@ -66,7 +66,7 @@ def test_status_api_page_and_metrics_follow_the_chain(anvil, tmp_path, docker_cl
 
 def test_page_renders_500_allocations_with_charts():
     """The page is plain server-rendered HTML, linear in the number of allocations (a unit test)."""
-    from orchestrator.status import _page
+    from orchestrator.web.status import _page
 
     allocations = [{"id": (1 << 32) | i, "tenant": f"0x{i:040x}", "state": "running", "cpu_millis": 500,
                     "memory_mib": 64, "storage_gib": 1, "pids": 64, "cpu_ms_last_period": 1000 + i,

@@ -5,7 +5,7 @@ import subprocess
 
 import yaml
 
-from orchestrator.build import PROJECT_ROOT, compile_contracts, compiler_settings, strip_metadata
+from orchestrator.chain.build import PROJECT_ROOT, compile_contracts, compiler_settings, strip_metadata
 
 from .conftest import tool_env
 

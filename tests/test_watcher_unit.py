@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from orchestrator.build import compile_contracts
+from orchestrator.chain.build import compile_contracts
+from orchestrator.chain.watcher import Watcher, WatcherConfig
 from orchestrator.errors import ChainError
 from orchestrator.store import Store
-from orchestrator.watcher import Watcher, WatcherConfig
 
 
 class FaultyEth:
@@ -86,7 +86,7 @@ def test_one_word_fast_path_decodes_as_eth_abi_does():
     from eth_abi import decode, encode
     from eth_utils import event_abi_to_log_topic
 
-    from orchestrator.abi import EventDecoder, named
+    from orchestrator.chain.abi import EventDecoder, named
 
     abi = compile_contracts()["TenantChain"].abi
     decoder = EventDecoder(abi, {"Settled", "TenantSuspended"})

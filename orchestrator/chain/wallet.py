@@ -10,7 +10,7 @@ from coincurve import PrivateKey
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 LOCAL_CHAIN_IDS = (31337, 1337)
 

@@ -20,9 +20,9 @@ from eth_utils import function_abi_to_4byte_selector, function_signature_to_4byt
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
 
+from ..errors import ChainError, ConfigError
 from .abi import abi_type, checksummed
 from .build import compile_contracts
-from .errors import ChainError, ConfigError
 
 
 def encode_call(call) -> str:

@@ -1,17 +1,19 @@
 """Usage straight from the kernel, per container: cgroup v1 and v2, the container's network
 namespace and its volume. No Docker stats API on this path (it costs about a second per container).
 
-Counters here are cumulative (CPU time, IO and network bytes); :class:`PeriodAccumulator` turns
-successive samples into per-period usage, treating a counter that went down as a restart.
+Counters here are cumulative (CPU time, IO and network bytes); billing.usage folds successive
+samples into per-period usage, treating a counter that went down as a restart.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .cgroups import CGROUP_ROOT, CgroupPaths
+from .docker_driver import DockerDriver
 
 
 @dataclass(frozen=True)
@@ -107,61 +109,15 @@ def sample(pid: int, at: float, volume_mount: str | None = "/data", root: Path =
     return Sample(at, cpu_ns, memory, peak, pids, io[0], io[1], rx, tx, used)
 
 
-def counter_delta(previous: int, current: int) -> int:
-    """Growth of a cumulative counter; one that went down was reset (a restart): count from zero."""
-    return current - previous if current >= previous else current
-
-
-@dataclass
-class PeriodUsage:
-    cpu_ms: int = 0
-    memory_mib_seconds: float = 0.0
-    memory_peak_bytes: int = 0
-    net_rx_bytes: int = 0
-    net_tx_bytes: int = 0
-    io_read_bytes: int = 0
-    io_write_bytes: int = 0
-
-
-class PeriodAccumulator:
-    """Folds successive samples of one allocation into usage per billing period.
-
-    CPU-ns accumulate exactly (cumulative counters); memory is integrated over time with each sample's
-    value held until the next one. A missed sample just widens an interval: nothing is lost, and an
-    interval that spans a period boundary is split in proportion to time.
-    """
-
-    def __init__(self, period_seconds: int, genesis: int):
-        self.period_seconds = period_seconds
-        self.genesis = genesis
-        self.last: Sample | None = None
-        self.periods: dict[int, PeriodUsage] = {}
-        self._cpu_ns_carry: dict[int, int] = {}
-
-    def period_of(self, at: float) -> int:
-        return int((at - self.genesis) // self.period_seconds)
-
-    def add(self, s: Sample) -> None:
-        prev, self.last = self.last, s
-        if prev is None or s.at <= prev.at:
-            return
-        cpu = counter_delta(prev.cpu_ns, s.cpu_ns)
-        deltas = (counter_delta(prev.net_rx_bytes, s.net_rx_bytes), counter_delta(prev.net_tx_bytes, s.net_tx_bytes),
-                  counter_delta(prev.io_read_bytes, s.io_read_bytes), counter_delta(prev.io_write_bytes, s.io_write_bytes))
-        span = s.at - prev.at
-        start = prev.at
-        while start < s.at:
-            period = self.period_of(start)
-            end = min(s.at, self.genesis + (period + 1) * self.period_seconds)
-            share = (end - start) / span
-            usage = self.periods.setdefault(period, PeriodUsage())
-            ns = self._cpu_ns_carry.get(period, 0) + round(cpu * share)
-            usage.cpu_ms += ns // 1_000_000
-            self._cpu_ns_carry[period] = ns % 1_000_000
-            usage.memory_mib_seconds += prev.memory_bytes / 2**20 * (end - start)
-            usage.memory_peak_bytes = max(usage.memory_peak_bytes, s.memory_peak_bytes or s.memory_bytes)
-            usage.net_rx_bytes += round(deltas[0] * share)
-            usage.net_tx_bytes += round(deltas[1] * share)
-            usage.io_read_bytes += round(deltas[2] * share)
-            usage.io_write_bytes += round(deltas[3] * share)
-            start = end
+def sweep(driver: DockerDriver) -> list[tuple[int, Sample]]:
+    """Sample every running container of ours: (allocation id, sample) pairs for the store."""
+    now = time.time()
+    taken = []
+    for allocation, state in driver.containers(limits=False).items():
+        if state.pid <= 0:
+            continue
+        try:
+            taken.append((allocation, sample(state.pid, now)))
+        except (OSError, ValueError, KeyError):
+            continue  # exited between the list and the read: the next sweep sees it
+    return taken

@@ -1,6 +1,6 @@
-"""Metering sweeps into SQLite, usage reports on-chain per period, and a settlement keeper.
+"""Usage reports on-chain per period, from the metering samples in SQLite, and a settlement keeper.
 
-Samples are stored as they are taken, so a crash loses at most the sweep in flight; the usage of
+Samples are stored as they are taken (host.meter.sweep), so a crash loses at most the sweep in flight; the usage of
 a period is folded from the samples around it (a counter that went down is a restart, a gap widens
 an interval), so a period that spans a crash is reported once, with usage from both sides.
 Reports are idempotent by period: the contract refuses a period twice, and such a refusal means done.
@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
-from .chain import Chain
-from .docker_driver import DockerDriver
-from .errors import ChainError
-from .meter import PeriodAccumulator, sample
-from .store import Store
+from ..chain.client import Chain
+from ..errors import ChainError
+from ..store import Store
+from .usage import PeriodAccumulator
 
 log = logging.getLogger("tenantchain.reporter")
 
@@ -34,9 +33,8 @@ class ReportLine:
 
 
 class Reporter:
-    def __init__(self, store: Store, driver: DockerDriver, chain: Chain, operator: LocalAccount, host_id: int):
+    def __init__(self, store: Store, chain: Chain, operator: LocalAccount, host_id: int):
         self.store = store
-        self.driver = driver
         self.chain = chain
         self.operator = operator
         self.host_id = host_id
@@ -48,21 +46,7 @@ class Reporter:
     def period_of(self, at: float) -> int:
         return int((at - self.genesis) // self.period_seconds)
 
-    # --- metering ---------------------------------------------------------------------------
-
-    def sweep(self) -> int:
-        """Sample every running container of ours; returns how many were sampled."""
-        now = time.time()
-        taken = []
-        for allocation, state in self.driver.containers(limits=False).items():
-            if state.pid <= 0:
-                continue
-            try:
-                taken.append((allocation, sample(state.pid, now)))
-            except (OSError, ValueError, KeyError):
-                continue  # exited between the list and the read: the next sweep sees it
-        self.store.add_samples(taken)
-        return len(taken)
+    # --- usage per period --------------------------------------------------------------------
 
     def usage(self, period: int) -> list[ReportLine] | None:
         """Every allocation's usage in ``period``; None while some running one has no sample past its end."""

@@ -18,9 +18,9 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
+from ..errors import ChainError
+from ..store import Store
 from .abi import EventDecoder
-from .errors import ChainError
-from .store import Store
 
 log = logging.getLogger("tenantchain.watcher")
 

@@ -19,9 +19,9 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import IPAMConfig, IPAMPool, Mount
 
+from ..errors import DockerHostError
+from ..spec import WorkloadSpec
 from .cgroups import CgroupPaths, read_limits
-from .errors import DockerHostError
-from .spec import WorkloadSpec
 
 log = logging.getLogger("tenantchain.docker")
 

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from eth_account import Account
 
-from .bill import build_bill
-from .build import PROJECT_ROOT
-from .chain import Chain, Deployment
+from ..billing.bill import build_bill
+from ..chain.build import PROJECT_ROOT
+from ..chain.client import Chain, Deployment
+from ..chain.wallet import new_host_key
+from ..errors import ChainError, ConfigError
+from ..service import Orchestrator, ServiceConfig
+from ..spec import WorkloadSpec, encrypt_spec
 from .devchain import DEV_KEYS, Anvil, free_port
-from .errors import ChainError, ConfigError
-from .service import Orchestrator, ServiceConfig
-from .spec import WorkloadSpec, encrypt_spec
-from .wallet import new_host_key
 
 IMAGE = "tenantchain/busybox:local"
 WEB = WorkloadSpec(image=IMAGE, command=("httpd", "-f", "-p", "8080", "-h", "/www"))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import requests
 
-from .build import PROJECT_ROOT
-from .errors import ChainError, ConfigError
+from ..chain.build import PROJECT_ROOT
+from ..errors import ChainError, ConfigError
 
 # anvil's well-known development mnemonic ("test test ... junk"): keys with no value anywhere.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -154,7 +154,7 @@ def deploy_local(
     from eth_account import Account
     from web3 import Web3
 
-    from .build import compile_contracts
+    from ..chain.build import compile_contracts
 
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     deployer = Account.from_key(DEV_KEYS[0])

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .chain import Chain
-from .abi import EventDecoder
+from ..chain.abi import EventDecoder
+from ..chain.client import Chain
 
 RESOURCES = ("cpu", "memory", "storage", "pids")
 EVENTS = {"AllocationRequested", "AllocationResized", "Settled", "UsageReported", "HostRegistered", "HostUpdated"}

@@ -10,16 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import solcx
+import tomllib
 from solcx.exceptions import SolcError
 
-from .errors import BuildError, ConfigError
+from ..errors import BuildError, ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

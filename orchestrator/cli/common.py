@@ -1,0 +1,181 @@
+"""What every `tenantchain` command shares: the chain session, common options, argument parsers.
+
+Every command: human output by default and `--json` for scripts, a spinner while a transaction is
+mined, and one clear line for any user error (raised as TenantChainError and printed by cli.main).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import click
+import tomllib
+from rich.console import Console
+from web3 import Web3
+
+from ..chain.client import Chain, Deployment
+from ..chain.wallet import from_private_key, load_keystore
+from ..errors import ChainError, ConfigError
+
+DEFAULT_DEPLOYMENT = "deployments/31337.json"
+RESOURCE_KEYS = ("cpu_millis", "memory_mib", "storage_gib", "pids")
+console = Console(stderr=True)
+
+
+def home() -> Path:
+    return Path(os.environ.get("TENANTCHAIN_HOME", Path.home() / ".tenantchain"))
+
+
+# --- plumbing ---------------------------------------------------------------------------------
+
+
+class Session:
+    def __init__(self, rpc_url, deployment, account, password_env, private_key, as_json):
+        self.rpc_url, self.deployment_path = rpc_url, deployment
+        self.account_name, self.password_env, self.private_key = account, password_env, private_key
+        self.as_json = as_json
+        self._chain = None
+        self._signer = None
+
+    @property
+    def chain(self) -> Chain:
+        if self._chain is None:
+            self._chain = Chain(self.rpc_url, Deployment.load(self.deployment_path))
+        return self._chain
+
+    @property
+    def f(self):
+        return self.chain.tenantchain.functions
+
+    @property
+    def signer(self):
+        if self._signer is None:
+            if self.private_key:
+                self._signer = from_private_key(self.private_key, self.chain.deployment.chain_id)
+            elif self.account_name:
+                path = home() / "keystores" / f"{self.account_name}.json"
+                password = os.environ.get(self.password_env)
+                if password is None:
+                    password = click.prompt(f"Password for account {self.account_name}", hide_input=True)
+                self._signer = load_keystore(path, password)
+            else:
+                raise ConfigError("no wallet: give --account NAME (see `tenantchain account new`) "
+                                  "or --private-key on a local chain")
+        return self._signer
+
+    def send(self, call, what: str):
+        """Send a transaction with a spinner; explain the usual failures in one line."""
+        signer = self.signer
+        if self.chain.w3.eth.get_balance(signer.address) == 0:
+            raise ChainError(f"the wallet {signer.address} has no ETH to pay for gas; fund it first")
+        with console.status(f"{what}: waiting for the transaction..."):
+            try:
+                return self.chain.transact(call, signer)
+            except ChainError as exc:
+                raise ChainError(explain(str(exc))) from exc
+
+    def out(self, human: str, data: dict) -> None:
+        click.echo(json.dumps(data, indent=2, default=str) if self.as_json else human)
+
+
+def explain(message: str) -> str:
+    """Turn a decoded custom error into a sentence a user can act on."""
+    table = {
+        "AllocationInsufficientCapacity": "the host doesn't have the free capacity",
+        "AllocationQuotaExceeded": "this would exceed your quota",
+        "BillingInsufficientPrepaid": "your escrow doesn't cover the minimum prepaid period; deposit more",
+        "BillingInsufficientBalance": "you can't withdraw that much (the rest is committed)",
+        "RegistryHostNotActive": "no such host, or it doesn't take new allocations",
+        "RegistryTenantNotActive": "this wallet isn't an active tenant (register first)",
+        "RegistryTenantAlreadyRegistered": "this wallet is registered already",
+        "RegistryOperatorNotApproved": "this wallet isn't an approved operator; ask an admin",
+        "OwnableUnauthorizedAccount": "only the admin can do that",
+        "RegistryNotTenantOrDelegate": "only the tenant (or its delegates) can do that",
+        "RegistryPaused": "the system is paused by the admin for now",
+        "AllocationUnknown": "no such allocation",
+        "AllocationNotActive": "that allocation has ended already",
+        "ERC20InsufficientBalance": "not enough tokens in the wallet",
+    }
+    for name, sentence in table.items():
+        if f"refused: {name}(" in message:
+            return f"{sentence}: {message.split('refused: ', 1)[1]}"
+    return message
+
+
+def chain_command(group, name: str, signs: bool = True):
+    """Register a command with the common options and a Session as its first argument."""
+
+    def decorate(fn):
+        @group.command(name, help=fn.__doc__)
+        @click.option("--rpc-url", envvar="TENANTCHAIN_RPC_URL", default="http://127.0.0.1:8545", show_default=True)
+        @click.option("--deployment", envvar="TENANTCHAIN_DEPLOYMENT", type=click.Path(path_type=Path),
+                      default=DEFAULT_DEPLOYMENT, show_default=True)
+        @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+        @functools.wraps(fn)
+        def wrapper(rpc_url, deployment, as_json, account=None, password_env="TENANTCHAIN_PASSWORD",
+                    private_key=None, **kwargs):
+            session = Session(rpc_url, deployment, account, password_env, private_key, as_json)
+            return fn(session, **kwargs)
+
+        if signs:
+            wrapper = click.option("--account", envvar="TENANTCHAIN_ACCOUNT", help="Wallet name (keystore).")(wrapper)
+            wrapper = click.option("--password-env", default="TENANTCHAIN_PASSWORD", show_default=True,
+                                   help="Env var with the keystore password (else a prompt).")(wrapper)
+            wrapper = click.option("--private-key", envvar="TENANTCHAIN_PRIVATE_KEY",
+                                   help="Raw key; local chains only.")(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def parse_resources(text: str) -> tuple[int, int, int, int]:
+    """`cpu=500,memory=256,storage=1,pids=64` (cpu in millicores, memory MiB, storage GiB)."""
+    aliases = {"cpu": "cpu_millis", "memory": "memory_mib", "storage": "storage_gib", "pids": "pids"}
+    values = dict.fromkeys(RESOURCE_KEYS, 0)
+    try:
+        for item in text.split(","):
+            key, value = item.split("=")
+            values[aliases.get(key.strip(), key.strip())] = int(value)
+    except ValueError as exc:
+        raise ConfigError(f"resources {text!r}: write them as cpu=500,memory=256,storage=1,pids=64") from exc
+    unknown = set(values) - set(RESOURCE_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown resources: {', '.join(sorted(unknown))} (cpu, memory, storage, pids)")
+    return tuple(values[k] for k in RESOURCE_KEYS)
+
+
+def token_amount(session: Session, text: str) -> int:
+    decimals = session.chain.read(session.chain.token.functions.decimals().call)
+    try:
+        amount = Decimal(text)
+    except InvalidOperation as exc:
+        raise ConfigError(f"{text!r} is not an amount") from exc
+    if amount <= 0:
+        raise ConfigError("the amount must be positive")
+    return int(amount * (10 ** decimals))
+
+
+def address(text: str) -> str:
+    if not Web3.is_address(text):
+        raise ConfigError(f"{text} is not an Ethereum address")
+    return Web3.to_checksum_address(text)
+
+
+
+
+def load_config_file(ctx: click.Context, _param, value: str | None):
+    """`--config FILE` (TOML): its keys are the option names (rpc_url, host_id, ...), used as defaults."""
+    if not value:
+        return value
+    try:
+        data = tomllib.loads(Path(value).read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {value} not found") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {value} is not valid TOML: {exc}") from exc
+    ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
+    return value

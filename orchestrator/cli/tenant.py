@@ -1,0 +1,192 @@
+"""`tenantchain tenant`: register, deposit, request, resize, release, withdraw, list, status, bill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import requests
+import tomllib
+import yaml
+from rich.console import Console
+from rich.table import Table
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from ..billing.bill import RESOURCES, build_bill
+from ..chain.client import Chain, Deployment
+from ..errors import ChainError, ConfigError
+from ..spec import encrypt_spec, parse_spec
+from .common import DEFAULT_DEPLOYMENT, RESOURCE_KEYS, Session, address, chain_command, parse_resources, token_amount
+
+
+@click.group()
+def tenant() -> None:
+    """What tenants do: register, deposit, request, resize, release, list, status, bill, withdraw."""
+
+
+@chain_command(tenant, "register")
+@click.option("--metadata-uri", default="", help="Where the tenant's metadata lives.")
+@click.option("--demand", default="cpu=0,memory=0,storage=0,pids=0", help="Declared needs.")
+def tenant_register(s: Session, metadata_uri: str, demand: str) -> None:
+    """Register this wallet as a tenant. Example: tenantchain tenant register --account alice"""
+    digest = Web3.keccak(text=metadata_uri)
+    receipt = s.send(s.f.registerTenant(digest, metadata_uri, parse_resources(demand)), "register")
+    s.out(f"registered {s.signer.address}", {"tenant": s.signer.address, "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(tenant, "deposit")
+@click.argument("amount")
+@click.option("--for", "beneficiary", default=None, help="Top up another tenant's escrow.")
+def tenant_deposit(s: Session, amount: str, beneficiary: str | None) -> None:
+    """Deposit tokens into the escrow (approves them first). Example: tenantchain tenant deposit 100"""
+    units = token_amount(s, amount)
+    who = address(beneficiary) if beneficiary else s.signer.address
+    token = s.chain.token.functions
+    have = s.chain.read(token.balanceOf(s.signer.address).call)
+    if have < units:
+        raise ChainError(f"the wallet holds {have} token units, less than the {units} to deposit")
+    if s.chain.read(token.allowance(s.signer.address, s.chain.tenantchain.address).call) < units:
+        s.send(token.approve(s.chain.tenantchain.address, units), "approve")
+    receipt = s.send(s.f.deposit(who, units), "deposit")
+    s.out(f"deposited {units} units for {who}", {"tenant": who, "amount": units, "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(tenant, "request")
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host-id", type=int, required=True)
+def tenant_request(s: Session, spec_file: Path, host_id: int) -> None:
+    """Request resources on a host for the workload in SPEC_FILE (YAML or TOML: image, command, env,
+    secrets, ports, resources). The spec is encrypted to the host's key; only its hash is public.
+
+    Example: tenantchain tenant request web.yaml --host-id 1
+    """
+    body = _load_spec(spec_file)
+    resources = body.pop("resources", None)
+    if not isinstance(resources, dict):
+        raise ConfigError(f"{spec_file}: add resources: {{cpu_millis, memory_mib, storage_gib, pids}}")
+    spec = parse_spec(json.dumps(body).encode())  # the host would refuse what fails here
+    try:
+        vector = tuple(int(resources[k]) for k in RESOURCE_KEYS)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{spec_file}: resources need {', '.join(RESOURCE_KEYS)} as numbers") from exc
+    try:
+        host = s.chain.read(s.f.getHost(host_id).call)
+    except ChainError as exc:
+        raise ChainError(f"host {host_id} is not registered") from exc
+    ciphertext, digest = encrypt_spec(spec, bytes(host[7]))
+    receipt = s.send(s.f.requestAllocation(host_id, vector, digest, ciphertext), "request")
+    event = s.chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0]
+    allocation = event.args.allocationId
+    s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s)",
+          {"allocation": allocation, "host": host_id, "rate": event.args.ratePerSecond,
+           "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(tenant, "resize")
+@click.argument("allocation", type=int)
+@click.option("--resources", required=True, help="cpu=..,memory=..,storage=..,pids=..")
+def tenant_resize(s: Session, allocation: int, resources: str) -> None:
+    """Resize an allocation in place. Example: tenantchain tenant resize 4294967297 --resources cpu=1000,memory=512,storage=1,pids=64"""
+    receipt = s.send(s.f.resizeAllocation(allocation, parse_resources(resources)), "resize")
+    s.out(f"allocation {allocation} resized", {"allocation": allocation, "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(tenant, "release")
+@click.argument("allocation", type=int)
+def tenant_release(s: Session, allocation: int) -> None:
+    """End an allocation. Example: tenantchain tenant release 4294967297"""
+    receipt = s.send(s.f.releaseAllocation(allocation), "release")
+    s.out(f"allocation {allocation} released", {"allocation": allocation, "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(tenant, "withdraw")
+@click.argument("amount")
+def tenant_withdraw(s: Session, amount: str) -> None:
+    """Withdraw escrow that isn't committed ('all' for everything withdrawable). Example: tenantchain tenant withdraw all"""
+    units = s.chain.read(s.f.accountOf(s.signer.address).call)[4] if amount == "all" else token_amount(s, amount)
+    if units == 0:
+        raise ChainError("nothing is withdrawable (the rest is committed to running allocations)")
+    receipt = s.send(s.f.withdraw(units, s.signer.address), "withdraw")
+    s.out(f"withdrew {units} units", {"amount": units, "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(tenant, "list", signs=False)
+@click.option("--tenant", "who", required=True, help="The tenant's address.")
+def tenant_list(s: Session, who: str) -> None:
+    """List a tenant's allocations (from the chain's logs). Example: tenantchain tenant list --tenant 0x..."""
+    rows = _allocations_of(s, address(who))
+    s.out("\n".join(f"{r['id']}\thost {r['host']}\t{r['status']}\t{r['resources']}" for r in rows) or "none",
+          {"allocations": rows})
+
+
+@chain_command(tenant, "status", signs=False)
+@click.option("--tenant", "who", required=True, help="The tenant's address.")
+def tenant_status(s: Session, who: str) -> None:
+    """Escrow, rate, time left and allocations. Example: tenantchain tenant status --tenant 0x..."""
+    who = address(who)
+    balance, rate, paid_through, suspended_at, withdrawable, _ = s.chain.read(s.f.accountOf(who).call)
+    info = {"tenant": who, "balance": balance, "rate_per_second": rate, "withdrawable": withdrawable,
+            "suspended": bool(suspended_at), "allocations": _allocations_of(s, who)}
+    if rate:
+        info["paid_through"] = paid_through
+    s.out(f"{who}: balance {balance}, {rate} units/s, withdrawable {withdrawable}"
+          f"{', SUSPENDED' if suspended_at else ''}; {len(info['allocations'])} allocations", info)
+
+
+@tenant.command("bill")
+@click.option("--rpc-url", envvar="TENANTCHAIN_RPC_URL", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", envvar="TENANTCHAIN_DEPLOYMENT", type=click.Path(path_type=Path),
+              default=DEFAULT_DEPLOYMENT, show_default=True)
+@click.option("--tenant", "address", required=True, help="The tenant's address.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def tenant_bill(rpc_url: str, deployment: Path, address: str, as_json: bool) -> None:
+    """Rebuild a tenant's bill from the chain's events alone: per period, allocation and resource.
+
+    Example: tenantchain tenant bill --tenant 0x3C44...93BC
+    """
+    if not Web3.is_address(address):
+        raise ConfigError(f"{address} is not an Ethereum address")
+    bill = build_bill(Chain(rpc_url, Deployment.load(deployment)), Web3.to_checksum_address(address))
+    if as_json:
+        click.echo(json.dumps(bill.as_json(), indent=2))
+        return
+    table = Table(title=f"Bill of {address} (token units; periods of {bill.period_seconds} s)")
+    for column in ("period", "allocation", *[f"{r} reserved" for r in RESOURCES], "cpu metered",
+                   "memory metered", "total"):
+        table.add_column(column, justify="right")
+    for line in bill.lines:
+        table.add_row(str(line.period), str(line.allocation), *[f"{line.reserved[r]:,}" for r in RESOURCES],
+                      f"{line.metered['cpu']:,}", f"{line.metered['memory']:,}", f"{line.total:,}")
+    Console().print(table)
+    click.echo(f"reserved {bill.reserved_total:,} (settled {bill.settled_reserved:,}); metered {bill.metered_total:,} "
+               f"(collected {bill.settled_metered:,}, pending {bill.metered_total - bill.settled_metered:,})")
+
+def _load_spec(path: Path) -> dict:
+    text = path.read_text()
+    try:
+        body = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path} is not valid {'TOML' if path.suffix == '.toml' else 'YAML'}{where}: {problem}") from exc
+    if not isinstance(body, dict):
+        raise ConfigError(f"{path}: the spec must be a mapping (image, command, env, resources, ...)")
+    return body
+
+
+def _allocations_of(s: Session, tenant: str) -> list[dict]:
+    event = s.chain.tenantchain.events.AllocationRequested()
+    try:
+        logs = event.get_logs(from_block=s.chain.deployment.start_block, argument_filters={"tenant": tenant})
+    except (requests.RequestException, Web3Exception, OSError) as exc:
+        raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
+    rows = []
+    for log in logs:
+        a = s.chain.read(s.f.getAllocation(log.args.allocationId).call)
+        rows.append({"id": log.args.allocationId, "host": log.args.hostId,
+                     "status": {1: "active", 2: "closed"}.get(a[2], "?"),
+                     "resources": dict(zip(RESOURCE_KEYS, a[4]))})
+    return rows
