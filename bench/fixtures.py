@@ -17,6 +17,8 @@ from orchestrator.chain.build import PROJECT_ROOT
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import DEV_KEYS, deploy_local, free_port
 from orchestrator.host.docker_driver import DockerDriver
+from orchestrator.host.firewall import Firewall
+from orchestrator.host.proxy import IngressProxy
 from orchestrator.service import docker_scope
 from orchestrator.spec import WorkloadSpec, encrypt_spec
 
@@ -139,6 +141,9 @@ class OrchestratorProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self._log.close()
-        DockerDriver(None, scope=docker_scope(self.bench.chain.deployment, self.bench.host_id),
-                     data_dir=self.tmp / "orchestrator", extra_labels=self.labels, name_prefix=self.name_prefix,
-                     timeout=300).remove_all()
+        driver = DockerDriver(None, scope=docker_scope(self.bench.chain.deployment, self.bench.host_id),
+                              data_dir=self.tmp / "orchestrator", extra_labels=self.labels,
+                              name_prefix=self.name_prefix, timeout=300)
+        driver.remove_all()
+        IngressProxy(self.tmp / "orchestrator" / "ingress").stop()
+        Firewall(driver.prefix, driver.bridge_prefix).teardown()

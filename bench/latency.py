@@ -103,7 +103,7 @@ def run(allocations: int) -> dict:
         direct, direct_volume, direct_update = [], [], []
         baseline = DockerDriver(None, scope={"bench": f"base{run_id}"}, data_dir=tmp / "b",
                                 extra_labels=labels, name_prefix=f"tcbase{run_id}")
-        network = baseline.ensure_network(tenant.address)
+        network, _ = baseline.ensure_network(tenant.address)
         try:
             hardening = dict(detach=True, labels=labels, user="65534:65534", network=network.name,
                              nano_cpus=10**8, mem_limit=32 * 2**20, memswap_limit=32 * 2**20, pids_limit=16,

@@ -23,3 +23,7 @@ class ChainError(TenantChainError):
 
 class DockerHostError(TenantChainError):
     """The Docker daemon is unreachable or refused an operation."""
+
+
+class HostApiError(TenantChainError):
+    """A host's HTTP API (status, endpoints) is unreachable or answered something unexpected."""

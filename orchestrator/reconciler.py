@@ -3,12 +3,18 @@
 The only place where chain state and Docker meet. Each pass compares desired (the store) with
 actual (Docker objects found by label) and acts per allocation, in id order:
 
-    active, funded      -> container running with exactly the admitted limits (created, updated, unpaused)
+    active, funded      -> container running with exactly the admitted limits (created, updated, unpaused),
+                           on its tenant's internal network (and its egress network if the spec asks)
     active, suspended   -> container paused (memory and volume kept)
-    closed              -> container removed; volume removed after the retention period
+    closed              -> container removed; volume removed after the retention period; ports released
     unknown but ours    -> removed, but only while the store is in sync with the chain
 
-A spec that can't be decrypted, validated or run is rejected on-chain once, with a reason code.
+Every full pass also re-checks the host wall and egress rules; every pass brings the ingress proxy in
+line with the running allocations' published ports (network_plane). A network is walled off from the
+host before any container is attached to it.
+
+A spec that can't be decrypted, validated, run or allowed by the host's policy is rejected on-chain
+once, with a reason code.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from coincurve import PrivateKey
 
 from .errors import ChainError, DockerHostError
 from .host.docker_driver import ContainerState, DockerDriver, Limits
-from .spec import RejectCode, SpecError, WorkloadSpec, open_spec
+from .network_plane import NetworkPlane
+from .spec import RejectCode, SpecError, WorkloadSpec, check_host_policy, open_spec
 from .store import DesiredAllocation, Store
 
 log = logging.getLogger("tenantchain.reconciler")
@@ -40,7 +47,7 @@ class PassReport:
 class Reconciler:
     def __init__(self, store: Store, driver: DockerDriver, host_key: PrivateKey,
                  reject: Callable[[int, RejectCode], str | None], in_sync: Callable[[], bool],
-                 volume_retention_s: float = 24 * 3600):
+                 network: NetworkPlane, volume_retention_s: float = 24 * 3600):
         """``reject(allocation, code)`` sends the on-chain rejection and returns the tx hash;
         ``in_sync()`` says whether the store has caught up with the chain (safe to remove strays)."""
         self.store = store
@@ -48,6 +55,7 @@ class Reconciler:
         self.host_key = host_key
         self.reject = reject
         self.in_sync = in_sync
+        self.network = network
         self.volume_retention_s = volume_retention_s
         self._specs: dict[int, WorkloadSpec] = {}
         self._volumes: set[int] = set()
@@ -72,6 +80,16 @@ class Reconciler:
                 log.warning("allocation %d: %s", allocation.id, exc)
         if scope is None and self.in_sync():
             self._remove_strays(desired, actual, report)
+        try:
+            if scope is None:  # rules deleted by hand come back within one period
+                report.actions += [(None, f"firewall-repaired:{what}") for what in self.network.wall()]
+            rejected = self.store.rejected()
+            specs = {a.id: s for a in desired.values()
+                     if a.status == "active" and a.id not in rejected and (s := self._known_spec(a))}
+            report.actions += self.network.ingress(desired, specs, actual)
+        except DockerHostError as exc:
+            report.errors.append((None, str(exc)))
+            log.warning("network plane: %s", exc)
         for allocation, action in report.actions:
             self.store.log_action(allocation, action)
         for allocation, error in report.errors:
@@ -95,7 +113,7 @@ class Reconciler:
             spec = self._spec(a, report)
             if spec is None:
                 return
-            container = self.driver.create_container(a.id, a.tenant, spec, limits)
+            container = self.driver.create_container(a.id, a.tenant, spec, limits, self._networks(a, spec, report))
             report.actions.append((a.id, "created"))
             if a.suspended:
                 self.driver.pause(container.id)
@@ -105,9 +123,18 @@ class Reconciler:
                 limits.nano_cpus, limits.memory_bytes, limits.memory_bytes, limits.pids):
             self.driver.update_limits(c.id, limits)
             report.actions.append((a.id, "limits-updated"))
-        if c.network != self.driver.network_name(a.tenant):
-            self.driver.connect(c.id, self.driver.ensure_network(a.tenant))
-            report.actions.append((a.id, "network-restored"))
+        spec = self._known_spec(a)
+        if spec is not None:
+            wanted = {self.driver.network_name(a.tenant, egress) for egress in self._egress_modes(spec)}
+            ours = {n for n in c.networks if n.startswith(self.driver.prefix + "-")}
+            if wanted != ours:
+                for network in self._networks(a, spec, report):
+                    if network.name not in ours:
+                        self.driver.connect(c.id, network)
+                        report.actions.append((a.id, f"network-restored:{network.name}"))
+                for name in ours - wanted:
+                    self.driver.disconnect(c.id, self.driver.networks()[name])
+                    report.actions.append((a.id, f"network-detached:{name}"))
         if a.suspended and c.status == "running":
             self.driver.pause(c.id)
             report.actions.append((a.id, "paused"))
@@ -118,12 +145,31 @@ class Reconciler:
             self.driver.start(c.id)
             report.actions.append((a.id, "started"))
 
-    def _spec(self, a: DesiredAllocation, report: PassReport) -> WorkloadSpec | None:
+    def _egress_modes(self, spec: WorkloadSpec) -> list[bool]:
+        return [False, True] if self.network.wants_egress(spec) else [False]
+
+    def _networks(self, a: DesiredAllocation, spec: WorkloadSpec, report: PassReport) -> list:
+        """The allocation's networks, internal first; any created now is walled off before it is used."""
+        ensured = [self.driver.ensure_network(a.tenant, egress) for egress in self._egress_modes(spec)]
+        if any(created for _, created in ensured):
+            report.actions += [(None, f"firewall-repaired:{what}") for what in self.network.wall()]
+        return [network for network, _ in ensured]
+
+    def _known_spec(self, a: DesiredAllocation) -> WorkloadSpec | None:
+        """The spec of an allocation that was admitted here (no rejection on failure: it runs already)."""
         spec = self._specs.get(a.id)
-        if spec is not None:
-            return spec
+        if spec is None:
+            try:
+                spec = self._specs[a.id] = open_spec(a.encrypted_spec, a.spec_hash, self.host_key)
+            except SpecError:
+                return None
+        return spec
+
+    def _spec(self, a: DesiredAllocation, report: PassReport) -> WorkloadSpec | None:
+        """The spec of an allocation about to be created; one that can't run here is rejected on-chain."""
         try:
-            spec = open_spec(a.encrypted_spec, a.spec_hash, self.host_key)
+            spec = self._specs.get(a.id) or open_spec(a.encrypted_spec, a.spec_hash, self.host_key)
+            check_host_policy(spec, self.network.policy.egress_allowed, self.network.policy.max_ports)
             if not self.driver.image_present(spec.image):
                 raise SpecError(RejectCode.IMAGE_MISSING, f"image {spec.image} is not on this host")
         except SpecError as exc:
@@ -155,8 +201,9 @@ class Reconciler:
         live_tenants = {a.tenant.lower() for a in desired.values() if a.status == "active"}
         # What still runs after this pass: the containers of active allocations (the rest were removed,
         # and any created this pass belong to live tenants). No second round of inspects.
-        used_networks = {c.network for a, c in actual.items() if a in desired and desired[a].status == "active"}
-        for tenant, network in self.driver.networks().items():
-            if tenant not in live_tenants and network.name not in used_networks:
+        used_networks = {n for a, c in actual.items() if a in desired and desired[a].status == "active" for n in c.networks}
+        for name, network in self.driver.networks().items():
+            tenant = (network.attrs.get("Labels") or {}).get("tenantchain.tenant", "").lower()
+            if tenant not in live_tenants and name not in used_networks:
                 self.driver.remove_network(network)
                 report.actions.append((None, f"network-removed:{network.name}"))

@@ -24,7 +24,10 @@ from .chain.heads import HeadSubscription
 from .chain.watcher import Watcher, WatcherConfig
 from .errors import ChainError, ConfigError, DockerHostError
 from .host.docker_driver import DockerDriver
+from .host.firewall import Firewall
 from .host.meter import sweep
+from .host.proxy import IngressProxy
+from .network_plane import NetworkPlane, NetworkPolicy
 from .reconciler import Reconciler
 from .spec import RejectCode
 from .store import Store
@@ -59,6 +62,9 @@ class ServiceConfig:
     settle_interval_s: float = 600.0
     status_addr: str | None = "127.0.0.1:8787"  # None: no status page
     ws_url: str | None = None  # the node's websocket: new blocks are pushed, not only polled for
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)  # egress and ingress (off unless given ports)
+    iptables: str = "iptables"  # or iptables-legacy / iptables-nft: the backend the host's Docker uses
+    ingress_maxconn: int = 256  # connections per allocation through the ingress proxy
 
 
 class Orchestrator:
@@ -77,9 +83,14 @@ class Orchestrator:
         self.watcher = Watcher(
             self.chain.w3, deployment.tenantchain, self.chain.tenantchain.abi, deployment.start_block,
             config.host_id, self.store, WatcherConfig(confirmations=config.confirmations))
+        proxy = None
+        if config.network.ingress_ports is not None:
+            proxy = IngressProxy(Path(config.data_dir) / "ingress", config.network.bind_address, config.ingress_maxconn)
+        self.network = NetworkPlane(self.store, self.driver, Firewall(self.driver.prefix, self.driver.bridge_prefix,
+                                                                      config.iptables), proxy, config.network)
         self.reconciler = Reconciler(
             self.store, self.driver, config.host_key, reject=self._reject, in_sync=self._in_sync,
-            volume_retention_s=config.volume_retention_s)
+            network=self.network, volume_retention_s=config.volume_retention_s)
         self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id)
         self.metrics = Metrics()
         self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}}
@@ -191,6 +202,16 @@ class Orchestrator:
             counts[self._state(a)] += 1
         for state, n in counts.items():
             self.metrics.allocations.labels(state).set(n)
+        self.metrics.egress.clear()
+        self.metrics.endpoint.clear()
+        for allocation, network in self.network.view.items():
+            self.metrics.egress.labels(str(allocation)).set(1 if network.egress else 0)
+            for e in network.endpoints:
+                if e["host_port"] is not None:
+                    self.metrics.endpoint.labels(str(allocation), str(e["container_port"]), str(e["host_port"])).set(
+                        1 if e["state"] == "open" else 0)
+        if self.network.proxy is not None:
+            self.metrics.proxy_up.set(1 if self.network.proxy.pid() is not None else 0)
 
     def _state(self, a) -> str:
         if a.status == "closed":
@@ -235,10 +256,13 @@ class Orchestrator:
         allocations = []
         for a in self.store.allocations():
             usage = history.get(a.id, [])
+            network = self.network.view.get(a.id)
             allocations.append({"id": a.id, "tenant": a.tenant, "state": self._state(a), "cpu_millis": a.cpu_millis,
                                 "memory_mib": a.memory_mib, "storage_gib": a.storage_gib, "pids": a.pids,
                                 "cpu_ms_last_period": usage[-1][1] if usage else 0,
-                                "usage": [{"period": p, "cpu_ms": c, "memory_mib_seconds": m} for p, c, m in usage]})
+                                "usage": [{"period": p, "cpu_ms": c, "memory_mib_seconds": m} for p, c, m in usage],
+                                "egress": bool(network and network.egress),
+                                "endpoints": network.endpoints if network else []})
         return {
             "host": {"id": self.config.host_id, **self._view["host"]},
             "period_seconds": self.reporter.period_seconds,
@@ -281,6 +305,12 @@ class Orchestrator:
     def stop(self) -> None:
         self.stop_event.set()
         self._wake.set()
+
+    def teardown(self) -> None:
+        """Remove everything this host's orchestrator made: containers, volumes, networks, then the
+        proxy and the firewall rules (decommissioning a host; the demo's and the tests' clean-up)."""
+        self.driver.remove_all()
+        self.network.teardown()
 
     def close(self) -> None:
         self.store.close()

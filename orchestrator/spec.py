@@ -29,6 +29,8 @@ class RejectCode(IntEnum):
     FORBIDDEN = 4
     IMAGE_MISSING = 5
     HOST_FAILURE = 6
+    EGRESS_FORBIDDEN = 7  # the spec asks for egress; this host's operator allows none
+    TOO_MANY_PORTS = 8  # the spec exposes more ports than this host publishes per allocation
 
 
 class SpecError(TenantChainError):
@@ -41,7 +43,7 @@ class SpecError(TenantChainError):
 
 # Capabilities a spec may add back after ALL are dropped: none of them reaches outside the container.
 ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "KILL"})
-_FIELDS = {"image", "command", "env", "secrets", "ports", "user", "cap_add", "workdir"}
+_FIELDS = {"image", "command", "env", "secrets", "ports", "user", "cap_add", "workdir", "egress", "expose"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$")
 MAX_SPEC_BYTES = 64 * 1024
@@ -57,6 +59,8 @@ class WorkloadSpec:
     user: str = "65534:65534"
     cap_add: tuple[str, ...] = ()
     workdir: str | None = None
+    egress: bool = False  # may open connections to the public internet (never to private or host addresses)
+    expose: tuple[int, ...] = ()  # container ports published on host ports through the ingress proxy
 
     def to_json(self) -> bytes:
         body = {
@@ -65,6 +69,10 @@ class WorkloadSpec:
         }
         if self.workdir:
             body["workdir"] = self.workdir
+        if self.egress:
+            body["egress"] = True
+        if self.expose:
+            body["expose"] = list(self.expose)
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -127,10 +135,28 @@ def parse_spec(plaintext: bytes) -> WorkloadSpec:
     workdir = body.get("workdir")
     if workdir is not None and (not isinstance(workdir, str) or not workdir.startswith("/")):
         raise SpecError(RejectCode.INVALID, "spec.workdir must be an absolute path")
+    egress = body.get("egress", False)
+    if not isinstance(egress, bool):
+        raise SpecError(RejectCode.INVALID, "spec.egress must be true or false")
+    expose = body.get("expose", [])
+    if not isinstance(expose, list) or not all(type(p) is int and 1 <= p <= 65535 for p in expose):
+        raise SpecError(RejectCode.INVALID, "spec.expose must be a list of port numbers (1-65535)")
+    if len(set(expose)) != len(expose):
+        raise SpecError(RejectCode.INVALID, "spec.expose lists a port twice")
     return WorkloadSpec(
         image=image, command=tuple(command), env=env, secrets=secrets, ports=tuple(ports), user=user,
         cap_add=tuple(sorted({c.upper().removeprefix("CAP_") for c in cap_add})), workdir=workdir,
+        egress=egress, expose=tuple(expose),
     )
+
+
+def check_host_policy(spec: WorkloadSpec, egress_allowed: bool, max_exposed_ports: int) -> None:
+    """What this host's operator allows beyond a valid spec. Raises :class:`SpecError`."""
+    if spec.egress and not egress_allowed:
+        raise SpecError(RejectCode.EGRESS_FORBIDDEN, "the spec asks for egress; this host allows none")
+    if len(spec.expose) > max_exposed_ports:
+        raise SpecError(RejectCode.TOO_MANY_PORTS,
+                        f"the spec exposes {len(spec.expose)} ports; this host publishes at most {max_exposed_ports}")
 
 
 def _string_map(value, name: str) -> dict[str, str]:

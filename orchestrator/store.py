@@ -44,6 +44,11 @@ CREATE TABLE IF NOT EXISTS reports (
     period INTEGER PRIMARY KEY, status TEXT NOT NULL, txs TEXT NOT NULL DEFAULT '[]',
     lines TEXT NOT NULL DEFAULT '[]', detail TEXT NOT NULL DEFAULT '', at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS volume_retention (allocation INTEGER PRIMARY KEY, remove_after REAL NOT NULL);
+-- Published ports: a host port belongs to one allocation's container port until released, then stays
+-- out of use for a quiet time, so that a new tenant doesn't receive a stale client's traffic.
+CREATE TABLE IF NOT EXISTS ports (
+    host_port INTEGER PRIMARY KEY, allocation INTEGER NOT NULL, container_port INTEGER NOT NULL,
+    assigned_at REAL NOT NULL, released_at REAL);
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, allocation INTEGER, action TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '');
@@ -66,6 +71,14 @@ class DesiredAllocation:
     encrypted_spec: bytes
     suspended: bool
     closed_block: int | None
+
+
+@dataclass(frozen=True)
+class PortAssignment:
+    host_port: int
+    allocation: int
+    container_port: int
+    released_at: float | None  # None while the allocation holds it
 
 
 class Store:
@@ -228,6 +241,10 @@ class Store:
             return self._db.execute(
                 "SELECT code, reason, tx FROM rejections WHERE allocation = ?", (allocation,)).fetchone()
 
+    def rejected(self) -> set[int]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT allocation FROM rejections")}
+
     def record_rejection(self, allocation: int, code: int, reason: str, tx: str | None) -> None:
         with self._lock:
             self._db.execute(
@@ -301,6 +318,30 @@ class Store:
     def forget_volume(self, allocation: int) -> None:
         with self._lock:
             self._db.execute("DELETE FROM volume_retention WHERE allocation = ?", (allocation,))
+
+    # --- published ports ----------------------------------------------------------------------
+
+    def ports(self) -> list[PortAssignment]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT host_port, allocation, container_port, released_at FROM ports ORDER BY host_port").fetchall()
+        return [PortAssignment(*row) for row in rows]
+
+    def assign_port(self, allocation: int, container_port: int, host_port: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO ports VALUES (?, ?, ?, ?, NULL)",
+                             (host_port, allocation, container_port, time.time()))
+
+    def release_ports(self, allocation: int) -> int:
+        """Start the quiet time of an allocation's ports (once); returns how many were released."""
+        with self._lock:
+            return self._db.execute("UPDATE ports SET released_at = ? WHERE allocation = ? AND released_at IS NULL",
+                                    (time.time(), allocation)).rowcount
+
+    def free_quiet_ports(self, released_before: float) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM ports WHERE released_at IS NOT NULL AND released_at < ?",
+                                    (released_before,)).rowcount
 
     def log_action(self, allocation: int | None, action: str, detail: str = "") -> None:
         with self._lock:

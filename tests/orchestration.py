@@ -114,6 +114,6 @@ class RunningOrchestrator:
     def __exit__(self, *exc) -> None:
         self.stop()
         if not self.keep:
-            self.o.driver.remove_all()
+            self.o.teardown()
         self.o.close()
 

@@ -22,6 +22,7 @@ FORBIDDEN = {
     "spec": {"chain", "host", "billing", "web", "cli", "dev", "reconciler", "service"},
     "store": {"chain", "billing", "web", "cli", "dev", "reconciler", "service"},
     "reconciler": {"billing", "web", "cli", "dev", "service"},
+    "network_plane": {"chain", "billing", "web", "cli", "dev", "reconciler", "service"},
 }
 
 

@@ -200,7 +200,7 @@ def test_drift_is_repaired_and_restart_adopts(anvil, tmp_path, docker_cleanup, r
         network = client.networks.get(o.driver.network_name(tenant.address))
         network.disconnect(first.id, force=True)
         network.remove()
-        wait_for(lambda: o.driver.containers()[allocation].network == o.driver.network_name(tenant.address),
+        wait_for(lambda: o.driver.network_name(tenant.address) in o.driver.containers()[allocation].networks,
                  timeout=5, what="the network restored")
 
         # A container removed by hand comes back.

@@ -64,6 +64,22 @@ if ! command -v chromium >/dev/null 2>&1 && [ "${TENANTCHAIN_SKIP_BROWSER:-0}" !
   fi
 fi
 
+# --- Network plane: HAProxy (ingress), iptables (host wall), wrk (ingress benchmark) ------
+missing=()
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian's ${missing[*]}"
+    # Debian's packages start no service here; the orchestrator starts and supervises HAProxy itself.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+  else
+    say "missing ${missing[*]}: install Debian's packages of those names (ingress, host wall, benchmarks)"
+  fi
+fi
+
 # --- Docker -----------------------------------------------------------------------------
 if [ "${TENANTCHAIN_SKIP_DOCKER:-0}" != 1 ]; then
   tools/ensure-docker.sh

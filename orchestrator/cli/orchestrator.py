@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -53,6 +54,21 @@ def orchestrator() -> None:
 @click.option("--subnet-pool", default="10.200.0.0/16", show_default=True, help="Where tenant networks get subnets.")
 @click.option("--volume-retention", type=float, default=86_400, show_default=True,
               help="Seconds a released allocation's volume is kept.")
+@click.option("--iptables", default="iptables", show_default=True,
+              help="The iptables binary for the host wall: the backend Docker uses (iptables-legacy, iptables-nft).")
+@click.option("--forbid-egress", is_flag=True,
+              help="No allocation may reach the internet; specs asking for egress are rejected on-chain (code 7).")
+@click.option("--ingress-ports", default="30000-32767", show_default=True,
+              help="Host ports for published container ports, FIRST-LAST ('' turns ingress off).")
+@click.option("--ingress-bind", default="0.0.0.0", show_default=True, help="Address the ingress proxy listens on.")
+@click.option("--ingress-host", default=None,
+              help="How tenants reach that address, shown in their endpoints (default: this machine's name).")
+@click.option("--ingress-max-ports", type=int, default=8, show_default=True,
+              help="Ports one allocation may publish; more is rejected on-chain (code 8).")
+@click.option("--ingress-maxconn", type=int, default=256, show_default=True,
+              help="Connections per allocation through the ingress proxy.")
+@click.option("--port-quiet-time", type=float, default=600, show_default=True,
+              help="Seconds a released host port stays unused before another allocation gets it.")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Extra label on every Docker object (repeatable); objects are also found by it.")
 @click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
@@ -60,13 +76,16 @@ def orchestrator() -> None:
               type=click.Choice(["debug", "info", "warning", "error"]))
 def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
                      data_dir, confirmations, poll_interval, ws_url, reconcile_interval, meter_interval, settle_interval,
-                     status_addr, subnet_pool, volume_retention, labels, name_prefix, log_level) -> None:
+                     status_addr, subnet_pool, volume_retention, iptables, forbid_egress, ingress_ports, ingress_bind,
+                     ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, labels, name_prefix,
+                     log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
     """
     from ..chain.client import Deployment
     from ..chain.wallet import from_private_key, load_host_key, load_keystore
+    from ..network_plane import NetworkPolicy
     from ..service import JsonFormatter, Orchestrator, ServiceConfig
 
     handler = logging.StreamHandler(sys.stderr)
@@ -89,7 +108,12 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         confirmations=confirmations, poll_interval_s=poll_interval, reconcile_interval_s=reconcile_interval,
         meter_interval_s=meter_interval, settle_interval_s=settle_interval, status_addr=status_addr or None,
         subnet_pool=subnet_pool, volume_retention_s=volume_retention, ws_url=ws_url,
-        extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix)
+        extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix, iptables=iptables,
+        ingress_maxconn=ingress_maxconn,
+        network=NetworkPolicy(
+            egress_allowed=not forbid_egress, ingress_ports=_port_range(ingress_ports) if ingress_ports else None,
+            bind_address=ingress_bind, public_host=ingress_host or _default_public_host(ingress_bind),
+            max_exposed_ports=ingress_max_ports, quiet_s=port_quiet_time))
     service = Orchestrator(config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop())
@@ -104,3 +128,16 @@ def _label(item: str) -> tuple[str, str]:
     if not sep or not key:
         raise ConfigError(f"--label {item!r} is not KEY=VALUE")
     return key, value
+
+
+def _port_range(text: str) -> range:
+    from ..host.proxy import parse_port_range
+
+    try:
+        return parse_port_range(text)
+    except ValueError as exc:
+        raise ConfigError(f"--ingress-ports: {exc}") from exc
+
+
+def _default_public_host(bind: str) -> str:
+    return socket.gethostname() if bind in ("0.0.0.0", "::") else bind

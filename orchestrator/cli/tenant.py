@@ -16,7 +16,7 @@ from web3.exceptions import Web3Exception
 
 from ..billing.bill import RESOURCES, build_bill
 from ..chain.client import Chain, Deployment
-from ..errors import ChainError, ConfigError
+from ..errors import ChainError, ConfigError, HostApiError
 from ..spec import encrypt_spec, parse_spec
 from .common import DEFAULT_DEPLOYMENT, RESOURCE_KEYS, Session, address, chain_command, parse_resources, token_amount
 
@@ -162,6 +162,41 @@ def tenant_bill(rpc_url: str, deployment: Path, address: str, as_json: bool) -> 
     Console().print(table)
     click.echo(f"reserved {bill.reserved_total:,} (settled {bill.settled_reserved:,}); metered {bill.metered_total:,} "
                f"(collected {bill.settled_metered:,}, pending {bill.metered_total - bill.settled_metered:,})")
+
+@tenant.command("endpoints")
+@click.argument("allocation", type=int)
+@click.option("--host-url", envvar="TENANTCHAIN_HOST_URL", required=True,
+              help="The host's status API, e.g. http://host.example:8787 (ask its operator).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def tenant_endpoints(allocation: int, host_url: str, as_json: bool) -> None:
+    """Where an allocation's published ports are reached, and whether it has egress, as its host reports.
+
+    Example: tenantchain tenant endpoints 4294967297 --host-url http://127.0.0.1:8787
+    """
+    url = f"{host_url.rstrip('/')}/api/allocations/{allocation}"
+    try:
+        response = requests.get(url, timeout=10)
+    except requests.RequestException as exc:
+        raise HostApiError(f"cannot reach the host's API at {host_url}: {exc.__class__.__name__}") from exc
+    if response.status_code == 404:
+        raise ConfigError(f"allocation {allocation} is not on the host at {host_url} (check the id and the host)")
+    if not response.ok:
+        raise HostApiError(f"the host's API answered {response.status_code} for {url}")
+    try:
+        info = response.json()
+        endpoints = info["endpoints"]
+    except (ValueError, KeyError) as exc:
+        raise HostApiError(f"{host_url} did not answer like a TenantChain host") from exc
+    if as_json:
+        click.echo(json.dumps({"allocation": allocation, "egress": info.get("egress", False), "endpoints": endpoints},
+                              indent=2))
+        return
+    click.echo(f"allocation {allocation}: {info.get('state', '?')}, egress {'on' if info.get('egress') else 'off'}")
+    for e in endpoints:
+        click.echo(f"  {e['container_port']}/tcp -> {e['endpoint'] or '-'}  ({e['state']})")
+    if not endpoints:
+        click.echo("  no published ports (add expose: [PORT] to the spec)")
+
 
 def _load_spec(path: Path) -> dict:
     text = path.read_text()

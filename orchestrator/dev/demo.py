@@ -167,7 +167,7 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
             orchestrator.stop()
             if thread is not None:
                 thread.join(timeout=30)
-            orchestrator.driver.remove_all()
+            orchestrator.teardown()
             orchestrator.close()
             echo("demo containers, networks and volumes removed.")
         if anvil:

@@ -7,6 +7,7 @@ allocation or tenant, so that a restarted orchestrator adopts what exists instea
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import subprocess
@@ -28,6 +29,7 @@ log = logging.getLogger("tenantchain.docker")
 LABEL = "tenantchain"
 DATA_MOUNT = "/data"
 TMP_SIZE = "64m"
+BRIDGE_OPTION = "com.docker.network.bridge.name"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class ContainerState:
     memory_bytes: int
     memory_swap_bytes: int
     pids_limit: int
-    network: str | None
+    networks: dict[str, str]  # network name -> the container's IPv4 address on it
     pid: int  # the container's init process on the host (0 when not running)
 
 
@@ -93,8 +95,27 @@ class DockerDriver:
         labels = {**self.scope, **self.extra_labels, f"{LABEL}.kind": kind}
         return {"label": [f"{k}={v}" for k, v in labels.items()]}
 
-    def network_name(self, tenant: str) -> str:
-        return f"{self.prefix}-t{tenant.lower()[2:14]}"
+    def network_name(self, tenant: str, egress: bool = False) -> str:
+        """The tenant's internal network, or (``egress``) its network with a route out."""
+        return f"{self.prefix}-t{tenant.lower()[2:14]}{'-e' if egress else ''}"
+
+    @property
+    def bridge_prefix(self) -> str:
+        """Every bridge of this driver's networks starts with it, so a firewall rule can name them all
+        before they exist (Linux allows 15 characters: 7 for the prefix, 8 for the network)."""
+        return "tc" + hashlib.sha1(self.prefix.encode()).hexdigest()[:5]
+
+    def _bridge_name(self, network_name: str) -> str:
+        return self.bridge_prefix + hashlib.sha1(network_name.encode()).hexdigest()[:8]
+
+    @staticmethod
+    def bridge_of(network) -> str:
+        """The Linux bridge behind a network (ours are named; older ones are Docker's br-<id>)."""
+        return (network.attrs.get("Options") or {}).get(BRIDGE_OPTION) or f"br-{network.id[:12]}"
+
+    @staticmethod
+    def is_egress(network) -> bool:
+        return not network.attrs.get("Internal", False)
 
     def container_name(self, allocation: int) -> str:
         return f"{self.prefix}-a{allocation}"
@@ -115,20 +136,23 @@ class DockerDriver:
 
     # --- networks: one per tenant, internal, from our own subnet pool ------------------------
 
-    def ensure_network(self, tenant: str):
-        name = self.network_name(tenant)
+    def ensure_network(self, tenant: str, egress: bool = False) -> tuple[object, bool]:
+        """The tenant's network (internal, or with a route out for ``egress``): (network, created now)."""
+        name = self.network_name(tenant, egress)
         existing = self._call("network list", self.client.networks.list, names=[name], filters=self._filters("network"))
         for network in existing:
             if network.name == name:
-                return network
+                return network, False
         subnet = self._free_subnet()
         gateway = str(next(subnet.hosts()))
         ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)])
         network = self._call(
-            "network create", self.client.networks.create, name, driver="bridge", internal=True, ipam=ipam,
-            labels=self._labels("network", tenant=tenant), check_duplicate=True)
-        log.info("network %s created (%s, internal)", name, subnet)
-        return network
+            "network create", self.client.networks.create, name, driver="bridge", internal=not egress, ipam=ipam,
+            options={BRIDGE_OPTION: self._bridge_name(name)}, enable_ipv6=False,
+            labels=self._labels("network", tenant=tenant, egress=int(egress)), check_duplicate=True)
+        self._call("network inspect", network.reload)
+        log.info("network %s created (%s, %s)", name, subnet, "egress" if egress else "internal")
+        return network, True
 
     def _free_subnet(self) -> ipaddress.IPv4Network:
         taken = []
@@ -142,9 +166,9 @@ class DockerDriver:
         raise DockerHostError(f"the subnet pool {self.pool} is exhausted (/{self.subnet_prefix} per tenant)")
 
     def networks(self) -> dict[str, object]:
-        """Our networks by tenant address (lowercase)."""
+        """Our networks by name."""
         found = self._call("network list", self.client.networks.list, filters=self._filters("network"))
-        return {n.attrs["Labels"][f"{LABEL}.tenant"].lower(): n for n in found}
+        return {n.name: n for n in found}
 
     def remove_network(self, network) -> None:
         try:
@@ -214,9 +238,9 @@ class DockerDriver:
         except (NotFound, ImageNotFound):
             return False
 
-    def create_container(self, allocation: int, tenant: str, spec: WorkloadSpec, limits: Limits):
-        """Create and start the allocation's container, hardened, limited, on its tenant's network."""
-        network = self.ensure_network(tenant)
+    def create_container(self, allocation: int, tenant: str, spec: WorkloadSpec, limits: Limits, networks: list):
+        """Create and start the allocation's container, hardened, limited, on its tenant's ``networks``
+        (the internal one first; the caller has walled them off from the host already)."""
         volume = self.ensure_volume(allocation, limits.storage_gib, _numeric_owner(spec.user))
         kwargs = dict(
             name=self.container_name(allocation),
@@ -226,7 +250,7 @@ class DockerDriver:
             user=spec.user,
             working_dir=spec.workdir,
             detach=True,
-            network=network.name,
+            network=networks[0].name,
             nano_cpus=limits.nano_cpus,
             mem_limit=limits.memory_bytes,
             memswap_limit=limits.memory_bytes,  # memory = memory+swap: no swap beyond the limit
@@ -238,10 +262,15 @@ class DockerDriver:
             tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={TMP_SIZE}"},
             mounts=[Mount(target=DATA_MOUNT, source=volume.name, type="volume")],
             privileged=False,
+            # Tenant networks are IPv4 only; no IPv6 link-local path to the host either.
+            sysctls={"net.ipv6.conf.all.disable_ipv6": "1"},
             restart_policy={"Name": "unless-stopped"},
             **({"blkio_weight": 500} if self.blkio_weight_supported else {}),
         )
-        container = self._call("container run", self.client.containers.run, spec.image, **kwargs)
+        container = self._call("container create", self.client.containers.create, spec.image, **kwargs)
+        for network in networks[1:]:  # attached before the start: the process never runs without them
+            self._call("network connect", network.connect, container.id)
+        self._call("container start", container.start)
         # docker-py inspected it before the start: once more, so that later passes know its PID.
         self._call("container inspect", container.reload)
         self._remember(container.attrs)
@@ -309,8 +338,7 @@ class DockerDriver:
             cached = self._inspected[container_id] = self._from_inspect(
                 self._call("container inspect", self.client.api.inspect_container, container_id))
             cgroup = _live_cgroup(cached)
-        networks = list((summary.get("NetworkSettings") or {}).get("Networks") or {})
-        state = self._inspected[container_id] = replace(cached, network=networks[0] if networks else None)
+        state = self._inspected[container_id] = replace(cached, networks=_addresses(summary))
         return self._with_kernel_limits(state, cgroup) if cgroup is not None and limits else state
 
     @staticmethod
@@ -331,13 +359,12 @@ class DockerDriver:
     def _from_inspect(attrs: dict) -> ContainerState:
         host = attrs["HostConfig"]
         labels = attrs["Config"]["Labels"] or {}
-        networks = list((attrs.get("NetworkSettings") or {}).get("Networks") or {})
         return ContainerState(
             id=attrs["Id"], allocation=int(labels[f"{LABEL}.allocation"]), tenant=labels.get(f"{LABEL}.tenant", ""),
             status=attrs["State"]["Status"],
             nano_cpus=host.get("NanoCpus") or 0, memory_bytes=host.get("Memory") or 0,
             memory_swap_bytes=host.get("MemorySwap") or 0, pids_limit=host.get("PidsLimit") or 0,
-            network=networks[0] if networks else None, pid=attrs["State"].get("Pid") or 0)
+            networks=_addresses(attrs), pid=attrs["State"].get("Pid") or 0)
 
     def _remember(self, attrs: dict) -> ContainerState:
         state = self._from_inspect(attrs)
@@ -366,6 +393,9 @@ class DockerDriver:
     def connect(self, container_id: str, network) -> None:
         self._change(container_id, "network connect", network.connect, container_id)
 
+    def disconnect(self, container_id: str, network) -> None:
+        self._change(container_id, "network disconnect", network.disconnect, container_id, force=True)
+
     def remove_container(self, container_id: str) -> None:
         try:
             self._change(container_id, "container remove", self.client.api.remove_container, container_id, force=True)
@@ -382,6 +412,12 @@ class DockerDriver:
             self.remove_volume(allocation)
         for network in self.networks().values():
             self.remove_network(network)
+
+
+def _addresses(attrs: dict) -> dict[str, str]:
+    """Network name -> IPv4 address, from a container list entry or an inspect."""
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return {name: (n or {}).get("IPAddress") or "" for name, n in networks.items()}
 
 
 def _live_cgroup(state: ContainerState | None) -> str | None:

@@ -40,6 +40,13 @@ class Metrics:
         self.sweep = Gauge("tenantchain_meter_sweep_seconds", "Duration of the last metering sweep", registry=r)
         self.capacity = Gauge("tenantchain_host_capacity", "Host capacity", ["resource"], registry=r)
         self.used = Gauge("tenantchain_host_used", "Host capacity in use", ["resource"], registry=r)
+        self.egress = Gauge("tenantchain_allocation_egress", "1 if the allocation may reach the public internet",
+                            ["allocation"], registry=r)
+        self.endpoint = Gauge("tenantchain_allocation_endpoint",
+                              "Published ports: 1 while the proxy serves it, 0 while assigned but closed",
+                              ["allocation", "container_port", "host_port"], registry=r)
+        self.proxy_up = Gauge("tenantchain_ingress_proxy_up", "1 while the ingress proxy runs (absent: no ingress)",
+                              registry=r)
 
 
 RESOURCES = ("cpu_millis", "memory_mib", "storage_gib", "pids")
@@ -55,6 +62,11 @@ def _spark(points: list[int], top: int) -> str:
             f"stroke-width='1.5' points='{coords}'/></svg>")
 
 
+def _endpoints(endpoints: list[dict]) -> str:
+    """`8080 -> host:30001 (open)` per published port."""
+    return "<br>".join(html.escape(f"{e['container_port']} -> {e['endpoint'] or '-'} ({e['state']})") for e in endpoints)
+
+
 def _page(status: dict) -> str:
     """Plain server-rendered HTML; a small script refreshes it."""
     e = html.escape
@@ -63,7 +75,8 @@ def _page(status: dict) -> str:
         f"<tr><td>{a['id']}</td><td>{e(a['tenant'])}</td><td class='{e(a['state'])}'>{e(a['state'])}</td>"
         f"<td>{a['cpu_millis']}</td><td>{a['memory_mib']}</td><td>{a['storage_gib']}</td><td>{a['pids']}</td>"
         f"<td>{a['cpu_ms_last_period']}</td>"
-        f"<td>{_spark([u['cpu_ms'] for u in a['usage']], a['cpu_millis'] * status['period_seconds'])}</td></tr>"
+        f"<td>{_spark([u['cpu_ms'] for u in a['usage']], a['cpu_millis'] * status['period_seconds'])}</td>"
+        f"<td>{'on' if a.get('egress') else 'off'}</td><td>{_endpoints(a.get('endpoints', []))}</td></tr>"
         for a in status["allocations"])
     tenants = "".join(
         f"<tr><td>{e(t['address'])}</td><td>{t['balance']}</td><td>{t['rate_per_second']}</td>"
@@ -80,7 +93,7 @@ padding:2px 6px;text-align:right}}.paused{{color:#a60}}.closed{{color:#888}}.run
 checkpoint {status['watcher']['checkpoint']}</p>
 <h2>Allocations ({len(status['allocations'])})</h2><table id="allocations"><tr><th>id</th><th>tenant</th>
 <th>state</th><th>cpu m</th><th>mem MiB</th><th>storage GiB</th><th>pids</th><th>CPU ms, last period</th>
-<th>CPU per period</th></tr>
+<th>CPU per period</th><th>egress</th><th>endpoints</th></tr>
 {rows}</table>
 <h2>Tenants</h2><table id="tenants"><tr><th>tenant</th><th>balance</th><th>per second</th><th>time left (s)</th></tr>
 {tenants}</table>
@@ -99,6 +112,13 @@ class StatusServer:
                     body, kind = generate_latest(registry), CONTENT_TYPE_LATEST
                 elif self.path == "/api/status":
                     body, kind = json.dumps(snapshot_fn()).encode(), "application/json"
+                elif self.path.startswith("/api/allocations/"):
+                    wanted = self.path.rsplit("/", 1)[1]
+                    found = [a for a in snapshot_fn()["allocations"] if str(a["id"]) == wanted]
+                    if not found:
+                        self.send_error(404, "no such allocation on this host")
+                        return
+                    body, kind = json.dumps(found[0]).encode(), "application/json"
                 elif self.path in ("/", "/index.html"):
                     body, kind = _page(snapshot_fn()).encode(), "text/html; charset=utf-8"
                 else:
