@@ -78,6 +78,16 @@ def goals(results: dict) -> str:
         row("orchestrator memory at 400 <= 150 MiB", f"{s['peak_rss_mib']:.0f} MiB (peak)", s["peak_rss_mib"] <= 150)
         row("tenant networks fit (one per tenant)", f"{s['networks']} of {s['subnet_pool']:,} subnets",
             s["networks"] == s["tenants"] and s["networks"] <= s["subnet_pool"])
+    if "ingress" in results:
+        r = results["ingress"]
+        row("ingress: p50 latency through the proxy <= 1.15 x the container's own address", f"{r['p50_ratio']:.2f} x",
+            r["p50_ratio"] <= 1.15)
+        row("ingress: throughput through the proxy >= 0.85 x direct", f"{r['throughput_ratio']:.2f} x",
+            r["throughput_ratio"] >= 0.85)
+        row(f"ingress: a proxy reload with {r['routes']} published allocations < 1 s",
+            f"{r['reload_s_max'] * 1000:.0f} ms (worst of 5)", r["reload_s_max"] < 1.0)
+        row("ingress: no request dropped by reloads under load",
+            f"{r['under_reloads']['errors']} of {r['under_reloads']['requests']:,}", r["under_reloads"]["errors"] == 0)
     return "\n".join(rows)
 
 

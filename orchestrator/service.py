@@ -24,7 +24,7 @@ from .chain.heads import HeadSubscription
 from .chain.watcher import Watcher, WatcherConfig
 from .errors import ChainError, ConfigError, DockerHostError
 from .host.docker_driver import DockerDriver
-from .host.firewall import Firewall
+from .host.firewall import Firewall, FirewallError
 from .host.meter import sweep
 from .host.proxy import IngressProxy
 from .network_plane import NetworkPlane, NetworkPolicy
@@ -88,6 +88,11 @@ class Orchestrator:
             proxy = IngressProxy(Path(config.data_dir) / "ingress", config.network.bind_address, config.ingress_maxconn)
         self.network = NetworkPlane(self.store, self.driver, Firewall(self.driver.prefix, self.driver.bridge_prefix,
                                                                       config.iptables), proxy, config.network)
+        try:  # fail at start, not at the first container: no tenant network may exist unwalled
+            self.network.wall()
+        except FirewallError as exc:
+            raise ConfigError(f"the host wall can't be set up: {exc}; the orchestrator needs root "
+                              "(CAP_NET_ADMIN) and iptables") from exc
         self.reconciler = Reconciler(
             self.store, self.driver, config.host_key, reject=self._reject, in_sync=self._in_sync,
             network=self.network, volume_retention_s=config.volume_retention_s)

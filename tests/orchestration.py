@@ -111,9 +111,9 @@ class RunningOrchestrator:
         self.thread.join(timeout=30)
         assert not self.thread.is_alive(), "orchestrator did not stop"
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self.stop()
-        if not self.keep:
+        if not self.keep or exc_type is not None:  # a failed test keeps nothing (containers, rules, proxy)
             self.o.teardown()
         self.o.close()
 

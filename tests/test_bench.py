@@ -3,7 +3,7 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
-from bench import billing, catchup, latency, meter, scale
+from bench import billing, catchup, ingress, latency, meter, scale
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import deploy_local
@@ -63,3 +63,12 @@ def test_scale_benchmark_runs_small(docker_cleanup):
     assert all(s["full_pass_s"] > 0 and s["sweep_s"] > 0 and s["docker_stats_s"] > 0 and s["rss_mib"] > 0
                for s in result["sizes"])
     assert "docker stats" in scale.table(result)
+
+
+def test_ingress_benchmark_runs_small(docker_cleanup):
+    result = ingress.run(seconds=1, rounds=1, routes=20, reloads=3)
+    assert result["direct"]["rps"] > 0 and result["proxied"]["rps"] > 0
+    assert result["errors"] == 0 and result["under_reloads"]["requests"] > 0
+    assert result["under_reloads"]["errors"] == 0, "a reload dropped requests"
+    assert 0 < result["reload_s"] < 5
+    assert "HAProxy" in ingress.table(result)

@@ -7,7 +7,11 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+import requests
+
 from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.host.docker_driver import bridge_prefix
 
 from .orchestration import wait_for
 
@@ -38,6 +42,9 @@ def test_demo_runs_to_ready_and_ctrl_c_cleans_up(tmp_path, docker_client):
         assert "isolation: A -> A reachable; A -> B blocked" in output
         assert re.search(r"bill of tenant A so far: reserved [1-9]\d* units", output)
         assert "status page: http://127.0.0.1:" in output
+        published = re.search(r"ingress: A's web server published at (http://127\.0\.0\.1:\d+/) through HAProxy", output)
+        assert published, output
+        assert "tenantchain" in requests.get(published.group(1), timeout=5).text
         run_id = re.search(r"demo (\w+): anvil chain started at (http://\S+)", output)
         port = run_id.group(2).rsplit(":", 1)[1]
         assert docker_client.containers.list(filters={"label": f"tenantchain.demo={run_id.group(1)}"})
@@ -55,3 +62,6 @@ def test_demo_runs_to_ready_and_ctrl_c_cleans_up(tmp_path, docker_client):
     assert not docker_client.volumes.list(filters=label)
     assert not _pids_of(f"--port {port} ")  # its anvil is gone
     assert "anvil stopped." in "".join(lines)
+    with pytest.raises(requests.ConnectionError):  # its proxy is gone with it
+        requests.get(published.group(1), timeout=5)
+    assert bridge_prefix(f"tcdemo{run_id.group(1)}") not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout  # and its rules

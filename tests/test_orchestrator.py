@@ -254,6 +254,9 @@ def test_two_hosts_and_a_daemon_restart(anvil, tmp_path, docker_cleanup, run_lab
         assert set(two.o.driver.containers()) == {on_two}
 
         # Host 2's daemon restarts under its orchestrator: the workload comes back, not duplicated.
+        # The host walls of both hosts (one kernel) stand through it: nothing needs repairing, nobody flaps.
+        walls = (one.o.network.firewall.rules(), two.o.network.firewall.rules())
+        restarted_at = time.time()
         second_dockerd.stop()
         two.o.step(force_reconcile=True)  # fails quietly while Docker is away
         assert two.thread.is_alive()
@@ -261,6 +264,9 @@ def test_two_hosts_and_a_daemon_restart(anvil, tmp_path, docker_cleanup, run_lab
         back = wait_running(two.o, on_two, timeout=60, what="host 2's container back after the restart")
         assert back.id == first.id
         assert list(two.o.driver.containers()) == [on_two]
+        assert (one.o.network.firewall.rules(), two.o.network.firewall.rules()) == walls
+        for o in (one.o, two.o):
+            assert not [a for at, _, a, _ in o.store.actions(100) if at >= restarted_at and a.startswith("firewall")]
 
 
 def test_rpc_outage_waits_and_resumes_without_skipping(anvil, tmp_path, docker_cleanup, run_labels):

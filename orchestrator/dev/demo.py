@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+import requests
 from eth_account import Account
 
 from ..billing.bill import build_bill
@@ -25,12 +26,14 @@ from ..chain.build import PROJECT_ROOT
 from ..chain.client import Chain, Deployment
 from ..chain.wallet import new_host_key
 from ..errors import ChainError, ConfigError
+from ..network_plane import NetworkPolicy
 from ..service import Orchestrator, ServiceConfig
 from ..spec import WorkloadSpec, encrypt_spec
 from .devchain import DEV_KEYS, Anvil, free_port
 
 IMAGE = "tenantchain/busybox:local"
-WEB = WorkloadSpec(image=IMAGE, command=("httpd", "-f", "-p", "8080", "-h", "/www"))
+WEB = WorkloadSpec(image=IMAGE, command=("httpd", "-f", "-p", "8080", "-h", "/www"), expose=(8080,))
+INGRESS_PORTS = range(38080, 38180)  # published ports of the demo, on 127.0.0.1
 RESOURCES = (250, 64, 1, 64)  # a quarter core, 64 MiB, 1 GiB volume, 64 pids
 
 
@@ -59,6 +62,14 @@ def _probe(client, source: str, target_ip: str) -> bool:
     ex = client.api.exec_create(source, ["timeout", "3", "wget", "-q", "-O", "/dev/null", f"http://{target_ip}:8080/"])
     client.api.exec_start(ex["Id"])
     return client.api.exec_inspect(ex["Id"])["ExitCode"] == 0
+
+
+def _fetch(url: str) -> str | None:
+    try:
+        response = requests.get(url, timeout=3)
+    except requests.RequestException:
+        return None
+    return response.text if response.ok else None
 
 
 def _wait(condition, timeout: float, what: str, stop: threading.Event):
@@ -109,7 +120,8 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
             data_dir=run_dir / f"orchestrator-{run_id}", poll_interval_s=0.5, reconcile_interval_s=5,
             meter_interval_s=1, settle_interval_s=15, volume_retention_s=0, status_addr=f"127.0.0.1:{port}",
             extra_labels={"tenantchain.demo": run_id}, name_prefix=f"tcdemo{run_id}",
-            ws_url=rpc_url.replace("http", "ws", 1))  # anvil serves websockets on the same port
+            ws_url=rpc_url.replace("http", "ws", 1),  # anvil serves websockets on the same port
+            network=NetworkPolicy(ingress_ports=INGRESS_PORTS, bind_address="127.0.0.1", public_host="127.0.0.1"))
         orchestrator = Orchestrator(config)
         thread = threading.Thread(target=orchestrator.run, daemon=True)
         thread.start()
@@ -148,7 +160,13 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
         _wait(lambda: _probe(client, states[a1].id, "127.0.0.1"), 20, "the web servers", stop)
         same = _probe(client, states[a1].id, ip(a2))
         cross = _probe(client, states[a1].id, ip(b1))
-        echo(f"isolation: A -> A {'reachable' if same else 'UNREACHABLE'}; A -> B {'reachable (BAD)' if cross else 'blocked'}")
+        echo(f"isolation: A -> A {'reachable' if same else 'UNREACHABLE'}; A -> B {'reachable (BAD)' if cross else 'blocked'}; "
+             f"A -> this host: blocked by {len(orchestrator.network.firewall.rules()['iptables'])} kernel rules")
+        endpoint = _wait(lambda: (v := orchestrator.network.view.get(a1)) and v.endpoints
+                         and v.endpoints[0]["state"] == "open" and v.endpoints[0]["endpoint"], 30, "the endpoint", stop)
+        page = _wait(lambda: _fetch(f"http://{endpoint}/"), 20, "the published port", stop)
+        echo(f"ingress: A's web server published at http://{endpoint}/ through HAProxy ({len(page)} bytes); "
+             f"tenantchain tenant endpoints {a1} --host-url {orchestrator.status.url}")
 
         echo("waiting for the first usage report and settlement (periods of 10 s)...")
         _wait(lambda: any(s == "sent" for _, s, *_ in orchestrator.store.reports(5)), 90, "a usage report", stop)

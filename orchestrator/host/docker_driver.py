@@ -101,9 +101,7 @@ class DockerDriver:
 
     @property
     def bridge_prefix(self) -> str:
-        """Every bridge of this driver's networks starts with it, so a firewall rule can name them all
-        before they exist (Linux allows 15 characters: 7 for the prefix, 8 for the network)."""
-        return "tc" + hashlib.sha1(self.prefix.encode()).hexdigest()[:5]
+        return bridge_prefix(self.prefix)
 
     def _bridge_name(self, network_name: str) -> str:
         return self.bridge_prefix + hashlib.sha1(network_name.encode()).hexdigest()[:8]
@@ -412,6 +410,12 @@ class DockerDriver:
             self.remove_volume(allocation)
         for network in self.networks().values():
             self.remove_network(network)
+
+
+def bridge_prefix(name_prefix: str) -> str:
+    """Every bridge of a driver's networks starts with it, so a firewall rule can name them all before
+    they exist (Linux allows 15 characters: 7 for the prefix, 8 for the network)."""
+    return "tc" + hashlib.sha1(name_prefix.encode()).hexdigest()[:5]
 
 
 def _addresses(attrs: dict) -> dict[str, str]:
