@@ -108,7 +108,7 @@ class Orchestrator:
         # Set by a new-block notification (or stop()): the loop polls now instead of at its interval.
         self._wake = threading.Event()
         self.heads = HeadSubscription(config.ws_url, self._wake.set, self.stop_event) if config.ws_url else None
-        self._next_sweep = 0.0
+        self._meter_thread = threading.Thread(target=self._meter_loop, name="metering", daemon=True)
         self._next_settle = time.monotonic() + config.settle_interval_s
 
     def _check_host(self) -> None:
@@ -162,19 +162,26 @@ class Orchestrator:
             self._view_due.set()
         self.metrics.lag.set(self.watcher.lag())
         self.metrics.subscribed.set(1 if self.heads and self.heads.connected.is_set() else 0)
-        self._meter_and_report()
+        self._report_and_settle()
 
-    def _meter_and_report(self) -> None:
+    def _meter_loop(self) -> None:
+        """Metering sweeps in a thread of their own: they need only the kernel and the store, so no chain
+        call (an outage's retries and timeouts) can delay or stop them."""
+        while not self.stop_event.is_set():
+            started = time.perf_counter()
+            try:
+                taken = sweep(self.driver)
+            except DockerHostError as exc:
+                log.warning("meter: %s (retrying)", exc)
+            else:
+                self.store.add_samples(taken)
+                self.metrics.sweep.set(time.perf_counter() - started)
+                self.metrics.swept.set(len(taken))
+            self.stop_event.wait(max(0.0, self.config.meter_interval_s - (time.perf_counter() - started)))
+
+    def _report_and_settle(self) -> None:
         now = time.monotonic()
         try:
-            if now >= self._next_sweep:
-                self._next_sweep = now + self.config.meter_interval_s
-                started = time.perf_counter()
-                taken = sweep(self.driver)  # metering goes on while the chain is away
-                self.store.add_samples(taken)
-                swept = len(taken)
-                self.metrics.sweep.set(time.perf_counter() - started)
-                self.metrics.swept.set(swept)
             for _period, status in self.reporter.report_due():
                 self.metrics.reports.labels(status).inc()
             if now >= self._next_settle:
@@ -185,8 +192,6 @@ class Orchestrator:
                 self._next_settle = now + max(1.0, min(interval, runs_out - time.time() + 1))
         except ChainError as exc:
             log.warning("reports: %s (retrying)", exc)
-        except DockerHostError as exc:
-            log.warning("meter: %s (retrying)", exc)
 
     # --- the status page's view ---------------------------------------------------------------
 
@@ -285,6 +290,7 @@ class Orchestrator:
         if self.status:
             self.status.start()
         self._view_thread.start()
+        self._meter_thread.start()
         if self.heads:
             self.heads.start()
         log.info("orchestrator for host %d started (data: %s)", self.config.host_id, self.config.data_dir)
@@ -295,12 +301,13 @@ class Orchestrator:
             if due:
                 next_timer = now + self.config.reconcile_interval_s
             self.step(force_reconcile=due)
-            # Until the next poll, full pass or sweep, whichever comes first, or a new block is pushed.
-            until = min(next_timer, self._next_sweep) - time.monotonic()
+            # Until the next poll or full pass, whichever comes first, or a new block is pushed.
+            until = next_timer - time.monotonic()
             self._wake.wait(max(0.0, min(self.config.poll_interval_s, until)))
             self._wake.clear()
         self._view_due.set()
         self._view_thread.join(timeout=30)
+        self._meter_thread.join(timeout=30)
         if self.heads:
             self.heads.join(timeout=10)
         if self.status:

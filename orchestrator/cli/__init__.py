@@ -34,10 +34,22 @@ for group in (demo, account, tenant, operator, admin, host_key, orchestrator):
 
 def main() -> None:
     try:
-        cli(standalone_mode=True)
+        code = cli.main(standalone_mode=False)
     except TenantChainError as exc:
-        click.echo("error: " + " ".join(str(exc).split()), err=True)  # always one line
-        sys.exit(1)
+        _fail(str(exc), 1)
+    except click.UsageError as exc:  # a wrong option or argument: the same one line, with where to look
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        _fail(exc.format_message() + where, exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except click.Abort:
+        _fail("aborted", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo("error: " + " ".join(message.split()), err=True)  # always one line
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,13 @@ import tomllib
 from rich.console import Console
 from web3 import Web3
 
+from ..chain import types
 from ..chain.client import Chain, Deployment
 from ..chain.wallet import from_private_key, load_keystore
 from ..errors import ChainError, ConfigError
 
 DEFAULT_DEPLOYMENT = "deployments/31337.json"
-RESOURCE_KEYS = ("cpu_millis", "memory_mib", "storage_gib", "pids")
+RESOURCE_KEYS = types.RESOURCE_KEYS
 console = Console(stderr=True)
 
 
@@ -133,30 +134,48 @@ def chain_command(group, name: str, signs: bool = True):
 
 
 def parse_resources(text: str) -> tuple[int, int, int, int]:
-    """`cpu=500,memory=256,storage=1,pids=64` (cpu in millicores, memory MiB, storage GiB)."""
-    aliases = {"cpu": "cpu_millis", "memory": "memory_mib", "storage": "storage_gib", "pids": "pids"}
-    values = dict.fromkeys(RESOURCE_KEYS, 0)
-    try:
-        for item in text.split(","):
-            key, value = item.split("=")
-            values[aliases.get(key.strip(), key.strip())] = int(value)
-    except ValueError as exc:
-        raise ConfigError(f"resources {text!r}: write them as cpu=500,memory=256,storage=1,pids=64") from exc
-    unknown = set(values) - set(RESOURCE_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown resources: {', '.join(sorted(unknown))} (cpu, memory, storage, pids)")
-    return tuple(values[k] for k in RESOURCE_KEYS)
+    """`cpu=500,memory=256,storage=1,pids=64` (cpu in millicores, memory MiB, storage GiB); a resource
+    left out is 0."""
+    named: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"resources {text!r}: write them as cpu=500,memory=256,storage=1,pids=64")
+        named[key.strip()] = value
+    given = {types.RESOURCE_ALIASES.get(k, k): v for k, v in named.items()}
+    return types.resources({**dict.fromkeys(types.RESOURCE_KEYS, 0), **given})
 
 
 def token_amount(session: Session, text: str) -> int:
-    decimals = session.chain.read(session.chain.token.functions.decimals().call)
+    """``text`` in whole tokens (decimals allowed) as token units."""
     try:
-        amount = Decimal(text)
+        amount = Decimal(text.strip())
     except InvalidOperation as exc:
         raise ConfigError(f"{text!r} is not an amount") from exc
-    if amount <= 0:
-        raise ConfigError("the amount must be positive")
-    return int(amount * (10 ** decimals))
+    if not amount.is_finite() or amount <= 0:
+        raise ConfigError(f"the amount must be a positive number, not {text!r}")
+    decimals = session.chain.read(session.chain.token.functions.decimals().call)
+    units = amount.scaleb(decimals)
+    if units != units.to_integral_value():
+        raise ConfigError(f"{text} has more decimals than the token's {decimals}")
+    return types.uint(int(units), types.AMOUNT_BITS, "the amount")
+
+
+class ChainUint(click.ParamType):
+    """A command-line number that must fit a contract type (host ids, allocation ids): checked by
+    chain.types, so a bad one is the usual one-line error."""
+
+    name = "integer"
+
+    def __init__(self, check):
+        self.check = check
+
+    def convert(self, value, param, ctx):
+        return value if isinstance(value, int) and not isinstance(value, bool) else self.check(value)
+
+
+HOST_ID = ChainUint(types.host_id)
+ALLOCATION_ID = ChainUint(types.allocation_id)
 
 
 def address(text: str) -> str:

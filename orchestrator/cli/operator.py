@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from ..chain import types
 from ..chain.wallet import load_host_key
 from ..errors import ChainError, ConfigError
-from .common import Session, chain_command, parse_resources
+from .common import HOST_ID, Session, chain_command, parse_resources
 
 
 @click.group()
@@ -30,19 +31,16 @@ def host() -> None:
 @click.option("--host-key-file", type=click.Path(path_type=Path), required=True)
 def host_register(s: Session, capacity: str, prices: str, metered: str, host_key_file: Path) -> None:
     """Register a host. Example: tenantchain operator host register --capacity cpu=8000,memory=16384,storage=100,pids=4096 --host-key-file host.key"""
+    vector, reserved, metered_prices = parse_resources(capacity), _reserved_prices(prices), _metered_prices(metered)
     key = load_host_key(host_key_file).public_key.format(compressed=True)
-    try:
-        metered_prices = tuple(int(x) for x in metered.split(","))
-    except ValueError as exc:
-        raise ConfigError("--metered is two numbers: per CPU-second,per GiB-second") from exc
-    receipt = s.send(s.f.registerHost(parse_resources(capacity), parse_resources(prices), metered_prices, key),
+    receipt = s.send(s.f.registerHost(vector, reserved, metered_prices, key),
                      "register host")
     event = s.chain.tenantchain.events.HostRegistered().process_receipt(receipt)[0]
     s.out(f"host {event.args.hostId} registered", {"host": event.args.hostId, "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(host, "update")
-@click.argument("host_id", type=int)
+@click.argument("host_id", type=HOST_ID)
 @click.option("--capacity", required=True, help="cpu=..,memory=..,storage=..,pids=..")
 @click.option("--prices", default="cpu=1000000,memory=100000,storage=1000000,pids=1000", show_default=True,
               help="Reserved prices for new admissions and resizes.")
@@ -50,17 +48,14 @@ def host_register(s: Session, capacity: str, prices: str, metered: str, host_key
               help="Metered prices: per CPU-second, per GiB-second.")
 def host_update(s: Session, host_id: int, capacity: str, prices: str, metered: str) -> None:
     """Change a host's capacity and prices. Example: tenantchain operator host update 1 --capacity cpu=16000,memory=32768,storage=200,pids=8192"""
-    try:
-        metered_prices = tuple(int(x) for x in metered.split(","))
-    except ValueError as exc:
-        raise ConfigError("--metered is two numbers: per CPU-second,per GiB-second") from exc
-    receipt = s.send(s.f.updateHost(host_id, parse_resources(capacity), parse_resources(prices), metered_prices),
+    vector, reserved, metered_prices = parse_resources(capacity), _reserved_prices(prices), _metered_prices(metered)
+    receipt = s.send(s.f.updateHost(host_id, vector, reserved, metered_prices),
                      "update host")
     s.out(f"host {host_id} updated", {"host": host_id, "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(host, "drain")
-@click.argument("host_id", type=int)
+@click.argument("host_id", type=HOST_ID)
 def host_drain(s: Session, host_id: int) -> None:
     """Take no new allocations on a host. Example: tenantchain operator host drain 1"""
     receipt = s.send(s.f.setHostStatus(host_id, 2), "drain")
@@ -68,10 +63,25 @@ def host_drain(s: Session, host_id: int) -> None:
 
 
 @chain_command(operator, "withdraw")
-@click.option("--host-id", type=int, required=True)
+@click.option("--host-id", type=HOST_ID, required=True)
 def operator_withdraw(s: Session, host_id: int) -> None:
     """Withdraw a host's settled earnings. Example: tenantchain operator withdraw --host-id 1"""
     if s.chain.read(s.f.earningsOf(host_id).call) == 0:
         raise ChainError(f"host {host_id} has no earnings to withdraw yet")
     receipt = s.send(s.f.withdrawEarnings(host_id, s.signer.address), "withdraw earnings")
     s.out("earnings withdrawn", {"host": host_id, "tx": receipt.transactionHash.hex()})
+
+
+def _reserved_prices(text: str) -> tuple[int, ...]:
+    """Reserved prices as `cpu=..,memory=..,storage=..,pids=..` (uint64 each, unlike resources)."""
+    named = dict(item.partition("=")[::2] for item in text.split(","))
+    keys = [types.RESOURCE_ALIASES.get(k.strip(), k.strip()) for k in named]
+    if sorted(keys) != sorted(types.RESOURCE_KEYS):
+        raise ConfigError(f"--prices {text!r}: give cpu=..,memory=..,storage=..,pids=.. (token units per unit-second)")
+    by_key = dict(zip(keys, named.values()))
+    return types.prices([by_key[k] for k in types.RESOURCE_KEYS], types.RESERVED_PRICE_BITS, types.RESOURCE_KEYS,
+                        "--prices")
+
+
+def _metered_prices(text: str) -> tuple[int, ...]:
+    return types.prices(text.split(","), types.METERED_PRICE_BITS, ("per CPU-second", "per GiB-second"), "--metered")

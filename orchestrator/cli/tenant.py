@@ -15,10 +15,21 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from ..billing.bill import RESOURCES, build_bill
+from ..chain import types
 from ..chain.client import Chain, Deployment
 from ..errors import ChainError, ConfigError, HostApiError
 from ..spec import encrypt_spec, parse_spec
-from .common import DEFAULT_DEPLOYMENT, RESOURCE_KEYS, Session, address, chain_command, parse_resources, token_amount
+from .common import (
+    ALLOCATION_ID,
+    DEFAULT_DEPLOYMENT,
+    HOST_ID,
+    RESOURCE_KEYS,
+    Session,
+    address,
+    chain_command,
+    parse_resources,
+    token_amount,
+)
 
 
 @click.group()
@@ -32,7 +43,8 @@ def tenant() -> None:
 def tenant_register(s: Session, metadata_uri: str, demand: str) -> None:
     """Register this wallet as a tenant. Example: tenantchain tenant register --account alice"""
     digest = Web3.keccak(text=metadata_uri)
-    receipt = s.send(s.f.registerTenant(digest, metadata_uri, parse_resources(demand)), "register")
+    vector = parse_resources(demand)
+    receipt = s.send(s.f.registerTenant(digest, metadata_uri, vector), "register")
     s.out(f"registered {s.signer.address}", {"tenant": s.signer.address, "tx": receipt.transactionHash.hex()})
 
 
@@ -55,7 +67,7 @@ def tenant_deposit(s: Session, amount: str, beneficiary: str | None) -> None:
 
 @chain_command(tenant, "request")
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--host-id", type=int, required=True)
+@click.option("--host-id", type=HOST_ID, required=True)
 def tenant_request(s: Session, spec_file: Path, host_id: int) -> None:
     """Request resources on a host for the workload in SPEC_FILE (YAML or TOML: image, command, env,
     secrets, ports, resources). The spec is encrypted to the host's key; only its hash is public.
@@ -66,11 +78,12 @@ def tenant_request(s: Session, spec_file: Path, host_id: int) -> None:
     resources = body.pop("resources", None)
     if not isinstance(resources, dict):
         raise ConfigError(f"{spec_file}: add resources: {{cpu_millis, memory_mib, storage_gib, pids}}")
-    spec = parse_spec(json.dumps(body).encode())  # the host would refuse what fails here
     try:
-        vector = tuple(int(resources[k]) for k in RESOURCE_KEYS)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{spec_file}: resources need {', '.join(RESOURCE_KEYS)} as numbers") from exc
+        plaintext = json.dumps(body).encode()
+    except (TypeError, ValueError) as exc:  # YAML can hold dates, sets, ...: not a spec
+        raise ConfigError(f"{spec_file}: the spec holds a value that isn't text, a number or a list ({exc})") from exc
+    spec = parse_spec(plaintext)  # the host would refuse what fails here
+    vector = types.resources(resources, f"{spec_file}: resources")
     try:
         host = s.chain.read(s.f.getHost(host_id).call)
     except ChainError as exc:
@@ -85,16 +98,17 @@ def tenant_request(s: Session, spec_file: Path, host_id: int) -> None:
 
 
 @chain_command(tenant, "resize")
-@click.argument("allocation", type=int)
+@click.argument("allocation", type=ALLOCATION_ID)
 @click.option("--resources", required=True, help="cpu=..,memory=..,storage=..,pids=..")
 def tenant_resize(s: Session, allocation: int, resources: str) -> None:
     """Resize an allocation in place. Example: tenantchain tenant resize 4294967297 --resources cpu=1000,memory=512,storage=1,pids=64"""
-    receipt = s.send(s.f.resizeAllocation(allocation, parse_resources(resources)), "resize")
+    vector = parse_resources(resources)
+    receipt = s.send(s.f.resizeAllocation(allocation, vector), "resize")
     s.out(f"allocation {allocation} resized", {"allocation": allocation, "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(tenant, "release")
-@click.argument("allocation", type=int)
+@click.argument("allocation", type=ALLOCATION_ID)
 def tenant_release(s: Session, allocation: int) -> None:
     """End an allocation. Example: tenantchain tenant release 4294967297"""
     receipt = s.send(s.f.releaseAllocation(allocation), "release")
@@ -164,7 +178,7 @@ def tenant_bill(rpc_url: str, deployment: Path, address: str, as_json: bool) -> 
                f"(collected {bill.settled_metered:,}, pending {bill.metered_total - bill.settled_metered:,})")
 
 @tenant.command("endpoints")
-@click.argument("allocation", type=int)
+@click.argument("allocation", type=ALLOCATION_ID)
 @click.option("--host-url", envvar="TENANTCHAIN_HOST_URL", required=True,
               help="The host's status API, e.g. http://host.example:8787 (ask its operator).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -199,7 +213,12 @@ def tenant_endpoints(allocation: int, host_url: str, as_json: bool) -> None:
 
 
 def _load_spec(path: Path) -> dict:
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a text file; a spec is YAML or TOML") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         body = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:

@@ -24,12 +24,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DockerHostError
 
 log = logging.getLogger("tenantchain.proxy")
+MAX_SOCKET_PATH = 97
 
 
 class ProxyError(DockerHostError):
@@ -78,13 +80,16 @@ class IngressProxy:
             raise ProxyError(f"{haproxy} not found: ingress needs HAProxy (Debian's haproxy package), "
                              "or turn ingress off with --ingress-ports ''")
         self.haproxy = binary
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir).resolve()
         self.bind_address = bind_address
         self.maxconn = maxconn_per_allocation
         self.hard_stop_after_s = hard_stop_after_s
         self.config_path = self.run_dir / "haproxy.cfg"
         self.pid_path = self.run_dir / "haproxy.pid"
         self.socket_path = self.run_dir / "haproxy.sock"
+        if len(str(self.socket_path)) > MAX_SOCKET_PATH:  # a unix socket's path is short; HAProxy allows 97
+            digest = hashlib.sha256(str(self.run_dir).encode()).hexdigest()[:16]
+            self.socket_path = Path(tempfile.gettempdir()) / f"tenantchain-haproxy-{digest}.sock"
         self._loaded: str | None = None  # digest of the configuration the running proxy has (None: unknown)
 
     # --- configuration --------------------------------------------------------------------
@@ -147,7 +152,7 @@ class IngressProxy:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         candidate = self.config_path.with_suffix(".new")
         candidate.write_text(config)
-        self._run([self.haproxy, "-c", "-q", "-f", str(candidate)], "check the configuration")
+        self._run([self.haproxy, "-c", "-f", str(candidate)], "check the configuration")
         os.replace(candidate, self.config_path)
         args = [self.haproxy, "-D", "-f", str(self.config_path), "-p", str(self.pid_path)]
         if pid is not None:
@@ -176,7 +181,9 @@ class IngressProxy:
         try:
             subprocess.run(args, check=True, capture_output=True, text=True, timeout=30)
         except subprocess.CalledProcessError as exc:
-            detail = " ".join((exc.stderr or exc.stdout or "").split())[:400]
+            output = (exc.stderr or "") + (exc.stdout or "")
+            alerts = [line.split(":", 2)[-1] for line in output.splitlines() if "ALERT" in line] or [output]
+            detail = " ".join(" ".join(alerts).split())[:400]
             raise ProxyError(f"haproxy could not {what}: {detail}") from exc
         except (OSError, subprocess.SubprocessError) as exc:
             raise ProxyError(f"haproxy could not {what}: {exc}") from exc
