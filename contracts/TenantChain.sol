@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IRegistry} from "./interfaces/IRegistry.sol";
@@ -26,7 +26,7 @@ import {ResourcesLib} from "./libraries/ResourcesLib.sol";
 /// lastSettled_i)` for `t <= paidThrough`) leaves the tenant's record untouched: every allocation is
 /// always funded up to `paidThrough`, and settlement costs one allocation slot and one earnings slot.
 /// Rounding (`funded / rate`, metered costs) is always down, in the tenant's favour.
-contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, ReentrancyGuardTransient {
+contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, ReentrancyGuard {
     using SafeERC20 for IERC20;
     using ResourcesLib for Resources;
     using ResourcesLib for uint104;

@@ -1,13 +1,15 @@
 """Deploy TenantChain and write the deployment record that the orchestrator and the CLI read.
 
     TENANTCHAIN_RPC_URL=http://127.0.0.1:8545 ape run deploy --network ethereum:anvil:node
+    TENANTCHAIN_RPC_URL=http://127.0.0.1:8545 ape run deploy --network ethereum:ganache:node   # Ganache
 
 Running it again on a chain where the recorded deployment still has code changes nothing (it says
 so and exits 0); TENANTCHAIN_REDEPLOY=1 makes a new deployment and keeps the old record beside it.
 
 Environment (all optional on local chains 31337/1337):
     TENANTCHAIN_DEPLOYMENT       record path (default: deployments/<chain id>.json)
-    TENANTCHAIN_DEPLOYER         ape account alias (default on local chains: anvil's first account)
+    TENANTCHAIN_DEPLOYER         ape account alias (default on local chains: the first development
+                                 account of the "test ... junk" mnemonic, funded from the node if empty)
     TENANTCHAIN_ADMIN            admin address (default: the deployer)
     TENANTCHAIN_TOKEN            escrow ERC20 (required on non-local chains; local: a new TestToken)
     TENANTCHAIN_OPERATORS        comma-separated operator addresses to approve at deployment
@@ -40,7 +42,15 @@ def _deployer(local: bool):
         return accounts.load(alias)
     if not local:
         raise SystemExit("deploy: set TENANTCHAIN_DEPLOYER to an ape account alias on non-local networks")
-    return accounts.test_accounts[0]
+    deployer = accounts.test_accounts[0]
+    if deployer.balance == 0:
+        # A local node started with its own accounts (Ganache's defaults): fund the development key
+        # from the node's first unlocked account.
+        funder = chain.provider.make_request("eth_accounts", [])[0]
+        tx = chain.provider.make_request("eth_sendTransaction", [
+            {"from": funder, "to": deployer.address, "value": hex(100 * 10**18)}])
+        chain.provider.web3.eth.wait_for_transaction_receipt(tx, timeout=60)
+    return deployer
 
 
 def _existing(record_path: Path):

@@ -18,7 +18,7 @@ import pytest
 from docker.errors import DockerException, NotFound
 
 from orchestrator.chain.build import PROJECT_ROOT
-from orchestrator.dev.devchain import Anvil
+from orchestrator.dev.devchain import Anvil, Ganache
 from orchestrator.errors import ChainError
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -109,6 +109,24 @@ def anvil(tmp_path):
         pytest.fail(f"anvil could not be started: {exc}; run `make setup`", pytrace=False)
     yield chain
     chain.stop()
+
+
+@pytest.fixture
+def ganache(tmp_path):
+    """A fresh Ganache chain (its defaults: chain id 1337) with the development keys funded."""
+    chain = Ganache(log_path=tmp_path / "ganache.log")
+    try:
+        chain.start(deadline_s=60)
+    except (ChainError, OSError) as exc:
+        pytest.fail(f"ganache could not be started: {exc}; run `make setup`", pytrace=False)
+    yield chain
+    chain.stop()
+
+
+@pytest.fixture(params=["anvil", "ganache"])
+def local_chain(request, tmp_path):
+    """Each supported development chain in turn: the same test on anvil and on Ganache."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture

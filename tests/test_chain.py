@@ -1,4 +1,5 @@
-"""A real anvil: deploy with `ape run deploy` (twice), then use the contracts through web3.py."""
+"""Real chains (anvil, and Ganache with its defaults): deploy with `ape run deploy` (twice), then use the
+contracts through web3.py."""
 
 import json
 import subprocess
@@ -16,19 +17,21 @@ TENANT = Account.from_key(DEV_KEYS[2])
 
 
 def _ape_deploy(anvil, record_path, **extra):
+    network = f"ethereum:{anvil.name}:node"  # the ape networks the project declares (ape-config.yaml)
     return subprocess.run(
-        [str(PROJECT_ROOT / ".venv/bin/ape"), "run", "deploy", "--network", "ethereum:anvil:node"],
+        [str(PROJECT_ROOT / ".venv/bin/ape"), "run", "deploy", "--network", network],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
         env=tool_env(TENANTCHAIN_RPC_URL=anvil.url, TENANTCHAIN_DEPLOYMENT=str(record_path), **extra),
     )
 
 
-def test_ape_deploy_is_idempotent_and_the_contracts_work(anvil, tmp_path):
+def test_ape_deploy_is_idempotent_and_the_contracts_work(local_chain, tmp_path):
+    anvil = local_chain
     record_path = tmp_path / "deployment.json"
     first = _ape_deploy(anvil, record_path, TENANTCHAIN_OPERATORS=OPERATOR.address)
     assert first.returncode == 0, first.stdout + first.stderr
     record = json.loads(record_path.read_text())
-    assert record["chain_id"] == 31337
+    assert record["chain_id"] == anvil.chain_id
     assert record["operators"] == [OPERATOR.address]
 
     # A second run keeps the first deployment and says so.

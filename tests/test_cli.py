@@ -1,4 +1,4 @@
-"""Every `tenantchain` role command through a subprocess against a real anvil, errors included."""
+"""Every `tenantchain` role command through a subprocess against real chains (anvil and Ganache), errors included."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def one_line_error(result, expected: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_every_role_command(anvil, tmp_path):
+def test_every_role_command(local_chain, tmp_path):
+    anvil = local_chain
     record = tmp_path / "deployment.json"
     deploy_local(anvil.url, record)
     chain = Chain(anvil.url, Deployment.load(record))

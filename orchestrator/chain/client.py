@@ -18,7 +18,7 @@ from eth_abi.exceptions import DecodingError, EncodingError
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, function_signature_to_4byte_selector
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 
 from ..errors import ChainError, ConfigError
 from .abi import abi_type, checksummed
@@ -106,12 +106,22 @@ class Chain:
             return f"{name}(0x{raw[4:].hex()})"
         return f"{name}({', '.join(str(a) for a in args)})"
 
+    def refusal(self, exc: ContractLogicError) -> str:
+        """What the contract said: a decoded custom error where the node returned revert data (in the
+        error's data, or, as Ganache does, in ``data.result``), else the node's message."""
+        data = exc.data
+        if isinstance(data, dict):
+            data = data.get("result") or data.get("data")
+        if isinstance(data, (str, bytes)) and len(data) >= 4 and (not isinstance(data, str) or data.startswith("0x")):
+            return self.decode_revert(data)
+        return exc.message or str(exc)
+
     def read(self, fn, *args):
         """Run a read (a view call, a block lookup) with RPC faults mapped to :class:`ChainError`."""
         try:
             return fn(*args)
-        except ContractCustomError as exc:
-            raise ChainError(f"the contract refused: {self.decode_revert(exc.data)}") from exc
+        except ContractLogicError as exc:
+            raise ChainError(f"the contract refused: {self.refusal(exc)}") from exc
         except (requests.RequestException, OSError, Web3Exception) as exc:
             raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
 
@@ -155,18 +165,18 @@ class Chain:
             # Estimate against the pending block (its timestamp is now: periods end and charges
             # accrue by the clock); by inclusion a settlement may still start a host's earnings
             # (22,100) or suspend a tenant. Unused gas isn't paid for: be generous.
-            estimate = self.w3.eth.estimate_gas({k: tx[k] for k in ("from", "to", "data", "value")}, "pending")
-            tx["gas"] = gas or int(estimate * 1.2) + 60_000
+            if gas is None:  # a given limit is sent as is: no estimate (see the reporter on idle chains)
+                estimate = self.w3.eth.estimate_gas({k: tx[k] for k in ("from", "to", "data", "value")}, "pending")
+                gas = int(estimate * 1.2) + 60_000
+            tx["gas"] = gas
             # EIP-1559 fees as web3 would fill them: twice the base fee plus the node's priority fee.
             priority = self.w3.eth.max_priority_fee
             tx["maxPriorityFeePerGas"] = priority
             tx["maxFeePerGas"] = 2 * self.w3.eth.get_block("latest")["baseFeePerGas"] + priority
             tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=wait_s)
-        except ContractCustomError as exc:
-            raise ChainError(f"the contract refused: {self.decode_revert(exc.data)}") from exc
         except ContractLogicError as exc:
-            raise ChainError(f"the contract refused: {exc.message or exc}") from exc
+            raise ChainError(f"the contract refused: {self.refusal(exc)}") from exc
         except TimeExhausted as exc:
             raise ChainError(f"transaction not mined within {wait_s:.0f}s") from exc
         except (requests.RequestException, OSError) as exc:

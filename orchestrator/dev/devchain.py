@@ -1,4 +1,4 @@
-"""Start and stop a local anvil chain: for `make demo`, tests and benchmarks.
+"""Start and stop a local development chain (anvil, or ganache): for `make demo`, tests and benchmarks.
 
 Uses the pinned native anvil binary from node_modules (not the node shim in node_modules/.bin,
 whose child would outlive a killed parent). The port is chosen free unless one is given.
@@ -57,20 +57,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Anvil:
-    """An anvil process on 127.0.0.1; a context manager that always stops it."""
+class LocalChain:
+    """A development node on 127.0.0.1 (anvil or ganache); a context manager that always stops it."""
 
-    def __init__(
-        self,
-        port: int | None = None,
-        chain_id: int = 31337,
-        block_time: float | None = None,
-        log_path: Path | None = None,
-        extra_args: tuple[str, ...] = (),
-    ):
+    name = "node"
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None, extra_args: tuple[str, ...] = ()):
         self.port = port or free_port()
-        self.chain_id = chain_id
-        self.block_time = block_time
         self.log_path = log_path
         self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
@@ -80,28 +73,28 @@ class Anvil:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, deadline_s: float = 30.0) -> "Anvil":
-        args = [
-            str(tool_path("anvil")),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--mnemonic", DEV_MNEMONIC,
-            *(("--block-time", str(self.block_time)) if self.block_time else ()),
-            *self.extra_args,
-        ]
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, deadline_s: float = 30.0) -> "LocalChain":
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.stop()
-                raise ChainError(f"anvil exited at start (code {self.process.returncode}); is port {self.port} taken?")
+                raise ChainError(f"{self.name} exited at start (code {self.process.returncode}); "
+                                 f"is port {self.port} taken?")
             if self.rpc("eth_chainId", timeout=0.5) is not None:
+                self.ready()
                 return self
             time.sleep(0.05)
         self.stop()
-        raise ChainError(f"anvil did not answer on {self.url} within {deadline_s:.0f}s")
+        raise ChainError(f"{self.name} did not answer on {self.url} within {deadline_s:.0f}s")
+
+    def ready(self) -> None:
+        """Called once the node answers."""
 
     def rpc(self, method: str, params: list | None = None, timeout: float = 5.0):
         """One JSON-RPC call; None when the node does not answer."""
@@ -128,11 +121,52 @@ class Anvil:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "Anvil":
+    def __enter__(self) -> "LocalChain":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Anvil(LocalChain):
+    """Foundry's anvil, with the well-known development keys funded."""
+
+    name = "anvil"
+
+    def __init__(self, port: int | None = None, chain_id: int = 31337, block_time: float | None = None,
+                 log_path: Path | None = None, extra_args: tuple[str, ...] = ()):
+        super().__init__(port, log_path, extra_args)
+        self.chain_id = chain_id
+        self.block_time = block_time
+
+    def command(self) -> list[str]:
+        return [str(tool_path("anvil")), "--host", "127.0.0.1", "--port", str(self.port),
+                "--chain-id", str(self.chain_id), "--mnemonic", DEV_MNEMONIC,
+                *(("--block-time", str(self.block_time)) if self.block_time else ()), *self.extra_args]
+
+
+class Ganache(LocalChain):
+    """Ganache 7 (npm `ganache`, pinned), started as its users start it: its defaults (chain id 1337,
+    random funded accounts, instant mining); the development keys are then funded from its accounts."""
+
+    name = "ganache"
+    chain_id = 1337
+
+    def command(self) -> list[str]:
+        cli = PROJECT_ROOT / "node_modules" / "ganache" / "dist" / "node" / "cli.js"
+        if not cli.exists():
+            raise ConfigError(f"ganache not found at {cli}; run `make setup`")
+        return ["node", str(cli), "--server.host", "127.0.0.1", "--server.port", str(self.port), *self.extra_args]
+
+    def ready(self) -> None:
+        from eth_account import Account
+
+        funder = self.rpc("eth_accounts")[0]
+        for key in DEV_KEYS:
+            tx = self.rpc("eth_sendTransaction", [{"from": funder, "to": Account.from_key(key).address,
+                                                   "value": hex(50 * 10**18)}])
+            if tx is None:
+                raise ChainError("ganache did not fund the development keys")
 
 
 def deploy_local(

@@ -5,7 +5,7 @@ import {Test} from "forge-std/Test.sol";
 import {TenantChain} from "../../contracts/TenantChain.sol";
 import {ITypes} from "../../contracts/interfaces/ITypes.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {ReentrantToken} from "./utils/ReentrantToken.sol";
 
 /// @notice A token that re-enters on every transfer gains nothing: the re-entry is refused and
@@ -30,7 +30,7 @@ contract ReentrancyTest is Test, ITypes {
     function _assertRefused() internal view {
         assertEq(token.attempts(), 1, "the hook re-entered");
         assertEq(token.successes(), 0, "the re-entry was refused");
-        assertEq(bytes4(token.lastError()), ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector);
+        assertEq(bytes4(token.lastError()), ReentrancyGuard.ReentrancyGuardReentrantCall.selector);
     }
 
     function test_withdraw_reenteringWithdrawGainsNothing() public {
