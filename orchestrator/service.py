@@ -21,6 +21,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3Excepti
 from .billing.reporter import Reporter
 from .chain.client import Chain, Deployment
 from .chain.heads import HeadSubscription
+from .chain.txmanager import TxManager
 from .chain.watcher import Watcher, WatcherConfig
 from .errors import ChainError, ConfigError, DockerHostError
 from .host.docker_driver import DockerDriver
@@ -65,6 +66,9 @@ class ServiceConfig:
     network: NetworkPolicy = field(default_factory=NetworkPolicy)  # egress and ingress (off unless given ports)
     iptables: str = "iptables"  # or iptables-legacy / iptables-nft: the backend the host's Docker uses
     ingress_maxconn: int = 256  # connections per allocation through the ingress proxy
+    max_fee_gwei: float = 500.0  # the most the operator pays per gas; a stuck transaction is bumped up to it
+    tx_stuck_after_s: float = 30.0  # a transaction not mined by then is replaced with higher fees
+    low_balance_wei: int = 10**17  # below this the operator's ETH balance is warned about (0.1 ETH)
 
 
 class Orchestrator:
@@ -96,9 +100,12 @@ class Orchestrator:
         self.reconciler = Reconciler(
             self.store, self.driver, config.host_key, reject=self._reject, in_sync=self._in_sync,
             network=self.network, volume_retention_s=config.volume_retention_s)
-        self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id)
+        self.tx = TxManager(self.chain, Path(config.data_dir) / "state.db", config.operator,
+                            max_fee_wei=int(config.max_fee_gwei * 10**9), confirmations=config.confirmations,
+                            stuck_after_s=config.tx_stuck_after_s)
+        self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id, tx=self.tx)
         self.metrics = Metrics()
-        self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}}
+        self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}, "operator": {}}
         self.status = StatusServer(config.status_addr, self.snapshot, self.metrics) if config.status_addr else None
         self.stop_event = threading.Event()
         # The status view's chain reads (the host, every tenant's escrow: one call each) run in their
@@ -126,7 +133,7 @@ class Orchestrator:
 
     def _reject(self, allocation: int, code: RejectCode) -> str:
         call = self.chain.tenantchain.functions.rejectAllocation(allocation, int(code))
-        receipt = self.chain.transact(call, self.config.operator)
+        receipt = self.tx.transact(call, self.config.operator, key=f"reject:{allocation}")
         return "0x" + bytes(receipt.transactionHash).hex()
 
     def _in_sync(self) -> bool:
@@ -182,6 +189,8 @@ class Orchestrator:
     def _report_and_settle(self) -> None:
         now = time.monotonic()
         try:
+            if self.tx.pending():  # what a crash or an outage left in the outbox goes out first
+                self.tx.resume()
             for _period, status in self.reporter.report_due():
                 self.metrics.reports.labels(status).inc()
             if now >= self._next_settle:
@@ -255,6 +264,15 @@ class Orchestrator:
                             "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
         self._view["tenants"] = view
         self._view["host"] = {"capacity": capacity, "used": used}
+        operator = self.config.operator.address
+        balance = self.chain.read(self.chain.w3.eth.get_balance, operator)
+        low = balance < self.config.low_balance_wei
+        if low and not self._view["operator"].get("low"):
+            log.warning("the operator %s has %.4f ETH left for gas; fund it before reports and settlements stop",
+                        operator, balance / 1e18)
+        self._view["operator"] = {"address": operator, "balance_wei": balance, "low": low,
+                                  "pending_transactions": self.tx.pending()}
+        self.metrics.operator_balance.set(balance)
 
     def snapshot(self) -> dict:
         now = time.time()
@@ -275,6 +293,7 @@ class Orchestrator:
                                 "endpoints": network.endpoints if network else []})
         return {
             "host": {"id": self.config.host_id, **self._view["host"]},
+            "operator": self._view["operator"],
             "period_seconds": self.reporter.period_seconds,
             "watcher": {"lag": self.watcher.lag(), "checkpoint": self.store.checkpoint()},
             "allocations": allocations,

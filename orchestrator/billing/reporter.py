@@ -38,8 +38,10 @@ class ReportLine:
 
 
 class Reporter:
-    def __init__(self, store: Store, chain: Chain, operator: LocalAccount, host_id: int):
+    def __init__(self, store: Store, chain: Chain, operator: LocalAccount, host_id: int, tx=None):
+        """``tx``: what sends the operator's transactions (the service's TxManager; the chain by default)."""
         self.store = store
+        self.tx = tx or chain
         self.chain = chain
         self.operator = operator
         self.host_id = host_id
@@ -119,7 +121,7 @@ class Reporter:
             batch = [tuple(x) for x in body[start:start + MAX_BATCH]]
             call = self.chain.tenantchain.functions.reportUsage(self.host_id, period, batch)
             try:
-                receipt = self._transact_report(call, period, len(batch))
+                receipt = self._transact_report(call, period, start, len(batch))
             except ChainError as exc:
                 message = str(exc)
                 if "BillingPeriodAlreadyReported" in message:
@@ -136,21 +138,22 @@ class Reporter:
         log.info("period %d reported: %s", period, json.dumps({"lines": len(lines), "txs": txs}))
         return "sent"
 
-    def _transact_report(self, call, period: int, lines: int):
+    def _transact_report(self, call, period: int, start: int, lines: int):
         """Send one report. A node that mines only on demand (Ganache's default) estimates against its
         last block, whose clock stops while the chain is idle: it says the period hasn't ended when it
         has. Then the report is sent with a gas limit worked out from its size instead of an estimate;
         the block that includes it has the real time (and if that's still early, it reverts and the
         period is retried)."""
         try:
-            return self.chain.transact(call, self.operator)
+            return self.tx.transact(call, self.operator, key=f"report:{self.host_id}:{period}:{start}")
         except ChainError as exc:
             ended_at = self.genesis + (period + 1) * self.period_seconds
             if "BillingPeriodNotEnded" not in str(exc) or time.time() < ended_at + IDLE_CLOCK_MARGIN_S:
                 raise
         log.info("period %d: the chain's last block is older than the period's end; sending without an estimate",
                  period)
-        return self.chain.transact(call, self.operator, gas=REPORT_GAS_BASE + REPORT_GAS_PER_LINE * lines)
+        return self.tx.transact(call, self.operator, gas=REPORT_GAS_BASE + REPORT_GAS_PER_LINE * lines,
+                                key=f"report:{self.host_id}:{period}:{start}")
 
     # --- keeper -------------------------------------------------------------------------------
 
@@ -162,7 +165,7 @@ class Reporter:
         f = self.chain.tenantchain.functions
         active = self.store.allocations(include_closed=False)
         for a in active:
-            self.chain.transact(f.settle(a.id), self.operator)
+            self.tx.transact(f.settle(a.id), self.operator)
         earliest = float("inf")
         now = time.time()
         for tenant in sorted({a.tenant for a in active}):

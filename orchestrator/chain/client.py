@@ -152,8 +152,11 @@ class Chain:
                     raise ChainError(f"{call.fn_name} returned an undecodable result") from exc
         return results
 
-    def transact(self, call, account: LocalAccount, gas: int | None = None, wait_s: float = 60.0) -> Any:
-        """Sign and send a contract call from ``account``; return the receipt.
+    def transact(self, call, account: LocalAccount, gas: int | None = None, wait_s: float = 60.0,
+                 key: str | None = None) -> Any:
+        """Sign and send a contract call from ``account``; return the receipt. For one-off senders (the
+        CLI, tests): a long-running service sends through chain.txmanager, which shares ``key``'s meaning
+        (the work's name, for deduplication) and handles nonces, stuck transactions and restarts.
 
         Raises :class:`ChainError` naming the contract's custom error when it would revert, or the
         RPC fault when the node can't be reached.

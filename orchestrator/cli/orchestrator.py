@@ -69,6 +69,12 @@ def orchestrator() -> None:
               help="Connections per allocation through the ingress proxy.")
 @click.option("--port-quiet-time", type=float, default=600, show_default=True,
               help="Seconds a released host port stays unused before another allocation gets it.")
+@click.option("--max-fee-gwei", type=float, default=500, show_default=True,
+              help="The most the operator pays per gas: stuck transactions are replaced with higher fees up to it.")
+@click.option("--tx-stuck-after", type=float, default=30, show_default=True,
+              help="Seconds before a transaction not mined is replaced with fees raised by 10%.")
+@click.option("--low-balance-eth", type=float, default=0.1, show_default=True,
+              help="Warn (log, status page) when the operator's ETH for gas falls below this.")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Extra label on every Docker object (repeatable); objects are also found by it.")
 @click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
@@ -77,8 +83,8 @@ def orchestrator() -> None:
 def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
                      data_dir, confirmations, poll_interval, ws_url, reconcile_interval, meter_interval, settle_interval,
                      status_addr, subnet_pool, volume_retention, iptables, forbid_egress, ingress_ports, ingress_bind,
-                     ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, labels, name_prefix,
-                     log_level) -> None:
+                     ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, max_fee_gwei, tx_stuck_after,
+                     low_balance_eth, labels, name_prefix, log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
@@ -109,7 +115,8 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         meter_interval_s=meter_interval, settle_interval_s=settle_interval, status_addr=status_addr or None,
         subnet_pool=subnet_pool, volume_retention_s=volume_retention, ws_url=ws_url,
         extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix, iptables=iptables,
-        ingress_maxconn=ingress_maxconn,
+        ingress_maxconn=ingress_maxconn, max_fee_gwei=max_fee_gwei, tx_stuck_after_s=tx_stuck_after,
+        low_balance_wei=int(low_balance_eth * 10**18),
         network=NetworkPolicy(
             egress_allowed=not forbid_egress, ingress_ports=_port_range(ingress_ports) if ingress_ports else None,
             bind_address=ingress_bind, public_host=ingress_host or _default_public_host(ingress_bind),

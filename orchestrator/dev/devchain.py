@@ -205,9 +205,12 @@ def deploy_local(
             raise ChainError("local deployment transaction reverted")
         return receipt
 
+    # A chain without EIP-1559 (a pre-London hardfork) prices by gasPrice.
+    pricing = {} if "baseFeePerGas" in w3.eth.get_block("latest") else {"gasPrice": w3.eth.gas_price}
+
     def deploy(name: str, *args) -> str:
         factory = w3.eth.contract(abi=artifacts[name].abi, bytecode=artifacts[name].bytecode)
-        return send(factory.constructor(*args).build_transaction({"from": deployer.address}))["contractAddress"]
+        return send(factory.constructor(*args).build_transaction({"from": deployer.address, **pricing}))["contractAddress"]
 
     token = deploy("TestToken")
     quota = (64_000, 262_144, 2048, 65_536)
@@ -215,7 +218,7 @@ def deploy_local(
                          grace_seconds, quota)
     contract = w3.eth.contract(address=tenantchain, abi=artifacts["TenantChain"].abi)
     for operator in operators:
-        send(contract.functions.approveOperator(operator, True).build_transaction({"from": deployer.address}))
+        send(contract.functions.approveOperator(operator, True).build_transaction({"from": deployer.address, **pricing}))
     record = {
         "chain_id": w3.eth.chain_id,
         "start_block": start_block,

@@ -45,6 +45,8 @@ class Metrics:
         self.endpoint = Gauge("tenantchain_allocation_endpoint",
                               "Published ports: 1 while the proxy serves it, 0 while assigned but closed",
                               ["allocation", "container_port", "host_port"], registry=r)
+        self.operator_balance = Gauge("tenantchain_operator_balance_wei", "The operator's ETH balance (pays for gas)",
+                                      registry=r)
         self.proxy_up = Gauge("tenantchain_ingress_proxy_up", "1 while the ingress proxy runs (absent: no ingress)",
                               registry=r)
 
@@ -65,6 +67,14 @@ def _spark(points: list[int], top: int) -> str:
 def _endpoints(endpoints: list[dict]) -> str:
     """`8080 -> host:30001 (open)` per published port."""
     return "<br>".join(html.escape(f"{e['container_port']} -> {e['endpoint'] or '-'} ({e['state']})") for e in endpoints)
+
+
+def _operator(operator: dict) -> str:
+    if "balance_wei" not in operator:
+        return ""
+    warning = " <strong class='low'>LOW: fund it, or reports and settlements stop</strong>" if operator["low"] else ""
+    return (f"operator {html.escape(operator['address'])}: {operator['balance_wei'] / 1e18:.4f} ETH for gas, "
+            f"{operator['pending_transactions']} transactions pending{warning}")
 
 
 def _page(status: dict) -> str:
@@ -89,7 +99,7 @@ def _page(status: dict) -> str:
 <style>body{{font:14px sans-serif;margin:1.5em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:2px 6px;text-align:right}}.paused{{color:#a60}}.closed{{color:#888}}.running{{color:#070}}</style></head>
 <body><h1>TenantChain host {host['id']}</h1>
-<p id="capacity">{e(cap)}</p><p>watcher lag: <span id="lag">{status['watcher']['lag']}</span> blocks;
+<p id="capacity">{e(cap)}</p><p id="operator">{_operator(status.get("operator") or {})}</p><p>watcher lag: <span id="lag">{status['watcher']['lag']}</span> blocks;
 checkpoint {status['watcher']['checkpoint']}</p>
 <h2>Allocations ({len(status['allocations'])})</h2><table id="allocations"><tr><th>id</th><th>tenant</th>
 <th>state</th><th>cpu m</th><th>mem MiB</th><th>storage GiB</th><th>pids</th><th>CPU ms, last period</th>
