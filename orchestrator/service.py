@@ -36,6 +36,7 @@ from .web.status import RESOURCES, Metrics, StatusServer
 
 log = logging.getLogger("tenantchain.service")
 HISTORY_PERIODS = 12  # usage periods shown per allocation on the status page
+COMPACT_INTERVAL_S = 60.0  # how often history beyond `history_rows` is dropped
 
 
 def docker_scope(deployment: Deployment, host_id: int) -> dict[str, object]:
@@ -69,6 +70,7 @@ class ServiceConfig:
     max_fee_gwei: float = 500.0  # the most the operator pays per gas; a stuck transaction is bumped up to it
     tx_stuck_after_s: float = 30.0  # a transaction not mined by then is replaced with higher fees
     low_balance_wei: int = 10**17  # below this the operator's ETH balance is warned about (0.1 ETH)
+    history_rows: int = 1000  # reports, block hashes and finished transactions kept (x10 actions)
 
 
 class Orchestrator:
@@ -117,6 +119,7 @@ class Orchestrator:
         self.heads = HeadSubscription(config.ws_url, self._wake.set, self.stop_event) if config.ws_url else None
         self._meter_thread = threading.Thread(target=self._meter_loop, name="metering", daemon=True)
         self._next_settle = time.monotonic() + config.settle_interval_s
+        self._next_compact = 0.0
 
     def _check_host(self) -> None:
         try:
@@ -193,6 +196,10 @@ class Orchestrator:
                 self.tx.resume()
             for _period, status in self.reporter.report_due():
                 self.metrics.reports.labels(status).inc()
+            if now >= self._next_compact:
+                self._next_compact = now + COMPACT_INTERVAL_S
+                self.store.compact(self.config.history_rows)
+                self.tx.prune(self.config.history_rows)
             if now >= self._next_settle:
                 interval = self.config.settle_interval_s
                 runs_out = self.reporter.settle_all(warn_within_s=2 * interval)

@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS actions (
 """
 
 CLOSE_REASONS = {0: "none", 1: "released", 2: "rejected", 3: "out-of-funds"}
+# The events that change the projection (see Store._fold); the journal keeps every one of them.
+FOLDED_EVENTS = ("AllocationRequested", "AllocationResized", "AllocationClosed", "TenantSuspended", "TenantResumed")
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,39 @@ class Store:
     def forget_volume(self, allocation: int) -> None:
         with self._lock:
             self._db.execute("DELETE FROM volume_retention WHERE allocation = ?", (allocation,))
+
+    # --- bounded history ------------------------------------------------------------------------
+
+    def compact(self, keep: int) -> int:
+        """Keep the newest ``keep`` reports and block hashes and ten times as many actions and unfolded
+        events: what grows with time alone (periods, blocks, settlements) must not grow the file for ever.
+        Samples are pruned as they are reported. Returns rows deleted."""
+        with self._lock:
+            deleted = self._db.execute(
+                "DELETE FROM reports WHERE period NOT IN (SELECT period FROM reports ORDER BY period DESC LIMIT ?)",
+                (keep,)).rowcount
+            deleted += self._db.execute(
+                "DELETE FROM blocks WHERE number NOT IN (SELECT number FROM blocks ORDER BY number DESC LIMIT ?)",
+                (keep,)).rowcount
+            deleted += self._db.execute(
+                "DELETE FROM actions WHERE id NOT IN (SELECT id FROM actions ORDER BY id DESC LIMIT ?)",
+                (keep * 10,)).rowcount
+            # Journaled events that the projection doesn't fold (settlements, reports, deposits...) come
+            # with time; only the newest are kept, for the status page. The folded ones stay: a reorg
+            # refolds the projection from them, and they grow only with this host's own allocations.
+            marks = ",".join("?" * len(FOLDED_EVENTS))
+            deleted += self._db.execute(
+                f"DELETE FROM events WHERE name NOT IN ({marks}) AND (block, log_index) NOT IN "  # noqa: S608
+                f"(SELECT block, log_index FROM events WHERE name NOT IN ({marks}) "
+                "ORDER BY block DESC, log_index DESC LIMIT ?)", (*FOLDED_EVENTS, *FOLDED_EVENTS, keep * 10)).rowcount
+        return deleted
+
+    def table_rows(self) -> dict[str, int]:
+        """Rows per table (the soak benchmark watches them)."""
+        with self._lock:
+            names = [r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                    "AND name NOT LIKE 'sqlite_%'")]
+            return {n: self._db.execute(f"SELECT COUNT(*) FROM {n}").fetchone()[0] for n in names}  # noqa: S608
 
     # --- published ports ----------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
-from bench import billing, catchup, ingress, latency, meter, scale
+from bench import billing, catchup, ingress, latency, meter, scale, soak
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import deploy_local
@@ -72,3 +72,11 @@ def test_ingress_benchmark_runs_small(docker_cleanup):
     assert result["under_reloads"]["errors"] == 0, "a reload dropped requests"
     assert 0 < result["reload_s"] < 5
     assert "HAProxy" in ingress.table(result)
+
+
+def test_soak_benchmark_runs_small(docker_cleanup):
+    result = soak.run(duration_s=6, allocations=2, period_s=3, observations=2)
+    assert len(result["series"]) == 3
+    assert all(p["rss_mib"] > 0 and p["fds"] > 0 and p["db_kib"] > 0 for p in result["series"])
+    assert {"rss_mib", "fds", "db_kib", "rows_samples", "rows_outbox"} <= set(result["verdicts"])
+    assert "bounded" in soak.table(result)

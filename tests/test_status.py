@@ -49,9 +49,15 @@ def test_status_api_page_and_metrics_follow_the_chain(anvil, tmp_path, docker_cl
             balance, rate = tc.accountOf(t.address).call()[:2]
             assert 0 <= balances[t.address] - balance <= 10 * rate
         assert any(e["name"] == "AllocationRequested" for e in status["events"])
+        # The operator's gas money: the balance as the chain has it (anvil's dev key: far above the warning).
+        operator = status["operator"]
+        assert operator["address"] == o.config.operator.address and operator["low"] is False
+        assert abs(operator["balance_wei"] - cluster.chain.w3.eth.get_balance(operator["address"])) < 10**16
+        assert _metrics(url)[("tenantchain_operator_balance_wei", ())] > 10**18
 
         kind, page = _get(url + "/")
         assert kind.startswith("text/html") and str(a1) in page and str(a2) in page
+        assert f"operator {o.config.operator.address}:" in page and "ETH for gas" in page
 
         # The numbers move with the chain.
         cluster.chain.transact(tc.releaseAllocation(a2), TENANTS[1])

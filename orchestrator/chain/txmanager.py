@@ -133,6 +133,14 @@ class TxManager:
                 log.debug("outbox %d: %s", outbox_id, exc)
         return self.pending()
 
+    def prune(self, keep: int) -> int:
+        """Forget all but the newest ``keep`` finished transactions (mined or failed)."""
+        with self._db_lock:
+            return self._db.execute(
+                "DELETE FROM outbox WHERE status IN ('mined', 'failed') AND id NOT IN "
+                "(SELECT id FROM outbox WHERE status IN ('mined', 'failed') ORDER BY id DESC LIMIT ?)",
+                (keep,)).rowcount
+
     def pending(self) -> int:
         with self._db_lock:
             return self._db.execute("SELECT COUNT(*) FROM outbox WHERE sender = ? AND status IN ('queued', 'sent')",

@@ -75,6 +75,8 @@ def orchestrator() -> None:
               help="Seconds before a transaction not mined is replaced with fees raised by 10%.")
 @click.option("--low-balance-eth", type=float, default=0.1, show_default=True,
               help="Warn (log, status page) when the operator's ETH for gas falls below this.")
+@click.option("--history-rows", type=int, default=1000, show_default=True,
+              help="Reports, block hashes and finished transactions kept in SQLite (ten times as many actions).")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Extra label on every Docker object (repeatable); objects are also found by it.")
 @click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
@@ -84,7 +86,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
                      data_dir, confirmations, poll_interval, ws_url, reconcile_interval, meter_interval, settle_interval,
                      status_addr, subnet_pool, volume_retention, iptables, forbid_egress, ingress_ports, ingress_bind,
                      ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, max_fee_gwei, tx_stuck_after,
-                     low_balance_eth, labels, name_prefix, log_level) -> None:
+                     low_balance_eth, history_rows, labels, name_prefix, log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
@@ -116,7 +118,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         subnet_pool=subnet_pool, volume_retention_s=volume_retention, ws_url=ws_url,
         extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix, iptables=iptables,
         ingress_maxconn=ingress_maxconn, max_fee_gwei=max_fee_gwei, tx_stuck_after_s=tx_stuck_after,
-        low_balance_wei=int(low_balance_eth * 10**18),
+        low_balance_wei=int(low_balance_eth * 10**18), history_rows=history_rows,
         network=NetworkPolicy(
             egress_allowed=not forbid_egress, ingress_ports=_port_range(ingress_ports) if ingress_ports else None,
             bind_address=ingress_bind, public_host=ingress_host or _default_public_host(ingress_bind),
