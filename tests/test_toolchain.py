@@ -59,3 +59,18 @@ def test_setup_is_idempotent():
     result = subprocess.run([str(PROJECT_ROOT / "tools/setup.sh")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "installing" not in result.stderr and "using " not in result.stderr, result.stderr
+
+
+EIP_170_LIMIT = 24_576  # bytes of runtime code every real chain accepts
+EIP_3860_LIMIT = 49_152  # bytes of init code
+
+
+def test_every_deployed_contract_fits_the_size_limits():
+    """A contract that grows past EIP-170 deploys on anvil (with its limit lifted) and nowhere else:
+    fail here first, with the margin in the message."""
+    artifacts = compile_contracts()
+    for name in ("TenantChain", "TestToken"):
+        runtime = (len(artifacts[name].deployed_bytecode) - 2) // 2
+        init = (len(artifacts[name].bytecode) - 2) // 2
+        assert runtime <= EIP_170_LIMIT, f"{name}: {runtime:,} bytes of runtime code, over EIP-170's {EIP_170_LIMIT:,}"
+        assert init <= EIP_3860_LIMIT, f"{name}: {init:,} bytes of init code, over EIP-3860's {EIP_3860_LIMIT:,}"
