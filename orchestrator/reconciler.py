@@ -28,6 +28,7 @@ from coincurve import PrivateKey
 
 from .errors import ChainError, DockerHostError
 from .host.docker_driver import ContainerState, DockerDriver, Limits
+from .host.registry import ImageFetcher, PullError, has_registry
 from .network_plane import NetworkPlane
 from .spec import RejectCode, SpecError, WorkloadSpec, check_host_policy, open_spec
 from .store import DesiredAllocation, Store
@@ -47,7 +48,8 @@ class PassReport:
 class Reconciler:
     def __init__(self, store: Store, driver: DockerDriver, host_key: PrivateKey,
                  reject: Callable[[int, RejectCode], str | None], in_sync: Callable[[], bool],
-                 network: NetworkPlane, volume_retention_s: float = 24 * 3600):
+                 network: NetworkPlane, volume_retention_s: float = 24 * 3600, images: ImageFetcher | None = None,
+                 image_retention_s: float = 24 * 3600):
         """``reject(allocation, code)`` sends the on-chain rejection and returns the tx hash;
         ``in_sync()`` says whether the store has caught up with the chain (safe to remove strays)."""
         self.store = store
@@ -56,6 +58,9 @@ class Reconciler:
         self.reject = reject
         self.in_sync = in_sync
         self.network = network
+        self.images = images
+        self.image_retention_s = image_retention_s
+        self._pulling: set[int] = set()
         self.volume_retention_s = volume_retention_s
         self._specs: dict[int, WorkloadSpec] = {}
         self._volumes: set[int] = set()
@@ -80,6 +85,7 @@ class Reconciler:
                 log.warning("allocation %d: %s", allocation.id, exc)
         if scope is None and self.in_sync():
             self._remove_strays(desired, actual, report)
+            self._collect_images(desired, report)
         try:
             if scope is None:  # rules deleted by hand come back within one period
                 report.actions += [(None, f"firewall-repaired:{what}") for what in self.network.wall()]
@@ -113,7 +119,11 @@ class Reconciler:
             spec = self._spec(a, report)
             if spec is None:
                 return
-            container = self.driver.create_container(a.id, a.tenant, spec, limits, self._networks(a, spec, report))
+            image = self._image(a, spec, report)
+            if image is None:
+                return  # being pulled: a pass follows when it is there
+            container = self.driver.create_container(a.id, a.tenant, spec, limits, self._networks(a, spec, report),
+                                                     image=image)
             report.actions.append((a.id, "created"))
             if a.suspended:
                 self.driver.pause(container.id)
@@ -170,16 +180,64 @@ class Reconciler:
         try:
             spec = self._specs.get(a.id) or open_spec(a.encrypted_spec, a.spec_hash, self.host_key)
             check_host_policy(spec, self.network.policy.egress_allowed, self.network.policy.max_ports)
-            if not self.driver.image_present(spec.image):
-                raise SpecError(RejectCode.IMAGE_MISSING, f"image {spec.image} is not on this host")
         except SpecError as exc:
-            tx = self.reject(a.id, exc.code)
-            self.store.record_rejection(a.id, int(exc.code), str(exc), tx)
-            report.actions.append((a.id, f"rejected:{exc.code.name.lower()}"))
-            log.warning("allocation %d rejected (%s): %s", a.id, exc.code.name, exc)
+            self._reject(a, exc, report)
             return None
         self._specs[a.id] = spec
         return spec
+
+    def _image(self, a: DesiredAllocation, spec: WorkloadSpec, report: PassReport) -> str | None:
+        """What the container runs: an image on this host under the spec's plain name (the operator's own),
+        else the tenant's, pulled from its registry and pinned by digest. None while it is being pulled."""
+        known = self.store.image(a.id)
+        if known is not None and self.driver.image_present(known["pinned"]):
+            return known["pinned"]
+        if known is None and not has_registry(spec.image) and self.driver.image_present(spec.image):
+            return spec.image
+        # Pulled for the first time, or again by its pinned digest if it went from the host meanwhile.
+        reference = known["pinned"] if known is not None else spec.image
+        try:
+            if self.images is None:
+                raise SpecError(RejectCode.IMAGE_MISSING, f"image {spec.image} is not on this host")
+            pulled = self.images.get(reference, spec.registry_auth)
+        except PullError as exc:
+            self._reject(a, SpecError(exc.code or RejectCode.REGISTRY_UNREACHABLE, str(exc)), report)
+            return None
+        except SpecError as exc:
+            self._reject(a, exc, report)
+            return None
+        if pulled is None:
+            if a.id not in self._pulling:
+                self._pulling.add(a.id)
+                report.actions.append((a.id, f"pulling:{spec.image}"))
+            return None
+        self._pulling.discard(a.id)
+        if known is None:
+            self.store.record_image(a.id, pulled.reference, pulled.digest, pulled.pinned, pulled.size)
+        report.actions.append((a.id, f"pulled:{pulled.digest}"))
+        return pulled.pinned
+
+    def _reject(self, a: DesiredAllocation, exc: SpecError, report: PassReport) -> None:
+        tx = self.reject(a.id, exc.code)
+        self.store.record_rejection(a.id, int(exc.code), str(exc), tx)
+        self._pulling.discard(a.id)
+        report.actions.append((a.id, f"rejected:{exc.code.name.lower()}"))
+        log.warning("allocation %d rejected (%s): %s", a.id, exc.code.name, exc)
+
+    def _collect_images(self, desired: dict[int, DesiredAllocation], report: PassReport) -> None:
+        """Remove pulled images that no active allocation uses, ``image_retention_s`` after their last one ended."""
+        if self.images is None:
+            return
+        in_use = {r["pinned"] for r in self.store.images() if desired.get(r["allocation"]) is not None
+                  and desired[r["allocation"]].status == "active"}
+        for row in self.store.images():
+            a = desired.get(row["allocation"])
+            if row["pinned"] in in_use or (a is not None and a.status == "active"):
+                continue
+            ended = self.store.retain_image(row["allocation"], time.time() + self.image_retention_s)
+            if time.time() >= ended and self.images.remove(row["pinned"]):
+                self.store.forget_image(row["allocation"])
+                report.actions.append((row["allocation"], f"image-removed:{row['digest']}"))
 
     def _expire_volume(self, a: DesiredAllocation, report: PassReport) -> None:
         if a.id not in self._volumes:

@@ -28,6 +28,7 @@ from .host.docker_driver import DockerDriver
 from .host.firewall import Firewall, FirewallError
 from .host.meter import sweep
 from .host.proxy import IngressProxy
+from .host.registry import ImageFetcher
 from .network_plane import NetworkPlane, NetworkPolicy
 from .reconciler import Reconciler
 from .spec import RejectCode
@@ -71,6 +72,11 @@ class ServiceConfig:
     tx_stuck_after_s: float = 30.0  # a transaction not mined by then is replaced with higher fees
     low_balance_wei: int = 10**17  # below this the operator's ETH balance is warned about (0.1 ETH)
     history_rows: int = 1000  # reports, block hashes and finished transactions kept (x10 actions)
+    allowed_registries: tuple[str, ...] = ("*",)  # registries tenants' images may come from ("*": any)
+    max_image_bytes: int = 2 * 2**30
+    pull_timeout_s: float = 600.0
+    pull_retry_for_s: float = 900.0  # an unreachable registry is retried this long, then the request rejected
+    image_retention_s: float = 24 * 3600  # a pulled image is kept this long after its last allocation ended
 
 
 class Orchestrator:
@@ -99,9 +105,12 @@ class Orchestrator:
         except FirewallError as exc:
             raise ConfigError(f"the host wall can't be set up: {exc}; the orchestrator needs root "
                               "(CAP_NET_ADMIN) and iptables") from exc
+        self.images = ImageFetcher(config.docker_url, config.allowed_registries, config.max_image_bytes,
+                                   config.pull_timeout_s, config.pull_retry_for_s, on_done=self._image_done)
         self.reconciler = Reconciler(
             self.store, self.driver, config.host_key, reject=self._reject, in_sync=self._in_sync,
-            network=self.network, volume_retention_s=config.volume_retention_s)
+            network=self.network, volume_retention_s=config.volume_retention_s, images=self.images,
+            image_retention_s=config.image_retention_s)
         self.tx = TxManager(self.chain, Path(config.data_dir) / "state.db", config.operator,
                             max_fee_wei=int(config.max_fee_gwei * 10**9), confirmations=config.confirmations,
                             stuck_after_s=config.tx_stuck_after_s)
@@ -120,6 +129,7 @@ class Orchestrator:
         self._meter_thread = threading.Thread(target=self._meter_loop, name="metering", daemon=True)
         self._next_settle = time.monotonic() + config.settle_interval_s
         self._next_compact = 0.0
+        self._pass_due = False  # set from other threads (a pull ended): a full pass is wanted now
 
     def _check_host(self) -> None:
         try:
@@ -139,6 +149,11 @@ class Orchestrator:
         receipt = self.tx.transact(call, self.config.operator, key=f"reject:{allocation}")
         return "0x" + bytes(receipt.transactionHash).hex()
 
+    def _image_done(self) -> None:
+        """A pull ended: a full pass at the next turn of the loop creates (or rejects) at once."""
+        self._pass_due = True
+        self._wake.set()
+
     def _in_sync(self) -> bool:
         fresh = time.monotonic() - self.watcher.synced_at < 3 * self.config.poll_interval_s + 5
         return fresh and self.watcher.lag() <= self.config.confirmations
@@ -153,7 +168,8 @@ class Orchestrator:
         touched, tenants, rolled_back = self.watcher.take_changes()
         if tenants:
             touched |= {a.id for a in self.store.allocations() if a.tenant.lower() in tenants}
-        full = force_reconcile or rolled_back
+        full = force_reconcile or rolled_back or self._pass_due
+        self._pass_due = False
         if full or touched:
             # What fails in a scoped pass is tried again by the timer's full pass, not on every poll.
             scope = None if full else touched
@@ -289,14 +305,17 @@ class Orchestrator:
             for allocation, cpu_ms, memory_mib_s in json.loads(lines):
                 history.setdefault(allocation, []).append((period, cpu_ms, memory_mib_s))
         allocations = []
+        images = {row["allocation"]: row for row in self.store.images()}
         for a in self.store.allocations():
             usage = history.get(a.id, [])
             network = self.network.view.get(a.id)
+            image = images.get(a.id)
             allocations.append({"id": a.id, "tenant": a.tenant, "state": self._state(a), "cpu_millis": a.cpu_millis,
                                 "memory_mib": a.memory_mib, "storage_gib": a.storage_gib, "pids": a.pids,
                                 "cpu_ms_last_period": usage[-1][1] if usage else 0,
                                 "usage": [{"period": p, "cpu_ms": c, "memory_mib_seconds": m} for p, c, m in usage],
                                 "egress": bool(network and network.egress),
+                                "image": {"reference": image["reference"], "digest": image["digest"]} if image else None,
                                 "endpoints": network.endpoints if network else []})
         return {
             "host": {"id": self.config.host_id, **self._view["host"]},
@@ -351,6 +370,7 @@ class Orchestrator:
         self.network.teardown()
 
     def close(self) -> None:
+        self.images.close()
         self.store.close()
 
 

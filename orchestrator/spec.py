@@ -31,6 +31,11 @@ class RejectCode(IntEnum):
     HOST_FAILURE = 6
     EGRESS_FORBIDDEN = 7  # the spec asks for egress; this host's operator allows none
     TOO_MANY_PORTS = 8  # the spec exposes more ports than this host publishes per allocation
+    IMAGE_NOT_FOUND = 9  # the registry has no such image (or tag, or digest, or platform)
+    REGISTRY_UNAUTHORIZED = 10  # the registry refused the pull (no or wrong credentials)
+    IMAGE_TOO_BIG = 11  # larger than this host takes
+    REGISTRY_NOT_ALLOWED = 12  # this host pulls from other registries only
+    REGISTRY_UNREACHABLE = 13  # the registry didn't answer for the whole retry window
 
 
 class SpecError(TenantChainError):
@@ -43,9 +48,12 @@ class SpecError(TenantChainError):
 
 # Capabilities a spec may add back after ALL are dropped: none of them reaches outside the container.
 ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "KILL"})
-_FIELDS = {"image", "command", "env", "secrets", "ports", "user", "cap_add", "workdir", "egress", "expose"}
+_FIELDS = {"image", "command", "env", "secrets", "ports", "user", "cap_add", "workdir", "egress", "expose",
+           "registry_auth"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9._-]{1,128})?(@sha256:[0-9a-f]{64})?$")
+# [registry[:port]/]repository[:tag][@sha256:digest]
+_IMAGE = re.compile(r"^(?:[a-z0-9.-]+(?::[0-9]{1,5})?/)?[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9._-]{1,128})?"
+                    r"(@sha256:[0-9a-f]{64})?$")
 MAX_SPEC_BYTES = 64 * 1024
 
 
@@ -54,13 +62,15 @@ class WorkloadSpec:
     image: str
     command: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)  # delivered as env, never logged
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)  # delivered as env, never logged
     ports: tuple[int, ...] = ()  # container ports the tenant's other containers may reach
     user: str = "65534:65534"
     cap_add: tuple[str, ...] = ()
     workdir: str | None = None
     egress: bool = False  # may open connections to the public internet (never to private or host addresses)
     expose: tuple[int, ...] = ()  # container ports published on host ports through the ingress proxy
+    # {username, password} for a private registry: used for the pull only; never logged, stored or returned
+    registry_auth: dict[str, str] | None = field(default=None, repr=False)
 
     def to_json(self) -> bytes:
         body = {
@@ -73,6 +83,8 @@ class WorkloadSpec:
             body["egress"] = True
         if self.expose:
             body["expose"] = list(self.expose)
+        if self.registry_auth:
+            body["registry_auth"] = dict(self.registry_auth)
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -143,10 +155,15 @@ def parse_spec(plaintext: bytes) -> WorkloadSpec:
         raise SpecError(RejectCode.INVALID, "spec.expose must be a list of port numbers (1-65535)")
     if len(set(expose)) != len(expose):
         raise SpecError(RejectCode.INVALID, "spec.expose lists a port twice")
+    registry_auth = body.get("registry_auth")
+    if registry_auth is not None and (
+            not isinstance(registry_auth, dict) or set(registry_auth) != {"username", "password"}
+            or not all(isinstance(v, str) and v for v in registry_auth.values())):
+        raise SpecError(RejectCode.INVALID, "spec.registry_auth must be {username, password}")
     return WorkloadSpec(
         image=image, command=tuple(command), env=env, secrets=secrets, ports=tuple(ports), user=user,
         cap_add=tuple(sorted({c.upper().removeprefix("CAP_") for c in cap_add})), workdir=workdir,
-        egress=egress, expose=tuple(expose),
+        egress=egress, expose=tuple(expose), registry_auth=registry_auth,
     )
 
 

@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS volume_retention (allocation INTEGER PRIMARY KEY, rem
 CREATE TABLE IF NOT EXISTS ports (
     host_port INTEGER PRIMARY KEY, allocation INTEGER NOT NULL, container_port INTEGER NOT NULL,
     assigned_at REAL NOT NULL, released_at REAL);
+-- Images pulled for allocations (pinned by digest); removed a retention time after their last use.
+CREATE TABLE IF NOT EXISTS images (
+    allocation INTEGER PRIMARY KEY, reference TEXT NOT NULL, digest TEXT NOT NULL, pinned TEXT NOT NULL,
+    size INTEGER NOT NULL, pulled_at REAL NOT NULL, remove_after REAL);
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, allocation INTEGER, action TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '');
@@ -353,6 +357,33 @@ class Store:
             names = [r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                                     "AND name NOT LIKE 'sqlite_%'")]
             return {n: self._db.execute(f"SELECT COUNT(*) FROM {n}").fetchone()[0] for n in names}  # noqa: S608
+
+    # --- pulled images --------------------------------------------------------------------------
+
+    def record_image(self, allocation: int, reference: str, digest: str, pinned: str, size: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                             (allocation, reference, digest, pinned, size, time.time()))
+
+    def image(self, allocation: int) -> dict | None:
+        return next((r for r in self.images() if r["allocation"] == allocation), None)
+
+    def images(self) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT allocation, reference, digest, pinned, size FROM images ORDER BY allocation").fetchall()
+        return [dict(zip(("allocation", "reference", "digest", "pinned", "size"), r)) for r in rows]
+
+    def retain_image(self, allocation: int, remove_after: float) -> float:
+        """Start (once) the retention clock of an image whose allocation ended; returns its deadline."""
+        with self._lock:
+            self._db.execute("UPDATE images SET remove_after = ? WHERE allocation = ? AND remove_after IS NULL",
+                             (remove_after, allocation))
+            return self._db.execute("SELECT remove_after FROM images WHERE allocation = ?", (allocation,)).fetchone()[0]
+
+    def forget_image(self, allocation: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM images WHERE allocation = ?", (allocation,))
 
     # --- published ports ----------------------------------------------------------------------
 

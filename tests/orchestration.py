@@ -90,7 +90,9 @@ class Cluster:
             data_dir=tmp / f"orchestrator-{host_id or self.host_id}", docker_url=docker_url,
             extra_labels=labels, volume_retention_s=0,
             name_prefix=f"tct{labels['tenantchain.test-run'][:6]}-h{host_id or self.host_id}",
-            **{"poll_interval_s": 0.2, "reconcile_interval_s": 1.0, "status_addr": "127.0.0.1:0", **overrides})
+            # Images only from registries on this machine: a test never asks Docker Hub (network rule).
+            **{"poll_interval_s": 0.2, "reconcile_interval_s": 1.0, "status_addr": "127.0.0.1:0",
+               "allowed_registries": ("127.0.0.1",), **overrides})
         return RunningOrchestrator(Orchestrator(config), keep=keep)
 
 

@@ -64,11 +64,14 @@ if ! command -v chromium >/dev/null 2>&1 && [ "${TENANTCHAIN_SKIP_BROWSER:-0}" !
   fi
 fi
 
-# --- Network plane: HAProxy (ingress), iptables (host wall), wrk (ingress benchmark) ------
+# --- Host tools: HAProxy (ingress), iptables (host wall), wrk (ingress benchmark), ----------
+# --- docker-registry and htpasswd (the tests' own registries) ---------------------------------
 missing=()
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     say "installing Debian's ${missing[*]}"
@@ -76,7 +79,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
       || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
   else
-    say "missing ${missing[*]}: install Debian's packages of those names (ingress, host wall, benchmarks)"
+    say "missing ${missing[*]}: install Debian's packages of those names (ingress, host wall, tests, benchmarks)"
   fi
 fi
 

@@ -64,7 +64,9 @@ interface ITypes {
     /// @notice Reason codes an operator gives when it rejects an allocation.
     /// @dev Informational; carried in {IAllocation-AllocationClosed}. 0 is "unspecified".
     /// 1 undecryptable spec, 2 spec hash mismatch, 3 invalid spec, 4 forbidden spec, 5 image missing,
-    /// 6 host failure, 7 egress forbidden by the host, 8 more exposed ports than the host publishes.
+    /// 6 host failure, 7 egress forbidden by the host, 8 more exposed ports than the host publishes,
+    /// 9 image not found, 10 registry unauthorised, 11 image too big, 12 registry not allowed,
+    /// 13 registry unreachable.
 
     struct Allocation {
         address tenant;

@@ -77,6 +77,15 @@ def orchestrator() -> None:
               help="Warn (log, status page) when the operator's ETH for gas falls below this.")
 @click.option("--history-rows", type=int, default=1000, show_default=True,
               help="Reports, block hashes and finished transactions kept in SQLite (ten times as many actions).")
+@click.option("--allowed-registries", default="*", show_default=True,
+              help="Registries tenants' images may come from, comma-separated host[:port] ('*': any).")
+@click.option("--max-image-mb", type=float, default=2048, show_default=True,
+              help="Largest image pulled (checked from the manifest before pulling, and after).")
+@click.option("--pull-timeout", type=float, default=600, show_default=True, help="Seconds one pull may take.")
+@click.option("--pull-retry-for", type=float, default=900, show_default=True,
+              help="Seconds an unreachable registry is retried before the request is rejected (code 13).")
+@click.option("--image-retention", type=float, default=86_400, show_default=True,
+              help="Seconds a pulled image is kept after the last allocation using it ended.")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Extra label on every Docker object (repeatable); objects are also found by it.")
 @click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
@@ -86,7 +95,8 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
                      data_dir, confirmations, poll_interval, ws_url, reconcile_interval, meter_interval, settle_interval,
                      status_addr, subnet_pool, volume_retention, iptables, forbid_egress, ingress_ports, ingress_bind,
                      ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, max_fee_gwei, tx_stuck_after,
-                     low_balance_eth, history_rows, labels, name_prefix, log_level) -> None:
+                     low_balance_eth, history_rows, allowed_registries, max_image_mb, pull_timeout, pull_retry_for,
+                     image_retention, labels, name_prefix, log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
@@ -119,6 +129,9 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix, iptables=iptables,
         ingress_maxconn=ingress_maxconn, max_fee_gwei=max_fee_gwei, tx_stuck_after_s=tx_stuck_after,
         low_balance_wei=int(low_balance_eth * 10**18), history_rows=history_rows,
+        allowed_registries=tuple(r.strip() for r in allowed_registries.split(",") if r.strip()),
+        max_image_bytes=int(max_image_mb * 2**20), pull_timeout_s=pull_timeout, pull_retry_for_s=pull_retry_for,
+        image_retention_s=image_retention,
         network=NetworkPolicy(
             egress_allowed=not forbid_egress, ingress_ports=_port_range(ingress_ports) if ingress_ports else None,
             bind_address=ingress_bind, public_host=ingress_host or _default_public_host(ingress_bind),

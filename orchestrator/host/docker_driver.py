@@ -236,9 +236,11 @@ class DockerDriver:
         except (NotFound, ImageNotFound):
             return False
 
-    def create_container(self, allocation: int, tenant: str, spec: WorkloadSpec, limits: Limits, networks: list):
+    def create_container(self, allocation: int, tenant: str, spec: WorkloadSpec, limits: Limits, networks: list,
+                         image: str | None = None):
         """Create and start the allocation's container, hardened, limited, on its tenant's ``networks``
-        (the internal one first; the caller has walled them off from the host already)."""
+        (the internal one first; the caller has walled them off from the host already). ``image``: what to
+        run when it isn't the spec's name as given (a pulled image, pinned by digest)."""
         volume = self.ensure_volume(allocation, limits.storage_gib, _numeric_owner(spec.user))
         kwargs = dict(
             name=self.container_name(allocation),
@@ -265,7 +267,7 @@ class DockerDriver:
             restart_policy={"Name": "unless-stopped"},
             **({"blkio_weight": 500} if self.blkio_weight_supported else {}),
         )
-        container = self._call("container create", self.client.containers.create, spec.image, **kwargs)
+        container = self._call("container create", self.client.containers.create, image or spec.image, **kwargs)
         for network in networks[1:]:  # attached before the start: the process never runs without them
             self._call("network connect", network.connect, container.id)
         self._call("container start", container.start)
