@@ -273,6 +273,14 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         emit HostKeyRotated(hostId, publicKey);
     }
 
+    /// @notice Publish the host's tenant API: its URL and its TLS certificate's SHA-256, which tenants'
+    /// clients pin (no certificate authority needed). Kept in the event log only: clients read the latest.
+    /// Requirements: the host's operator; a URL of 1 to 256 bytes. Emits {HostApiSet}.
+    function setHostApi(uint32 hostId, string calldata url, bytes32 certSha256) external onlyHostOperator(hostId) {
+        if (bytes(url).length == 0 || bytes(url).length > 256) revert RegistryInvalidApiUrl();
+        emit HostApiSet(hostId, url, certSha256);
+    }
+
     /// @notice Move a host between Active and Draining, or retire it for good.
     /// Requirements: the host's operator; not retired already; retiring only with nothing allocated.
     /// Emits {HostStatusChanged}.

@@ -33,7 +33,10 @@ from .network_plane import NetworkPlane, NetworkPolicy
 from .reconciler import Reconciler
 from .spec import RejectCode
 from .store import Store
+from .tenant_access import TenantAccess
 from .web.status import RESOURCES, Metrics, StatusServer
+from .web.tenant_api import TenantApiServer
+from .web.tls import ensure_certificate, fingerprint
 
 log = logging.getLogger("tenantchain.service")
 HISTORY_PERIODS = 12  # usage periods shown per allocation on the status page
@@ -77,6 +80,8 @@ class ServiceConfig:
     pull_timeout_s: float = 600.0
     pull_retry_for_s: float = 900.0  # an unreachable registry is retried this long, then the request rejected
     image_retention_s: float = 24 * 3600  # a pulled image is kept this long after its last allocation ended
+    api_addr: str | None = None  # the tenant API (host:port); None: not served
+    api_plain_http: bool = False  # no TLS: refused unless api_addr is on loopback (development, tests)
 
 
 class Orchestrator:
@@ -115,6 +120,7 @@ class Orchestrator:
                             max_fee_wei=int(config.max_fee_gwei * 10**9), confirmations=config.confirmations,
                             stuck_after_s=config.tx_stuck_after_s)
         self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id, tx=self.tx)
+        self.api = self._tenant_api(config)
         self.metrics = Metrics()
         self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}, "operator": {}}
         self.status = StatusServer(config.status_addr, self.snapshot, self.metrics) if config.status_addr else None
@@ -130,6 +136,22 @@ class Orchestrator:
         self._next_settle = time.monotonic() + config.settle_interval_s
         self._next_compact = 0.0
         self._pass_due = False  # set from other threads (a pull ended): a full pass is wanted now
+
+    def _tenant_api(self, config: ServiceConfig) -> TenantApiServer | None:
+        """The tenant API, TLS with the host's self-signed certificate (its SHA-256 goes on-chain with
+        `tenantchain operator host api`), or plain HTTP on loopback only."""
+        if not config.api_addr:
+            return None
+        host = config.api_addr.rpartition(":")[0] or "127.0.0.1"
+        access = TenantAccess(self.store, self.driver, self.chain, self.network, self.reporter.period_seconds,
+                              self.reporter.genesis)
+        if config.api_plain_http:
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                raise ConfigError("--api-plain-http is for a loopback address only; tenants' logs need TLS")
+            return TenantApiServer(config.api_addr, access)
+        cert, key = ensure_certificate(Path(config.data_dir) / "api-tls")
+        self.api_fingerprint = fingerprint(cert.read_bytes())
+        return TenantApiServer(config.api_addr, access, str(cert), str(key))
 
     def _check_host(self) -> None:
         try:
@@ -336,6 +358,9 @@ class Orchestrator:
             self.status.start()
         self._view_thread.start()
         self._meter_thread.start()
+        if self.api:
+            self.api.start()
+            log.info("tenant API at %s (certificate sha256 %s)", self.api.url, getattr(self, "api_fingerprint", "-"))
         if self.heads:
             self.heads.start()
         log.info("orchestrator for host %d started (data: %s)", self.config.host_id, self.config.data_dir)
@@ -357,6 +382,8 @@ class Orchestrator:
             self.heads.join(timeout=10)
         if self.status:
             self.status.stop()
+        if self.api:
+            self.api.stop()
         log.info("orchestrator stopped; workloads keep running")
 
     def stop(self) -> None:

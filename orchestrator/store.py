@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS ports (
 CREATE TABLE IF NOT EXISTS images (
     allocation INTEGER PRIMARY KEY, reference TEXT NOT NULL, digest TEXT NOT NULL, pinned TEXT NOT NULL,
     size INTEGER NOT NULL, pulled_at REAL NOT NULL, remove_after REAL);
+-- Nonces of signed tenant API requests, until they expire (a replay is refused).
+CREATE TABLE IF NOT EXISTS api_nonces (nonce TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, allocation INTEGER, action TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '');
@@ -408,6 +410,21 @@ class Store:
         with self._lock:
             return self._db.execute("DELETE FROM ports WHERE released_at IS NOT NULL AND released_at < ?",
                                     (released_before,)).rowcount
+
+    def use_nonce(self, nonce: str, expires_at: float) -> bool:
+        """Record a request's nonce; False if it was seen before (a replay)."""
+        with self._lock:
+            self._db.execute("DELETE FROM api_nonces WHERE expires_at < ?", (time.time() - 60,))
+            return self._db.execute("INSERT OR IGNORE INTO api_nonces VALUES (?, ?)", (nonce, expires_at)).rowcount == 1
+
+    def actions_of(self, allocation: int, limit: int = 100) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT at, action, detail FROM actions WHERE allocation = ? ORDER BY id DESC LIMIT ?",
+                (allocation, limit)).fetchall()
+
+    def allocation(self, allocation_id: int) -> DesiredAllocation | None:
+        return next((a for a in self.allocations() if a.id == allocation_id), None)
 
     def log_action(self, allocation: int | None, action: str, detail: str = "") -> None:
         with self._lock:

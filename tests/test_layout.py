@@ -23,6 +23,7 @@ FORBIDDEN = {
     "store": {"chain", "billing", "web", "cli", "dev", "reconciler", "service"},
     "reconciler": {"billing", "web", "cli", "dev", "service"},
     "network_plane": {"chain", "billing", "web", "cli", "dev", "reconciler", "service"},
+    "tenant_access": {"cli", "dev", "reconciler", "service"},
 }
 
 

@@ -25,6 +25,9 @@ interface IRegistry is ITypes {
         uint32 indexed hostId, Resources capacity, ReservedPrices reservedPrices, MeteredPrices meteredPrices
     );
     event HostKeyRotated(uint32 indexed hostId, bytes publicKey);
+    /// @notice Where the host serves its tenant API and the SHA-256 of the API's TLS certificate (zero:
+    /// plain HTTP on loopback, for development). The latest event for a host is what clients use.
+    event HostApiSet(uint32 indexed hostId, string url, bytes32 certSha256);
     event HostStatusChanged(uint32 indexed hostId, HostStatus status);
     event QuotaSet(address indexed tenant, Resources quota, bool custom);
     event DefaultQuotaSet(Resources quota);
@@ -51,6 +54,7 @@ interface IRegistry is ITypes {
     error RegistryHostInUse(uint32 hostId);
     error RegistryCapacityBelowUse(uint32 hostId);
     error RegistryInvalidPublicKey();
+    error RegistryInvalidApiUrl();
     error RegistryInvalidParameters();
     error RegistryZeroAddress();
 
@@ -76,6 +80,7 @@ interface IRegistry is ITypes {
         MeteredPrices calldata meteredPrices
     ) external;
     function rotateHostKey(uint32 hostId, bytes calldata publicKey) external;
+    function setHostApi(uint32 hostId, string calldata url, bytes32 certSha256) external;
     function setHostStatus(uint32 hostId, HostStatus status) external;
     function setQuota(address tenant, Resources calldata quota, bool custom) external;
     function setDefaultQuota(Resources calldata quota) external;

@@ -9,6 +9,7 @@ import click
 from ..chain import types
 from ..chain.wallet import load_host_key
 from ..errors import ChainError, ConfigError
+from ..web.tls import fingerprint
 from .common import HOST_ID, Session, chain_command, parse_resources
 
 
@@ -52,6 +53,23 @@ def host_update(s: Session, host_id: int, capacity: str, prices: str, metered: s
     receipt = s.send(s.f.updateHost(host_id, vector, reserved, metered_prices),
                      "update host")
     s.out(f"host {host_id} updated", {"host": host_id, "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(host, "api")
+@click.argument("host_id", type=HOST_ID)
+@click.option("--url", required=True, help="Where tenants reach the host's API, e.g. https://host.example:8443.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The API's certificate (<data-dir>/api-tls/cert.pem); its SHA-256 is recorded for pinning.")
+def host_api(s: Session, host_id: int, url: str, tls_cert: Path | None) -> None:
+    """Publish the host's tenant API on-chain. Example: tenantchain operator host api 1 --url https://h:8443 --tls-cert cert.pem"""
+    if url.startswith("https://") and tls_cert is None:
+        raise ConfigError("an https URL needs --tls-cert: tenants pin its fingerprint")
+    if not url.startswith(("https://", "http://127.", "http://localhost")):
+        raise ConfigError("the URL must be https:// (plain http only on loopback, for development)")
+    digest = bytes.fromhex(fingerprint(tls_cert.read_bytes())) if tls_cert else b"\0" * 32
+    receipt = s.send(s.f.setHostApi(host_id, url, digest), "publish API")
+    s.out(f"host {host_id}: tenant API at {url}" + (f" (certificate sha256 {digest.hex()})" if tls_cert else ""),
+          {"host": host_id, "url": url, "cert_sha256": digest.hex(), "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(host, "drain")

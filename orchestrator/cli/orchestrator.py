@@ -86,6 +86,10 @@ def orchestrator() -> None:
               help="Seconds an unreachable registry is retried before the request is rejected (code 13).")
 @click.option("--image-retention", type=float, default=86_400, show_default=True,
               help="Seconds a pulled image is kept after the last allocation using it ended.")
+@click.option("--api-addr", default="", show_default=True,
+              help="Serve the tenant API here (e.g. 0.0.0.0:8443), TLS with a self-signed certificate in "
+                   "<data-dir>/api-tls; publish it with `tenantchain operator host api`. '' : off.")
+@click.option("--api-plain-http", is_flag=True, help="Serve the tenant API without TLS (loopback addresses only).")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Extra label on every Docker object (repeatable); objects are also found by it.")
 @click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
@@ -96,7 +100,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
                      status_addr, subnet_pool, volume_retention, iptables, forbid_egress, ingress_ports, ingress_bind,
                      ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, max_fee_gwei, tx_stuck_after,
                      low_balance_eth, history_rows, allowed_registries, max_image_mb, pull_timeout, pull_retry_for,
-                     image_retention, labels, name_prefix, log_level) -> None:
+                     image_retention, api_addr, api_plain_http, labels, name_prefix, log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
@@ -131,7 +135,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         low_balance_wei=int(low_balance_eth * 10**18), history_rows=history_rows,
         allowed_registries=tuple(r.strip() for r in allowed_registries.split(",") if r.strip()),
         max_image_bytes=int(max_image_mb * 2**20), pull_timeout_s=pull_timeout, pull_retry_for_s=pull_retry_for,
-        image_retention_s=image_retention,
+        image_retention_s=image_retention, api_addr=api_addr or None, api_plain_http=api_plain_http,
         network=NetworkPolicy(
             egress_allowed=not forbid_egress, ingress_ports=_port_range(ingress_ports) if ingress_ports else None,
             bind_address=ingress_bind, public_host=ingress_host or _default_public_host(ingress_bind),

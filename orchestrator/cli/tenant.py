@@ -30,6 +30,7 @@ from .common import (
     parse_resources,
     token_amount,
 )
+from .host_api import HostApiClient
 
 
 @click.group()
@@ -135,18 +136,67 @@ def tenant_list(s: Session, who: str) -> None:
           {"allocations": rows})
 
 
-@chain_command(tenant, "status", signs=False)
-@click.option("--tenant", "who", required=True, help="The tenant's address.")
-def tenant_status(s: Session, who: str) -> None:
-    """Escrow, rate, time left and allocations. Example: tenantchain tenant status --tenant 0x..."""
-    who = address(who)
+@chain_command(tenant, "status")
+@click.option("--tenant", "who", default=None, help="The tenant's address (default: the wallet's).")
+def tenant_status(s: Session, who: str | None) -> None:
+    """Escrow, rate, time left and allocations; with a wallet (--account or --private-key), each active
+    allocation's live state from its host beside the chain's view.
+
+    Example: tenantchain tenant status --account alice
+    """
+    wallet = bool(s.account_name or s.private_key)
+    if who is None and not wallet:
+        raise ConfigError("give --tenant ADDRESS, or a wallet (--account NAME) to see its live state too")
+    who = address(who) if who else s.signer.address
     balance, rate, paid_through, suspended_at, withdrawable, _ = s.chain.read(s.f.accountOf(who).call)
     info = {"tenant": who, "balance": balance, "rate_per_second": rate, "withdrawable": withdrawable,
             "suspended": bool(suspended_at), "allocations": _allocations_of(s, who)}
     if rate:
         info["paid_through"] = paid_through
-    s.out(f"{who}: balance {balance}, {rate} units/s, withdrawable {withdrawable}"
-          f"{', SUSPENDED' if suspended_at else ''}; {len(info['allocations'])} allocations", info)
+    lines = [f"{who}: balance {balance}, {rate} units/s, withdrawable {withdrawable}"
+             f"{', SUSPENDED' if suspended_at else ''}; {len(info['allocations'])} allocations"]
+    for row in info["allocations"]:
+        if not wallet or row["status"] != "active":
+            continue
+        try:
+            live = HostApiClient(s.chain, s.signer, row["host"]).call(row["id"], "status")
+        except HostApiError as exc:  # one host away doesn't hide the others
+            row["live"] = {"error": str(exc)}
+            lines.append(f"  {row['id']}: {exc}")
+            continue
+        row["live"] = live
+        container = live.get("container") or {}
+        lines.append(f"  {row['id']}: {container.get('state', 'no container')}, restarts {container.get('restarts', 0)}, "
+                     f"last exit {container.get('last_exit_code')}, OOM kills {container.get('oom_kills')}, "
+                     f"CPU this period {live['usage_this_period']['cpu_ms']} ms"
+                     + (f", image {live['image']['digest'][:19]}" if live.get("image") else ""))
+    s.out("\n".join(lines), info)
+
+
+@chain_command(tenant, "logs")
+@click.argument("allocation", type=ALLOCATION_ID)
+@click.option("--tail", type=int, default=100, show_default=True, help="Lines from the end.")
+@click.option("--since", type=int, default=None, help="Only output after this unix time.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output (Ctrl-C stops).")
+def tenant_logs(s: Session, allocation: int, tail: int, since: int | None, follow: bool) -> None:
+    """The allocation's output, from its host (signed by your wallet). Example: tenantchain tenant logs 4294967297 -f"""
+    client = HostApiClient(s.chain, s.signer, allocation >> 32)
+    response = client.call(allocation, "logs", {"tail": tail, "since": since, "follow": follow}, stream=True)
+    try:
+        for chunk in response.iter_content(chunk_size=None):
+            click.echo(chunk, nl=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        response.close()
+
+
+@chain_command(tenant, "restart")
+@click.argument("allocation", type=ALLOCATION_ID)
+def tenant_restart(s: Session, allocation: int) -> None:
+    """Restart the allocation's container on its host. Example: tenantchain tenant restart 4294967297"""
+    result = HostApiClient(s.chain, s.signer, allocation >> 32).call(allocation, "restart")
+    s.out(f"allocation {allocation} restarted", result)
 
 
 @tenant.command("bill")

@@ -92,3 +92,15 @@ def read_limits(pid: int, root: Path = CGROUP_ROOT, cg: CgroupPaths | None = Non
         period = int(period_text)
         pids = _read_int(cg.v2 / "pids.max")
     return CgroupLimits(memory, memory_swap, quota, period, pids)
+
+
+def oom_kills(pid: int, root: Path = CGROUP_ROOT) -> int | None:
+    """How many processes the kernel's OOM killer ended in ``pid``'s memory cgroup (None: not counted
+    by this kernel). v1: memory.oom_control's oom_kill; v2: memory.events' oom_kill."""
+    cg = CgroupPaths(pid, root)
+    path = cg.file("memory", "memory.oom_control", "memory.events")
+    try:
+        fields = dict(line.split() for line in path.read_text().splitlines() if len(line.split()) == 2)
+    except OSError:
+        return None
+    return int(fields["oom_kill"]) if "oom_kill" in fields else None

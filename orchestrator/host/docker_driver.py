@@ -396,6 +396,17 @@ class DockerDriver:
     def disconnect(self, container_id: str, network) -> None:
         self._change(container_id, "network disconnect", network.disconnect, container_id, force=True)
 
+    def restart(self, container_id: str) -> None:
+        self._change(container_id, "container restart", self.client.api.restart, container_id, timeout=10)
+
+    def inspect(self, container_id: str) -> dict:
+        return self._call("container inspect", self.client.api.inspect_container, container_id)
+
+    def logs(self, container_id: str, tail: int, since: int | None, follow: bool):
+        """The container's output (stdout and stderr) as a stream of byte chunks; close it to stop."""
+        return self._call("container logs", self.client.api.logs, container_id, stream=True, follow=follow,
+                          tail=tail, since=since, timestamps=False)
+
     def remove_container(self, container_id: str) -> None:
         try:
             self._change(container_id, "container remove", self.client.api.remove_container, container_id, force=True)

@@ -69,6 +69,8 @@ contract AccessControlTest is Base {
             vm.expectRevert(err);
             tc.rotateHostKey(hostId, pubKey);
             vm.expectRevert(err);
+            tc.setHostApi(hostId, "https://x", bytes32(0));
+            vm.expectRevert(err);
             tc.setHostStatus(hostId, HostStatus.Draining);
             vm.expectRevert(err);
             tc.rejectAllocation(id, 1);

@@ -263,6 +263,20 @@ contract RegistryTest is Base {
         tc.rotateHostKey(hostId, hex"02");
     }
 
+    function test_setHostApi_emitsAndChecksTheUrl() public {
+        bytes32 fingerprint = sha256("certificate");
+        vm.expectEmit(address(tc));
+        emit IRegistry.HostApiSet(hostId, "https://host.example:8443", fingerprint);
+        vm.prank(operator);
+        tc.setHostApi(hostId, "https://host.example:8443", fingerprint);
+        vm.startPrank(operator);
+        vm.expectRevert(IRegistry.RegistryInvalidApiUrl.selector);
+        tc.setHostApi(hostId, "", fingerprint);
+        vm.expectRevert(IRegistry.RegistryInvalidApiUrl.selector);
+        tc.setHostApi(hostId, string(new bytes(257)), fingerprint);
+        vm.stopPrank();
+    }
+
     function test_setHostStatus_drainingRefusesNewAllocations() public {
         uint64 id = request(tenant, small());
         vm.expectEmit(address(tc));

@@ -1,0 +1,113 @@
+"""The host's tenant API on a real orchestrator (uvicorn, TLS with a pinned self-signed certificate),
+used through the real CLI and raw HTTP: logs, restart, live status; who may ask, and every refusal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+import urllib3
+from eth_account import Account
+
+from orchestrator.chain.signed_requests import sign_request
+from orchestrator.dev.devchain import DEV_KEYS
+from orchestrator.spec import WorkloadSpec
+from orchestrator.web.tls import fingerprint
+
+from .conftest import TEST_IMAGE
+from .orchestration import OPERATOR, TENANTS, Cluster, wait_for, wait_running
+from .test_cli import TENANTCHAIN, Cli
+
+CHATTY = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", 'i=0; while :; do echo "line $i"; i=$((i+1)); sleep 0.2; done'),
+                      secrets={"API_TOKEN": "never-in-any-response"})
+TENANT_KEY = DEV_KEYS[2]  # TENANTS[0]
+STRANGER = Account.from_key(DEV_KEYS[6])
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # raw requests here skip the pinning on purpose
+
+
+def _publish(cluster, o, cert_sha256: bytes) -> None:
+    tc = cluster.chain.tenantchain.functions
+    cluster.chain.transact(tc.setHostApi(cluster.host_id, o.api.url, cert_sha256), OPERATOR)
+
+
+def _post(o, allocation: int, action: str, envelope) -> requests.Response:
+    return requests.post(f"{o.api.url}/v1/allocations/{allocation}/{action}", json=envelope, verify=False, timeout=30)
+
+
+def test_logs_restart_and_status_through_the_cli_and_every_refusal(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path)
+    tc = cluster.chain.tenantchain.functions
+    with cluster.orchestrator(tmp_path, run_labels, api_addr="127.0.0.1:0") as running:
+        o = running.o
+        assert o.api.url.startswith("https://")
+        cert = (tmp_path / f"orchestrator-{cluster.host_id}" / "api-tls" / "cert.pem").read_bytes()
+        _publish(cluster, o, bytes.fromhex(fingerprint(cert)))
+        allocation = cluster.request(TENANTS[0], CHATTY)
+        wait_running(o, allocation)
+        cli = Cli(anvil.url, cluster.record, tmp_path / "home")
+
+        # Logs: the tail, then a follow that streams new lines as they come.
+        out = wait_for(lambda: (r := cli("tenant", "logs", str(allocation), "--tail", "3", key=TENANT_KEY,
+                                          json_out=False)) and "line" in r and r, what="logs through the CLI")
+        assert 1 <= out.count("line") <= 3
+        follow = subprocess.Popen([TENANTCHAIN, "tenant", "logs", str(allocation), "--follow", "--tail", "0",
+                                   *cli.base, "--private-key", TENANT_KEY], stdout=subprocess.PIPE, text=True,
+                                  env=cli.env)
+        try:
+            first = follow.stdout.readline()
+            second = follow.stdout.readline()
+            assert first.startswith("line ") and int(second.split()[1]) == int(first.split()[1]) + 1
+        finally:
+            follow.terminate()
+            follow.wait(timeout=10)
+
+        # Restart, then the live state beside the chain's view.
+        assert cli("tenant", "restart", str(allocation), key=TENANT_KEY)["restarted"] is True
+        status = wait_for(lambda: (st := cli("tenant", "status", key=TENANT_KEY))
+                          and st["allocations"][0]["live"]["container"]["restarts"] >= 1 and st,
+                          what="the restart in the live status")
+        live = status["allocations"][0]["live"]
+        assert live["container"]["state"] == "running" and live["limits"]["memory_mib"] == 64
+        assert "never-in-any-response" not in json.dumps(status)
+        assert any(e["action"] == "restarted" for e in _post(o, allocation, "events", sign_request(
+            TENANTS[0], cluster.chain.deployment.chain_id, cluster.chain.deployment.tenantchain, allocation,
+            "events")).json())
+
+        # Another wallet: refused, in one line.
+        refused = cli("tenant", "logs", str(allocation), key=DEV_KEYS[6], ok=False)
+        assert refused.returncode == 1 and "neither the tenant" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+        # A delegate named on-chain may; revoked a block ago, it may not.
+        cluster.chain.transact(tc.setDelegate(STRANGER.address, True), TENANTS[0])
+        assert "line" in cli("tenant", "logs", str(allocation), "--tail", "1", key=DEV_KEYS[6], json_out=False)
+        cluster.chain.transact(tc.setDelegate(STRANGER.address, False), TENANTS[0])
+        assert "neither the tenant" in cli("tenant", "logs", str(allocation), key=DEV_KEYS[6], ok=False).stderr
+
+        # Raw HTTP: replayed, expired, foreign, unknown, malformed, rate-limited.
+        chain_id, contract = cluster.chain.deployment.chain_id, cluster.chain.deployment.tenantchain
+        envelope = sign_request(TENANTS[0], chain_id, contract, allocation, "status")
+        assert _post(o, allocation, "status", envelope).status_code == 200
+        replay = _post(o, allocation, "status", envelope)
+        assert replay.status_code == 401 and "replay" in replay.json()["error"]
+        for_other = _post(o, allocation, "restart", envelope)
+        assert for_other.status_code == 403 and "another allocation or action" in for_other.json()["error"]
+        stale = sign_request(TENANTS[0], chain_id, contract, allocation, "status", validity_s=1)
+        wait_for(lambda: time.time() > stale["request"]["expiresAt"] + 1, what="the request to expire")
+        assert _post(o, allocation, "status", stale).status_code == 401
+        unknown = allocation + 1000
+        assert _post(o, unknown, "status", sign_request(TENANTS[0], chain_id, contract, unknown, "status")
+                     ).status_code == 404
+        assert _post(o, allocation, "status", {"request": {"allocation": 1}, "signature": "0x00"}).status_code == 403
+        signed = [sign_request(TENANTS[0], chain_id, contract, allocation, "status") for _ in range(40)]
+        with ThreadPoolExecutor(max_workers=20) as pool:  # 40 at once, over a burst of 20
+            codes = list(pool.map(lambda e: _post(o, allocation, "status", e).status_code, signed))
+        assert codes.count(429) >= 10 and codes.count(200) >= 10, codes
+
+        # A certificate other than the one on-chain: the CLI won't talk to it.
+        _publish(cluster, o, b"\x01" * 32)
+        pinned = cli("tenant", "logs", str(allocation), key=TENANT_KEY, ok=False)
+        assert "doesn't present the certificate recorded on-chain" in pinned.stderr
