@@ -88,6 +88,11 @@ def goals(results: dict) -> str:
             f"{r['reload_s_max'] * 1000:.0f} ms (worst of 5)", r["reload_s_max"] < 1.0)
         row("ingress: no request dropped by reloads under load",
             f"{r['under_reloads']['errors']} of {r['under_reloads']['requests']:,}", r["under_reloads"]["errors"] == 0)
+    if "soak" in results:
+        r = results["soak"]
+        row(f"soak: memory, descriptors, SQLite and rows bounded over {r['duration_s'] / 60:.0f} min at "
+            f"{r['allocations']} allocations", ", ".join(k for k, v in r["verdicts"].items() if not v["bounded"])
+            or "all bounded", r["bounded"])
     return "\n".join(rows)
 
 

@@ -3,7 +3,7 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
-from bench import billing, catchup, ingress, latency, meter, scale, soak
+from bench import billing, catchup, images, ingress, latency, meter, scale, soak
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import deploy_local
@@ -80,3 +80,10 @@ def test_soak_benchmark_runs_small(docker_cleanup):
     assert all(p["rss_mib"] > 0 and p["fds"] > 0 and p["db_kib"] > 0 for p in result["series"])
     assert {"rss_mib", "fds", "db_kib", "rows_samples", "rows_outbox"} <= set(result["verdicts"])
     assert "bounded" in soak.table(result)
+
+
+def test_images_benchmark_runs_small(docker_cleanup):
+    result = images.run(rounds=1, size_mb=1)
+    assert 0 < result["warm_p50_s"] and 0 < result["cold_p50_s"]
+    assert 0 < result["docker_start_p50_s"] <= result["docker_pull_and_start_p50_s"]
+    assert "docker pull" in images.table(result)

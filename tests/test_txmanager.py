@@ -69,6 +69,17 @@ def test_three_threads_share_one_nonce_authority(anvil, tmp_path):
     assert again.transactionHash in {r.transactionHash for r in receipts} and _nonce(chain) == start + 15
 
 
+def test_many_at_once_wait_for_one_block(tmp_path):
+    with Anvil(block_time=1) as anvil:  # a block a second, as on a real chain
+        chain, _, tx = _setup(anvil.url, tmp_path)
+        start = _nonce(chain)
+        results = tx.transact_many([chain.token.functions.approve(SPENDER, i) for i in range(20)])
+        assert all(r.status == 1 for r in results)
+        blocks = {r.blockNumber for r in results}
+        assert len(blocks) <= 2, "sent together, mined together"
+        assert _nonce(chain) == start + 20
+
+
 def test_a_dropped_transaction_is_replaced_with_higher_fees(anvil, tmp_path):
     chain, _, tx = _setup(anvil.url, tmp_path)
     start = _nonce(chain)

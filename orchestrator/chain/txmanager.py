@@ -98,6 +98,33 @@ class TxManager:
             if row is not None:  # failed before: the work is tried again as a new transaction
                 with self._db_lock:
                     self._db.execute("UPDATE outbox SET key = NULL WHERE id = ?", (row["id"],))
+        outbox_id = self._queue(call, gas, key)
+        self._attempt(outbox_id)
+        return self._await(outbox_id)
+
+    def transact_many(self, calls: list) -> list:
+        """Send several calls at once (consecutive nonces, all broadcast before any is awaited), then
+        wait for them: N transactions cost about one block's wait, not N. Returns, per call, its
+        :class:`Receipt` or the :class:`ChainError` it met."""
+        results: list = [None] * len(calls)
+        queued = []
+        for i, call in enumerate(calls):
+            try:
+                outbox_id = self._queue(call, None, None)
+                queued.append((i, outbox_id))
+                self._attempt(outbox_id)
+            except ChainError as exc:
+                results[i] = exc  # a queued one that failed to leave is taken up by resume()
+        for i, outbox_id in queued:
+            if results[i] is None:
+                try:
+                    results[i] = self._await(outbox_id)
+                except ChainError as exc:
+                    results[i] = exc
+        return results
+
+    def _queue(self, call, gas: int | None, key: str | None) -> int:
+        """Estimate, take the next nonce and write the transaction to the outbox (before it is signed)."""
         data = encode_call(call)
         if gas is None:
             gas = self._estimate(call.address, data)
@@ -108,9 +135,7 @@ class TxManager:
                     "INSERT INTO outbox (key, sender, nonce, to_address, data, gas, status, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
                     (key, self.account.address, nonce, call.address, data, gas, time.time()))
-                outbox_id = cursor.lastrowid
-        self._attempt(outbox_id)
-        return self._await(outbox_id)
+                return cursor.lastrowid
 
     def resume(self, budget_s: float = 2.0) -> int:
         """Take up what no thread is waiting for: transactions a previous run queued or signed (a crash,
