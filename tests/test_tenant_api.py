@@ -3,13 +3,14 @@ used through the real CLI and raw HTTP: logs, restart, live status; who may ask,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
-import urllib3
 from eth_account import Account
 
 from orchestrator.chain.signed_requests import sign_request
@@ -25,7 +26,8 @@ CHATTY = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", 'i=0; while :; do e
                       secrets={"API_TOKEN": "never-in-any-response"})
 TENANT_KEY = DEV_KEYS[2]  # TENANTS[0]
 STRANGER = Account.from_key(DEV_KEYS[6])
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # raw requests here skip the pinning on purpose
+# Raw requests here skip the pinning on purpose (the CLI's pinned session is what's under test).
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 
 def _publish(cluster, o, cert_sha256: bytes) -> None:
@@ -37,7 +39,11 @@ def _post(o, allocation: int, action: str, envelope) -> requests.Response:
     return requests.post(f"{o.api.url}/v1/allocations/{allocation}/{action}", json=envelope, verify=False, timeout=30)
 
 
-def test_logs_restart_and_status_through_the_cli_and_every_refusal(anvil, tmp_path, docker_cleanup, run_labels):
+def test_logs_restart_and_status_through_the_cli_and_every_refusal(anvil, tmp_path, docker_cleanup, run_labels,
+                                                                    registry):
+    # The tenant's own image, pushed to a registry and requested from there (pinned by digest).
+    digest = registry.push(docker_cleanup, TEST_IMAGE, "tc/chatty", "v1")
+    chatty = dataclasses.replace(CHATTY, image=f"{registry.address}/tc/chatty:v1")
     cluster = Cluster.create(anvil.url, tmp_path)
     tc = cluster.chain.tenantchain.functions
     with cluster.orchestrator(tmp_path, run_labels, api_addr="127.0.0.1:0") as running:
@@ -45,8 +51,8 @@ def test_logs_restart_and_status_through_the_cli_and_every_refusal(anvil, tmp_pa
         assert o.api.url.startswith("https://")
         cert = (tmp_path / f"orchestrator-{cluster.host_id}" / "api-tls" / "cert.pem").read_bytes()
         _publish(cluster, o, bytes.fromhex(fingerprint(cert)))
-        allocation = cluster.request(TENANTS[0], CHATTY)
-        wait_running(o, allocation)
+        allocation = cluster.request(TENANTS[0], chatty)
+        wait_running(o, allocation, timeout=60)
         cli = Cli(anvil.url, cluster.record, tmp_path / "home")
 
         # Logs: the tail, then a follow that streams new lines as they come.
@@ -71,6 +77,7 @@ def test_logs_restart_and_status_through_the_cli_and_every_refusal(anvil, tmp_pa
                           what="the restart in the live status")
         live = status["allocations"][0]["live"]
         assert live["container"]["state"] == "running" and live["limits"]["memory_mib"] == 64
+        assert live["image"] == {"reference": chatty.image, "digest": digest}
         assert "never-in-any-response" not in json.dumps(status)
         assert any(e["action"] == "restarted" for e in _post(o, allocation, "events", sign_request(
             TENANTS[0], cluster.chain.deployment.chain_id, cluster.chain.deployment.tenantchain, allocation,
@@ -95,6 +102,12 @@ def test_logs_restart_and_status_through_the_cli_and_every_refusal(anvil, tmp_pa
         assert replay.status_code == 401 and "replay" in replay.json()["error"]
         for_other = _post(o, allocation, "restart", envelope)
         assert for_other.status_code == 403 and "another allocation or action" in for_other.json()["error"]
+        future = sign_request(TENANTS[0], chain_id, contract, allocation, "status")
+        future["request"]["issuedAt"] += 600  # a client clock ten minutes ahead (and so a bad signature too)
+        assert _post(o, allocation, "status", future).status_code in (401, 403)
+        skewed = _skewed(TENANTS[0], chain_id, contract, allocation, ahead_s=120)
+        late = _post(o, allocation, "status", skewed)
+        assert late.status_code == 401 and "check your clock" in late.json()["error"]
         stale = sign_request(TENANTS[0], chain_id, contract, allocation, "status", validity_s=1)
         wait_for(lambda: time.time() > stale["request"]["expiresAt"] + 1, what="the request to expire")
         assert _post(o, allocation, "status", stale).status_code == 401
@@ -108,6 +121,21 @@ def test_logs_restart_and_status_through_the_cli_and_every_refusal(anvil, tmp_pa
         assert codes.count(429) >= 10 and codes.count(200) >= 10, codes
 
         # A certificate other than the one on-chain: the CLI won't talk to it.
+        cert_sha256 = bytes.fromhex(fingerprint(cert))
         _publish(cluster, o, b"\x01" * 32)
         pinned = cli("tenant", "logs", str(allocation), key=TENANT_KEY, ok=False)
         assert "doesn't present the certificate recorded on-chain" in pinned.stderr
+        _publish(cluster, o, cert_sha256)
+    # The host's API is down: one line, nothing changes.
+    down = cli("tenant", "restart", str(allocation), key=TENANT_KEY, ok=False)
+    assert down.returncode == 1 and "doesn't answer" in down.stderr and len(down.stderr.strip().splitlines()) == 1
+
+
+def _skewed(account, chain_id, contract, allocation, ahead_s):
+    """A request signed by a wallet whose clock runs ``ahead_s`` fast."""
+    real = time.time
+    time.time = lambda: real() + ahead_s
+    try:
+        return sign_request(account, chain_id, contract, allocation, "status")
+    finally:
+        time.time = real
