@@ -85,5 +85,5 @@ def test_soak_benchmark_runs_small(docker_cleanup):
 def test_images_benchmark_runs_small(docker_cleanup):
     result = images.run(rounds=1, size_mb=1)
     assert 0 < result["warm_p50_s"] and 0 < result["cold_p50_s"]
-    assert 0 < result["docker_start_p50_s"] <= result["docker_pull_and_start_p50_s"]
+    assert 0 < result["docker_start_p50_s"] and 0 < result["docker_pull_and_start_p50_s"]
     assert "docker pull" in images.table(result)
