@@ -161,8 +161,8 @@ class Reconciler:
     def _networks(self, a: DesiredAllocation, spec: WorkloadSpec, report: PassReport) -> list:
         """The allocation's networks, internal first; any created now is walled off before it is used."""
         ensured = [self.driver.ensure_network(a.tenant, egress) for egress in self._egress_modes(spec)]
-        if any(created for _, created in ensured):
-            report.actions += [(None, f"firewall-repaired:{what}") for what in self.network.wall()]
+        if any(created for _, created in ensured):  # rules for the new bridge, before anything runs on it
+            report.actions += [(None, f"firewall-updated:{what}") for what in self.network.wall()]
         return [network for network, _ in ensured]
 
     def _known_spec(self, a: DesiredAllocation) -> WorkloadSpec | None:

@@ -261,7 +261,7 @@ class Orchestrator:
             for allocation in report.scope:
                 seen.pop(allocation, None)
             seen.update(report.containers)
-        counts = {"running": 0, "paused": 0, "pending": 0, "closed": 0}
+        counts = {"running": 0, "paused": 0, "pending": 0, "closed": 0, "crash-looping": 0}
         for a in report.desired:
             counts[self._state(a)] += 1
         for state, n in counts.items():
@@ -281,7 +281,8 @@ class Orchestrator:
         if a.status == "closed":
             return "closed"
         seen = self._view["containers"].get(a.id)
-        return {"running": "running", "paused": "paused"}.get(seen, "pending")
+        # Docker's "restarting": the process keeps dying and the restart policy backs off.
+        return {"running": "running", "paused": "paused", "restarting": "crash-looping"}.get(seen, "pending")
 
     def _view_loop(self) -> None:
         while not self.stop_event.is_set():
@@ -309,6 +310,10 @@ class Orchestrator:
                             "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
         self._view["tenants"] = view
         self._view["host"] = {"capacity": capacity, "used": used}
+        if "token" not in self._view:  # fixed for a deployment: read once
+            token = self.chain.token.functions
+            self._view["token"] = {"symbol": self.chain.read(token.symbol().call),
+                                   "decimals": self.chain.read(token.decimals().call)}
         operator = self.config.operator.address
         balance = self.chain.read(self.chain.w3.eth.get_balance, operator)
         low = balance < self.config.low_balance_wei
@@ -342,6 +347,7 @@ class Orchestrator:
         return {
             "host": {"id": self.config.host_id, **self._view["host"]},
             "operator": self._view["operator"],
+            "token": self._view.get("token", {}),
             "period_seconds": self.reporter.period_seconds,
             "watcher": {"lag": self.watcher.lag(), "checkpoint": self.store.checkpoint()},
             "allocations": allocations,

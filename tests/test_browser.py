@@ -38,11 +38,15 @@ def test_status_page_in_chromium_matches_the_chain(anvil, tmp_path, docker_clean
         dom = _chromium(tmp_path, "--dump-dom", o.status.url + "/").stdout
         used = tc.getHost(cluster.host_id).call()[3]
         capacity = tc.getHost(cluster.host_id).call()[2]
-        assert f"cpu_millis: {used[0]}/{capacity[0]}" in dom  # 700/8000, as on-chain
-        assert f"memory_mib: {used[1]}/{capacity[1]}" in dom
+        # Human units, as on-chain: 700 of 8,000 millicores is 0.7 of 8 cores; MiB of memory.
+        assert f"{used[0] / 1000:g} cores of {capacity[0] / 1000:g} cores" in dom
+        assert f"{used[1]} MiB of {capacity[1] / 1024:,.1f} GiB" in dom
         for allocation in ids:
-            row = re.search(rf"<tr><td>{allocation}</td>.*?</tr>", dom)
+            row = re.search(rf"<tr><td><span title=\"{allocation}\">{allocation >> 32}/{allocation & 0xFFFFFFFF}"
+                            rf"</span></td>.*?</tr>", dom)
             assert row and "running" in row.group(0)
+        balance = tc.accountOf(TENANTS[0].address).call()[0]
+        assert f"{balance / 10**18:,.4f}".rstrip("0").rstrip(".")[:6] in dom and "TCT" in dom
         assert "Allocations (2)" in dom
 
         screenshot = tmp_path / "status.png"

@@ -81,6 +81,12 @@ def test_page_renders_500_allocations_with_charts():
     status = {"host": {"id": 1, "capacity": {"cpu_millis": 10**6}, "used": {"cpu_millis": 250_000}},
               "period_seconds": 60, "watcher": {"lag": 0, "checkpoint": 9}, "allocations": allocations,
               "tenants": [], "events": [], "actions": [], "reports": []}
+    status["token"] = {"symbol": "TUSD", "decimals": 18}
+    status["tenants"] = [{"address": "0x" + "0" * 40, "balance": 12 * 10**18 + 5 * 10**17, "rate_per_second": 10**15,
+                          "suspended": False, "seconds_left": 3 * 3600 + 120, "paid_through": 0}]
     page = _page(status)
     assert page.count("<svg") == 500 and "Allocations (500)" in page
-    assert f"<td>{(1 << 32) | 499}</td>" in page
+    assert f"<span title='{(1 << 32) | 499}'>1/499</span>" in page  # ids as host/n
+    assert "12.5 TUSD" in page and "3.6 TUSD per hour" in page and "3 h 2 min" in page  # human units
+    assert "class='group low'" in page  # funds for less than a day: highlighted with the tenant's group
+    assert "25% of CPU" not in page and "1000 cores" in page.replace(",", "")  # 10^6 millicores of capacity

@@ -77,36 +77,102 @@ def _operator(operator: dict) -> str:
             f"{operator['pending_transactions']} transactions pending{warning}")
 
 
+LOW_FUNDS_S = 24 * 3600  # a tenant whose escrow runs out within a day is highlighted
+UNITS = {"cpu_millis": ("CPU", lambda v: f"{v / 1000:,.2f}".rstrip("0").rstrip(".") + " cores"),
+         "memory_mib": ("Memory", lambda v: f"{v / 1024:,.1f} GiB" if v >= 1024 else f"{v:,} MiB"),
+         "storage_gib": ("Storage", lambda v: f"{v:,} GiB"), "pids": ("PIDs", lambda v: f"{v:,}")}
+
+
+def _amount(units: int | None, token: dict) -> str:
+    """Token units in whole tokens with the token's symbol: 99,999.9999 TUSD."""
+    if units is None:
+        return "-"
+    value = units / 10 ** token.get("decimals", 0)
+    text = f"{value:,.4f}".rstrip("0").rstrip(".") if value >= 1 or value == 0 else f"{value:.4g}"
+    return f"{text} {token.get('symbol', 'units')}"
+
+
+def _duration(seconds: float | None) -> str:
+    """3 d 4 h, 5 h 12 min, 40 min, 12 s."""
+    if seconds is None:
+        return "no charge running"
+    seconds = int(seconds)
+    if seconds >= 3650 * 86400:
+        return "over 10 years"
+    for size, unit, smaller, small_unit in ((86400, "d", 3600, "h"), (3600, "h", 60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} {seconds % size // smaller} {small_unit}"
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+
+
+def _allocation_id(allocation: int) -> str:
+    """Ids are host << 32 | n: shown as host/n (the full id in the tooltip)."""
+    return f"<span title='{allocation}'>{allocation >> 32}/{allocation & 0xFFFFFFFF}</span>"
+
+
+def _bar(used: int, capacity: int) -> str:
+    share = min(100.0, 100.0 * used / capacity) if capacity else 0.0
+    return (f"<span class='bar'><span class='fill{' full' if share >= 90 else ''}' style='width:{share:.0f}%'>"
+            f"</span></span> {share:.0f}%")
+
+
 def _page(status: dict) -> str:
-    """Plain server-rendered HTML; a small script refreshes it."""
+    """Plain server-rendered HTML in human units; a small script refreshes it. Allocations are grouped by
+    tenant; low funds and crash-looping containers are highlighted."""
     e = html.escape
     host = status["host"]
-    rows = "".join(
-        f"<tr><td>{a['id']}</td><td>{e(a['tenant'])}</td><td class='{e(a['state'])}'>{e(a['state'])}</td>"
-        f"<td>{a['cpu_millis']}</td><td>{a['memory_mib']}</td><td>{a['storage_gib']}</td><td>{a['pids']}</td>"
-        f"<td>{a['cpu_ms_last_period']}</td>"
-        f"<td>{_spark([u['cpu_ms'] for u in a['usage']], a['cpu_millis'] * status['period_seconds'])}</td>"
-        f"<td>{'on' if a.get('egress') else 'off'}</td><td>{_endpoints(a.get('endpoints', []))}</td></tr>"
-        for a in status["allocations"])
-    tenants = "".join(
-        f"<tr><td>{e(t['address'])}</td><td>{t['balance']}</td><td>{t['rate_per_second']}</td>"
-        f"<td>{'suspended' if t['suspended'] else e(str(t['seconds_left']))}</td></tr>" for t in status["tenants"])
+    token = status.get("token") or {}
+    period = status["period_seconds"]
+    capacity = "".join(
+        f"<tr><th>{label}</th><td>{_bar(host['used'].get(r, 0), host['capacity'].get(r, 0))}</td>"
+        f"<td>{fmt(host['used'].get(r, 0))} of {fmt(host['capacity'].get(r, 0))}</td></tr>"
+        for r, (label, fmt) in UNITS.items())
+    tenants = {t["address"]: t for t in status["tenants"]}
+    groups: dict[str, list] = {}
+    for a in status["allocations"]:
+        groups.setdefault(a["tenant"], []).append(a)
+    rows = []
+    for tenant, allocations in groups.items():
+        t = tenants.get(tenant)
+        left = t and not t["suspended"] and t["seconds_left"] is not None and t["seconds_left"] < LOW_FUNDS_S
+        funds = ("" if t is None else f" — {_amount(t['balance'], token)}, "
+                 + ("SUSPENDED" if t["suspended"] else f"{_duration(t['seconds_left'])} left"))
+        rows.append(f"<tr class='group{' low' if left or (t and t['suspended']) else ''}'><td colspan='10'>"
+                    f"tenant {e(tenant)}{e(funds)}</td></tr>")
+        for a in allocations:
+            ceiling = a["cpu_millis"] * period
+            share = 100.0 * a["cpu_ms_last_period"] / ceiling if ceiling else 0.0
+            rows.append(
+                f"<tr><td>{_allocation_id(a['id'])}</td><td class='{e(a['state'])}'>{e(a['state'])}</td>"
+                f"<td>{UNITS['cpu_millis'][1](a['cpu_millis'])}</td><td>{UNITS['memory_mib'][1](a['memory_mib'])}</td>"
+                f"<td>{a['storage_gib']} GiB</td><td>{a['pids']:,}</td><td>{share:.0f}% of its CPU</td>"
+                f"<td>{_spark([u['cpu_ms'] for u in a['usage']], ceiling)}</td>"
+                f"<td>{'on' if a.get('egress') else 'off'}</td><td>{_endpoints(a.get('endpoints', []))}</td></tr>")
+    tenant_rows = "".join(
+        f"<tr class='{'low' if t['suspended'] or (t['seconds_left'] is not None and t['seconds_left'] < LOW_FUNDS_S) else ''}'>"
+        f"<td>{e(t['address'])}</td><td>{e(_amount(t['balance'], token))}</td>"
+        f"<td>{e(_amount(t['rate_per_second'] * 3600, token))} per hour</td>"
+        f"<td>{'suspended' if t['suspended'] else e(_duration(t['seconds_left']))}</td></tr>" for t in status["tenants"])
     events = "".join(f"<li>block {ev['block']}: {e(ev['name'])}</li>" for ev in status["events"][:20])
     actions = "".join(f"<li>{e(time.strftime('%H:%M:%S', time.localtime(a['at'])))} "
-                      f"{a['allocation'] or ''} {e(a['action'])} {e(a['detail'])}</li>" for a in status["actions"][:20])
-    cap = " ".join(f"{r}: {host['used'].get(r, 0)}/{host['capacity'].get(r, 0)}" for r in RESOURCES)
+                      f"{_allocation_id(a['allocation']) if a['allocation'] else ''} {e(a['action'])} {e(a['detail'])}</li>"
+                      for a in status["actions"][:20])
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>TenantChain host {host['id']}</title>
 <style>body{{font:14px sans-serif;margin:1.5em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:2px 6px;text-align:right}}.paused{{color:#a60}}.closed{{color:#888}}.running{{color:#070}}</style></head>
+padding:2px 6px;text-align:right}}.paused{{color:#a60}}.closed{{color:#888}}.running{{color:#070}}
+.crash-looping{{color:#fff;background:#c00}}tr.group td{{text-align:left;background:#eef;font-weight:bold}}
+tr.low td,.low{{background:#fdd}}.bar{{display:inline-block;width:120px;height:10px;background:#eee;
+vertical-align:middle}}.fill{{display:block;height:10px;background:#36c}}.fill.full{{background:#c60}}</style></head>
 <body><h1>TenantChain host {host['id']}</h1>
-<p id="capacity">{e(cap)}</p><p id="operator">{_operator(status.get("operator") or {})}</p><p>watcher lag: <span id="lag">{status['watcher']['lag']}</span> blocks;
-checkpoint {status['watcher']['checkpoint']}</p>
-<h2>Allocations ({len(status['allocations'])})</h2><table id="allocations"><tr><th>id</th><th>tenant</th>
-<th>state</th><th>cpu m</th><th>mem MiB</th><th>storage GiB</th><th>pids</th><th>CPU ms, last period</th>
-<th>CPU per period</th><th>egress</th><th>endpoints</th></tr>
-{rows}</table>
-<h2>Tenants</h2><table id="tenants"><tr><th>tenant</th><th>balance</th><th>per second</th><th>time left (s)</th></tr>
-{tenants}</table>
+<table id="capacity">{capacity}</table><p id="operator">{_operator(status.get("operator") or {})}</p>
+<p>watcher lag: <span id="lag">{status['watcher']['lag']}</span> blocks; checkpoint {status['watcher']['checkpoint']};
+periods of {_duration(period)}</p>
+<h2>Allocations ({len(status['allocations'])})</h2><table id="allocations"><tr><th>host/n</th><th>state</th>
+<th>CPU</th><th>memory</th><th>storage</th><th>PIDs</th><th>last period</th><th>CPU per period</th><th>egress</th>
+<th>endpoints</th></tr>
+{"".join(rows)}</table>
+<h2>Tenants</h2><table id="tenants"><tr><th>tenant</th><th>escrow</th><th>rate</th><th>time left</th></tr>
+{tenant_rows}</table>
 <h2>Recent chain events</h2><ul>{events}</ul><h2>Reconcile actions</h2><ul>{actions}</ul>
 <script>setTimeout(function(){{location.reload()}}, 5000)</script></body></html>"""
 
