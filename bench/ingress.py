@@ -143,9 +143,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--routes", type=int, default=400)
+    parser.add_argument("--connections", type=int, default=8, help="wrk's concurrent connections")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    result = run(args.seconds, args.rounds, args.routes)
+    result = run(args.seconds, args.rounds, args.routes, args.connections)
     print(table(result))
     if args.write:
         publish("ingress", result, table(result))
