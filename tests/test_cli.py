@@ -72,6 +72,9 @@ def test_every_role_command(local_chain, tmp_path):
                      "--host-key-file", str(host_key), key=OPERATOR)
     host_id = registered["host"]
     assert f.getHost(host_id).call()[0] == operator
+    listed = cli("hosts", "list")["hosts"]  # what a tenant sees before it requests anything
+    assert [(h["host"], h["status"], h["free"]["cpu_millis"]) for h in listed] == [(host_id, "active", 4000)]
+    assert listed[0]["reserved_prices"]["cpu_millis"] == f.getHost(host_id).call()[5][0]
 
     # tenant, signing with the imported keystore
     cli("tenant", "register", "--metadata-uri", "ipfs://alice", "--account", "alice")

@@ -17,6 +17,7 @@ from .account import account
 from .admin import admin
 from .demo import demo
 from .host_key import host_key
+from .hosts import hosts
 from .operator import operator
 from .orchestrator import orchestrator
 from .tenant import tenant
@@ -28,7 +29,7 @@ def cli() -> None:
     """TenantChain: cloud resources governed by Ethereum contracts, enforced on Docker hosts."""
 
 
-for group in (demo, account, tenant, operator, admin, host_key, orchestrator):
+for group in (demo, account, tenant, hosts, operator, admin, host_key, orchestrator):
     cli.add_command(group)
 
 
