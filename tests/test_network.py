@@ -79,10 +79,10 @@ def host_addresses() -> list[str]:
 def probe_many(client, container_id: str, targets: list[tuple[str, int]]) -> dict[tuple[str, int], bool]:
     """Bounded HTTP requests from inside a container, in parallel: (address, port) -> answered."""
     script = " ".join(
-        f"(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 4 nc -w 3 {ip} {port} | grep -q '200 OK'"
+        f"(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 4 nc -w 3 {ip} {port} 2>/dev/null | grep -q '200 OK'"
         f" && echo 'ok {ip} {port}' || echo 'no {ip} {port}') &" for ip, port in targets) + " wait"
     ex = client.api.exec_create(container_id, ["sh", "-c", script])
-    out = client.api.exec_start(ex["Id"]).decode(errors="replace")
+    out = (client.api.exec_start(ex["Id"], demux=True)[0] or b"").decode(errors="replace")  # stdout alone
     answered = {tuple(line.split()[1:]) for line in out.splitlines() if line.startswith("ok ")}
     return {(ip, port): (ip, str(port)) in answered for ip, port in targets}
 
@@ -261,8 +261,10 @@ def test_egress_reaches_the_internet_only_when_asked(anvil, tmp_path, docker_cle
         states = {x: wait_running(o, x) for x in (out, closed, other)}
         serve(client, states[other].id)
         serve(client, states[closed].id)
-        assert set(states[out].networks) == {o.driver.network_name(a.address), o.driver.network_name(a.address, True)}
-        assert set(states[closed].networks) == {o.driver.network_name(a.address)}
+        # Docker's container list can show a second network a moment after the start: wait for it.
+        both = {o.driver.network_name(a.address), o.driver.network_name(a.address, True)}
+        wait_for(lambda: set(o.driver.containers()[out].networks) == both, what="the egress container's two networks")
+        assert set(o.driver.containers()[closed].networks) == {o.driver.network_name(a.address)}
 
         web = (internet, 80)
         wait_for(lambda: probe_many(client, states[out].id, [web])[web], timeout=10,
@@ -274,10 +276,9 @@ def test_egress_reaches_the_internet_only_when_asked(anvil, tmp_path, docker_cle
         same_ip = address_on(o, states[closed], a.address)
         wait_for(lambda: probe_many(client, states[out].id, [(same_ip, 8080)])[(same_ip, 8080)],
                  what="the same tenant's web server")
-        targets = [(ip, host_listener.port) for ip in host_addresses()] + [(other_ip, 8080), (same_ip, 8080)]
+        targets = [(ip, host_listener.port) for ip in host_addresses()] + [(other_ip, 8080)]
         seen = probe_many(client, states[out].id, targets)
-        assert seen[(same_ip, 8080)]
-        assert not any(v for k, v in seen.items() if k != (same_ip, 8080)), seen
+        assert not any(seen.values()), seen
 
         # What can't be probed without sending to addresses the test doesn't own is read back from the rules.
         rules = iptables_rules(o)

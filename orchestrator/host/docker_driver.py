@@ -391,7 +391,12 @@ class DockerDriver:
         self._change(container_id, "container start", self.client.api.start, container_id)
 
     def connect(self, container_id: str, network) -> None:
-        self._change(container_id, "network connect", network.connect, container_id)
+        """Attach; already attached counts as done (Docker's list can lag an attachment by a moment)."""
+        try:
+            self._change(container_id, "network connect", network.connect, container_id)
+        except DockerHostError as exc:
+            if "already exists" not in str(exc):
+                raise
 
     def disconnect(self, container_id: str, network) -> None:
         self._change(container_id, "network disconnect", network.disconnect, container_id, force=True)
