@@ -81,8 +81,11 @@ def verdicts(series: list[dict]) -> dict:
     first, second = series[:half + 1], series[half:]
 
     def per_hour(part, key):
-        span = (part[-1]["t_s"] - part[0]["t_s"]) / 3600
-        return (part[-1][key] - part[0][key]) / span if span > 0 else 0.0
+        """Least-squares slope per hour: one noisy sample at either end doesn't decide it."""
+        ts = [p["t_s"] / 3600 for p in part]
+        mean_t, mean_v = sum(ts) / len(ts), sum(p[key] for p in part) / len(part)
+        spread = sum((t - mean_t) ** 2 for t in ts)
+        return sum((t - mean_t) * (p[key] - mean_v) for t, p in zip(ts, part)) / spread if spread else 0.0
 
     out = {}
     for key in series[0]:
@@ -93,7 +96,7 @@ def verdicts(series: list[dict]) -> dict:
         slack = {"rss_mib": 2.0, "db_kib": 256.0}.get(key, 5)  # noise: a descriptor, a few rows, a page
         level = peak2 <= peak1 * MARGIN + slack
         slowing = (rate2 <= max(0.0, rate1) * 0.5 or rate2 * 720 <= 0.25 * max(1.0, second[-1][key])
-                   or second[-1][key] - second[0][key] <= slack)
+                   or rate2 * (second[-1]["t_s"] - second[0]["t_s"]) / 3600 <= slack)
         out[key] = {"first_half_peak": peak1, "second_half_peak": peak2, "first_half_per_hour": rate1,
                     "second_half_per_hour": rate2, "bounded": level and slowing}
     return {"verdicts": out, "bounded": all(v["bounded"] for v in out.values())}
