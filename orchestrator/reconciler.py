@@ -228,9 +228,10 @@ class Reconciler:
         """Remove pulled images that no active allocation uses, ``image_retention_s`` after their last one ended."""
         if self.images is None:
             return
-        in_use = {r["pinned"] for r in self.store.images() if desired.get(r["allocation"]) is not None
+        rows = self.store.images()
+        in_use = {r["pinned"] for r in rows if desired.get(r["allocation"]) is not None
                   and desired[r["allocation"]].status == "active"}
-        for row in self.store.images():
+        for row in rows:
             a = desired.get(row["allocation"])
             if row["pinned"] in in_use or (a is not None and a.status == "active"):
                 continue

@@ -120,7 +120,7 @@ class Orchestrator:
                             max_fee_wei=int(config.max_fee_gwei * 10**9), confirmations=config.confirmations,
                             stuck_after_s=config.tx_stuck_after_s)
         self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id, tx=self.tx)
-        self.api = self._tenant_api(config)
+        self.api, self.api_fingerprint = self._tenant_api(config)
         self.metrics = Metrics()
         self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}, "operator": {}}
         self.status = StatusServer(config.status_addr, self.snapshot, self.metrics) if config.status_addr else None
@@ -137,21 +137,20 @@ class Orchestrator:
         self._next_compact = 0.0
         self._pass_due = False  # set from other threads (a pull ended): a full pass is wanted now
 
-    def _tenant_api(self, config: ServiceConfig) -> TenantApiServer | None:
+    def _tenant_api(self, config: ServiceConfig) -> tuple[TenantApiServer | None, str | None]:
         """The tenant API, TLS with the host's self-signed certificate (its SHA-256 goes on-chain with
         `tenantchain operator host api`), or plain HTTP on loopback only."""
         if not config.api_addr:
-            return None
+            return None, None
         host = config.api_addr.rpartition(":")[0] or "127.0.0.1"
         access = TenantAccess(self.store, self.driver, self.chain, self.network, self.reporter.period_seconds,
                               self.reporter.genesis)
         if config.api_plain_http:
             if host not in ("127.0.0.1", "localhost", "::1"):
                 raise ConfigError("--api-plain-http is for a loopback address only; tenants' logs need TLS")
-            return TenantApiServer(config.api_addr, access)
+            return TenantApiServer(config.api_addr, access), None
         cert, key = ensure_certificate(Path(config.data_dir) / "api-tls")
-        self.api_fingerprint = fingerprint(cert.read_bytes())
-        return TenantApiServer(config.api_addr, access, str(cert), str(key))
+        return TenantApiServer(config.api_addr, access, str(cert), str(key)), fingerprint(cert.read_bytes())
 
     def _check_host(self) -> None:
         try:
@@ -366,7 +365,7 @@ class Orchestrator:
         self._meter_thread.start()
         if self.api:
             self.api.start()
-            log.info("tenant API at %s (certificate sha256 %s)", self.api.url, getattr(self, "api_fingerprint", "-"))
+            log.info("tenant API at %s (certificate sha256 %s)", self.api.url, self.api_fingerprint or "-")
         if self.heads:
             self.heads.start()
         log.info("orchestrator for host %d started (data: %s)", self.config.host_id, self.config.data_dir)

@@ -214,16 +214,20 @@ class Store:
 
     # --- reads for the reconciler and the status page --------------------------------------
 
-    def allocations(self, include_closed: bool = True) -> list[DesiredAllocation]:
+    def allocations(self, include_closed: bool = True, only: int | None = None) -> list[DesiredAllocation]:
+        """Every allocation (or the active ones), or just the one with id ``only``."""
         query = (
             "SELECT a.id, a.tenant, a.host_id, a.status, a.cpu_millis, a.memory_mib, a.storage_gib, a.pids, "
             "a.spec_hash, a.encrypted_spec, COALESCE(t.suspended_at, 0) != 0 AND a.status = 'active', "
-            "a.closed_block FROM allocations a LEFT JOIN tenants t ON t.address = a.tenant"
+            "a.closed_block FROM allocations a LEFT JOIN tenants t ON t.address = a.tenant WHERE 1"
         )
+        params: tuple = ()
         if not include_closed:
-            query += " WHERE a.status = 'active'"
+            query += " AND a.status = 'active'"
+        if only is not None:
+            query, params = query + " AND a.id = ?", (only,)
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY a.id").fetchall()
+            rows = self._db.execute(query + " ORDER BY a.id", params).fetchall()
         return [
             DesiredAllocation(
                 id=r[0], tenant=r[1], host_id=r[2], status=r[3], cpu_millis=r[4], memory_mib=r[5],
@@ -368,12 +372,14 @@ class Store:
                              (allocation, reference, digest, pinned, size, time.time()))
 
     def image(self, allocation: int) -> dict | None:
-        return next((r for r in self.images() if r["allocation"] == allocation), None)
+        found = self.images(only=allocation)
+        return found[0] if found else None
 
-    def images(self) -> list[dict]:
+    def images(self, only: int | None = None) -> list[dict]:
+        query = "SELECT allocation, reference, digest, pinned, size FROM images"
         with self._lock:
-            rows = self._db.execute(
-                "SELECT allocation, reference, digest, pinned, size FROM images ORDER BY allocation").fetchall()
+            rows = self._db.execute(query + (" WHERE allocation = ?" if only is not None else "") + " ORDER BY allocation",
+                                    (only,) if only is not None else ()).fetchall()
         return [dict(zip(("allocation", "reference", "digest", "pinned", "size"), r)) for r in rows]
 
     def retain_image(self, allocation: int, remove_after: float) -> float:
@@ -424,7 +430,8 @@ class Store:
                 (allocation, limit)).fetchall()
 
     def allocation(self, allocation_id: int) -> DesiredAllocation | None:
-        return next((a for a in self.allocations() if a.id == allocation_id), None)
+        found = self.allocations(only=allocation_id)
+        return found[0] if found else None
 
     def log_action(self, allocation: int | None, action: str, detail: str = "") -> None:
         with self._lock:

@@ -164,14 +164,11 @@ class Reporter:
         Returns when the earliest of these tenants' escrows runs out (the keeper's next deadline)."""
         f = self.chain.tenantchain.functions
         active = self.store.allocations(include_closed=False)
-        calls = [f.settle(a.id) for a in active]
-        if hasattr(self.tx, "transact_many"):  # all at once: one block's wait for the lot, not one each
-            failed = [r for r in self.tx.transact_many(calls) if isinstance(r, ChainError)]
-            if failed:
-                raise failed[0]
-        else:
-            for call in calls:
-                self.tx.transact(call, self.operator)
+        # All at once through the transaction manager: one block's wait for the lot, not one each.
+        failed = [r for r in self.tx.transact_many([f.settle(a.id) for a in active], self.operator)
+                  if isinstance(r, ChainError)]
+        if failed:
+            raise failed[0]
         earliest = float("inf")
         now = time.time()
         for tenant in sorted({a.tenant for a in active}):

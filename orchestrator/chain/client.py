@@ -152,6 +152,17 @@ class Chain:
                     raise ChainError(f"{call.fn_name} returned an undecodable result") from exc
         return results
 
+    def transact_many(self, calls: list, account: LocalAccount) -> list:
+        """One after the other (the transaction manager sends them at once); per call its receipt or the
+        :class:`ChainError` it met."""
+        results = []
+        for call in calls:
+            try:
+                results.append(self.transact(call, account))
+            except ChainError as exc:
+                results.append(exc)
+        return results
+
     def transact(self, call, account: LocalAccount, gas: int | None = None, wait_s: float = 60.0,
                  key: str | None = None) -> Any:
         """Sign and send a contract call from ``account``; return the receipt. For one-off senders (the

@@ -102,10 +102,12 @@ class TxManager:
         self._attempt(outbox_id)
         return self._await(outbox_id)
 
-    def transact_many(self, calls: list) -> list:
+    def transact_many(self, calls: list, account: LocalAccount | None = None) -> list:
         """Send several calls at once (consecutive nonces, all broadcast before any is awaited), then
         wait for them: N transactions cost about one block's wait, not N. Returns, per call, its
         :class:`Receipt` or the :class:`ChainError` it met."""
+        if account is not None and account.address != self.account.address:
+            raise ChainError(f"this transaction manager sends for {self.account.address}, not {account.address}")
         results: list = [None] * len(calls)
         queued = []
         for i, call in enumerate(calls):

@@ -155,11 +155,14 @@ def tenant_status(s: Session, who: str | None) -> None:
         info["paid_through"] = paid_through
     lines = [f"{who}: balance {balance}, {rate} units/s, withdrawable {withdrawable}"
              f"{', SUSPENDED' if suspended_at else ''}; {len(info['allocations'])} allocations"]
+    clients: dict[int, HostApiClient] = {}
     for row in info["allocations"]:
         if not wallet or row["status"] != "active":
             continue
         try:
-            live = HostApiClient(s.chain, s.signer, row["host"]).call(row["id"], "status")
+            if row["host"] not in clients:
+                clients[row["host"]] = HostApiClient(s.chain, s.signer, row["host"])
+            live = clients[row["host"]].call(row["id"], "status")
         except HostApiError as exc:  # one host away doesn't hide the others
             row["live"] = {"error": str(exc)}
             lines.append(f"  {row['id']}: {exc}")

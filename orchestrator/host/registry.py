@@ -77,10 +77,9 @@ class Image:
 def parse_reference(text: str) -> ImageRef:
     """Docker's reference grammar: [registry[:port]/]repository[:tag][@sha256:digest]."""
     name, _, digest = text.partition("@")
-    last = name.rsplit("/", 1)[-1]
     tag = None
-    if ":" in last:
-        name, tag = name[:len(name) - len(last)] + last.split(":", 1)[0], last.split(":", 1)[1]
+    if ":" in name.rsplit("/", 1)[-1]:  # a colon after the last slash is a tag (before it: a port)
+        name, tag = name.rsplit(":", 1)
     first, _, rest = name.partition("/")
     if has_registry(name):
         registry, repository = first, rest
