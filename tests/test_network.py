@@ -401,8 +401,9 @@ def test_ingress_publishes_ports_through_haproxy(anvil, tmp_path, docker_cleanup
         # The range (3 ports) is exhausted: the fourth runs, without ingress, and says why.
         fourth = cluster.request(tenant, WEB, resources=(500, 32, 1, 256))
         wait_running(o, fourth)
-        assert wait_for(lambda: _endpoint(o, fourth)["host_port"] is None and _endpoint(o, fourth),
-                        what="the fourth's endpoint")["state"].startswith("unavailable: no free host port")
+        # Wait until the host knows of the endpoint (the placeholder has no state), then read why.
+        shown = wait_for(lambda: (e := _endpoint(o, fourth))["state"] is not None and e, what="the fourth's endpoint")
+        assert shown["host_port"] is None and shown["state"].startswith("unavailable: no free host port"), shown
 
         # The proxy killed by hand is started again within one period.
         old = o.network.proxy.pid()
@@ -416,7 +417,8 @@ def test_ingress_publishes_ports_through_haproxy(anvil, tmp_path, docker_cleanup
         assert any(a.startswith("ports-released") for _, _, a, _ in o.store.actions(50))
         passes = full_passes(o)
         wait_for(lambda: full_passes(o) >= passes + 2, what="two more full passes")  # time to reassign, if allowed
-        assert _endpoint(o, fourth)["host_port"] is None, "a released port went to another tenant in its quiet time"
+        still = _endpoint(o, fourth)
+        assert still["host_port"] is None and still["state"].startswith("unavailable"), "a released port went to another tenant in its quiet time"
         held = {(p.allocation, p.host_port) for p in o.store.ports() if p.released_at is None}
         endpoints_before = {x: _endpoint(o, x)["host_port"] for x in (second, third)}
 
