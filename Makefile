@@ -9,12 +9,13 @@ FORGE   := node_modules/.bin/forge
 export SOLCX_BINARY_PATH := $(CURDIR)/.solc
 export APE_DATA_FOLDER   := $(CURDIR)/.ape
 
-.PHONY: help setup demo test test-forge test-slither test-ape test-py bench clean
+.PHONY: help setup demo portal test test-forge test-slither test-ape test-portal test-py bench clean
 
 help:
 	@echo "make demo   start a local chain, deploy, run the demo (Ctrl-C stops everything)"
 	@echo "make test   set up what is missing, then run every test (forge + ape compile + pytest)"
 	@echo "make setup  only install/start what is missing (idempotent)"
+	@echo "make portal rebuild the tenant portal's bundle (portal/dist); serve it: tenantchain portal"
 	@echo "make bench  run the benchmarks and update BENCHMARKS.md"
 	@echo "make clean  remove build output (not installed tools)"
 
@@ -24,8 +25,11 @@ setup:
 demo: setup
 	@$(VENV)/bin/tenantchain demo
 
+portal:
+	node portal/build.mjs
+
 test: setup
-	@$(MAKE) --no-print-directory test-forge test-slither test-ape test-py
+	@$(MAKE) --no-print-directory test-forge test-slither test-ape test-portal test-py
 
 test-forge:
 	$(FORGE) test
@@ -36,6 +40,11 @@ test-slither:
 
 test-ape:
 	$(VENV)/bin/ape compile
+
+# The portal's pure parts (units, spec parsing) under node's own test runner; the page itself is
+# tested in Chromium by tests/test_portal.py.
+test-portal:
+	node --test portal/test/
 
 # pytest exits 5 when it collected no tests: that is a failure here too.
 test-py:
@@ -55,4 +64,4 @@ bench: setup
 	$(PY) -m bench.collect --write
 
 clean:
-	rm -rf .forge .build contracts/.cache bench/out
+	rm -rf .forge .build contracts/.cache bench/out portal/dist

@@ -3,6 +3,7 @@
 #   node tools (package-lock.json) -> node_modules/
 #   Python deps (requirements.lock + pyproject.toml) -> .venv/
 #   the pinned Solidity compiler -> .solc/solc-v<version> (native solc if it matches, else solcjs)
+#   the tenant portal's bundle (esbuild) -> portal/dist/
 #   a Docker daemon and the local test image (unless TENANTCHAIN_SKIP_DOCKER=1)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -51,6 +52,15 @@ if [ ! -x "$solc_bin" ] || ! "$solc_bin" --version 2>/dev/null | grep -q "Versio
     printf '#!/bin/sh\nexec node "%s/tools/solcjs-native.js" "$@"\n' "$root" >"$solc_bin"
     chmod +x "$solc_bin"
   fi
+fi
+
+# --- Tenant portal bundle -----------------------------------------------------------------
+portal_stamp=portal/dist/.tenantchain-stamp
+portal_hash="$(hash_of package-lock.json portal/build.mjs portal/index.html portal/portal.css portal/src/*.js)"
+if [ "$(cat "$portal_stamp" 2>/dev/null)" != "$portal_hash" ]; then
+  say "building the tenant portal (esbuild -> portal/dist)"
+  node portal/build.mjs
+  echo "$portal_hash" >"$portal_stamp"
 fi
 
 # --- Chromium (headless browser tests of the status page) -------------------------------

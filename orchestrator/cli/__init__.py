@@ -1,5 +1,5 @@
 """`tenantchain`: one entry point, one module per command group (account, tenant, operator, admin,
-host-key, orchestrator, demo).
+host-key, orchestrator, portal, demo).
 
 Every user error ends as one line on stderr and a non-zero exit: the package's errors
 (:class:`TenantChainError`) are mapped here, at the boundary; anything else is a bug and keeps
@@ -20,6 +20,7 @@ from .host_key import host_key
 from .hosts import hosts
 from .operator import operator
 from .orchestrator import orchestrator
+from .portal import portal
 from .tenant import tenant
 
 
@@ -29,7 +30,7 @@ def cli() -> None:
     """TenantChain: cloud resources governed by Ethereum contracts, enforced on Docker hosts."""
 
 
-for group in (demo, account, tenant, hosts, operator, admin, host_key, orchestrator):
+for group in (demo, account, tenant, hosts, operator, admin, host_key, orchestrator, portal):
     cli.add_command(group)
 
 

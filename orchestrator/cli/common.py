@@ -19,6 +19,7 @@ from web3 import Web3
 
 from ..chain import types
 from ..chain.client import Chain, Deployment
+from ..chain.refusals import explain
 from ..chain.wallet import from_private_key, load_keystore
 from ..errors import ChainError, ConfigError
 
@@ -81,30 +82,6 @@ class Session:
 
     def out(self, human: str, data: dict) -> None:
         click.echo(json.dumps(data, indent=2, default=str) if self.as_json else human)
-
-
-def explain(message: str) -> str:
-    """Turn a decoded custom error into a sentence a user can act on."""
-    table = {
-        "AllocationInsufficientCapacity": "the host doesn't have the free capacity",
-        "AllocationQuotaExceeded": "this would exceed your quota",
-        "BillingInsufficientPrepaid": "your escrow doesn't cover the minimum prepaid period; deposit more",
-        "BillingInsufficientBalance": "you can't withdraw that much (the rest is committed)",
-        "RegistryHostNotActive": "no such host, or it doesn't take new allocations",
-        "RegistryTenantNotActive": "this wallet isn't an active tenant (register first)",
-        "RegistryTenantAlreadyRegistered": "this wallet is registered already",
-        "RegistryOperatorNotApproved": "this wallet isn't an approved operator; ask an admin",
-        "OwnableUnauthorizedAccount": "only the admin can do that",
-        "RegistryNotTenantOrDelegate": "only the tenant (or its delegates) can do that",
-        "RegistryPaused": "the system is paused by the admin for now",
-        "AllocationUnknown": "no such allocation",
-        "AllocationNotActive": "that allocation has ended already",
-        "ERC20InsufficientBalance": "not enough tokens in the wallet",
-    }
-    for name, sentence in table.items():
-        if f"refused: {name}(" in message:
-            return f"{sentence}: {message.split('refused: ', 1)[1]}"
-    return message
 
 
 def chain_command(group, name: str, signs: bool = True):

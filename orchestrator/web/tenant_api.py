@@ -9,6 +9,9 @@ backend the service wires in, which also does the work; this module only speaks 
     GET  /v1/health
 
 Errors are JSON {"error": one sentence} with 400/401/403/404/429.
+
+Browsers (the tenant portal) may call it from any origin: CORS allows every origin because nothing
+here rides on cookies or ambient credentials; each request carries its own wallet signature.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Protocol
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
@@ -74,7 +79,9 @@ def create_app(backend: TenantBackend) -> Starlette:
         return JSONResponse({"ok": True})
 
     return Starlette(routes=[Route("/v1/allocations/{allocation}/{action}", action, methods=["POST"]),
-                             Route("/v1/health", health, methods=["GET"])])
+                             Route("/v1/health", health, methods=["GET"])],
+                     middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
+                                            allow_headers=["content-type"], max_age=600)])
 
 
 async def _threaded(fn, *args):

@@ -1,0 +1,88 @@
+"""What the contract's refusals mean, in sentences a user can act on: one table for the CLI and the
+web portal (which receives it in its config.json), so that both say the same thing.
+
+Keys are the custom errors' names (TenantChain's interfaces, OpenZeppelin's ERC-20 and Ownable);
+a name missing here is shown as the decoded error itself.
+"""
+
+from __future__ import annotations
+
+ERROR_SENTENCES: dict[str, str] = {
+    # Allocation
+    "AllocationUnknown": "no such allocation",
+    "AllocationNotActive": "that allocation has ended already",
+    "AllocationEmptyResources": "ask for some resources: every amount is zero",
+    "AllocationInsufficientCapacity": "the host doesn't have the free capacity; ask for less or choose another host",
+    "AllocationQuotaExceeded": "this would exceed your quota; release something or ask an admin for more",
+    "AllocationRateTooHigh": "the price of this request is beyond what the contract accepts",
+    "AllocationNotExpired": "that allocation isn't out of funds yet",
+    # Billing
+    "BillingZeroAmount": "the amount must be more than zero",
+    "BillingInsufficientPrepaid": "your escrow doesn't cover the minimum prepaid period; deposit more",
+    "BillingInsufficientBalance": "you can't withdraw that much (the rest is committed to running allocations)",
+    "BillingTenantSuspended": "this tenant is suspended for lack of funds; deposit to resume",
+    "BillingPeriodNotEnded": "that billing period hasn't ended yet",
+    "BillingPeriodAlreadyReported": "usage for that period was reported already",
+    "BillingPeriodAfterClose": "that period is after the allocation ended",
+    "BillingUsageExceedsLimit": "the reported usage is more than the allocation could use",
+    "BillingWrongHost": "that allocation runs on another host",
+    "BillingNotTreasury": "only the treasury can do that",
+    "BillingAmountTooLarge": "the amount is too large",
+    # Registry
+    "RegistryPaused": "the system is paused by the admin for now; try again later",
+    "RegistryNotPaused": "the system isn't paused",
+    "RegistryTenantAlreadyRegistered": "this wallet is registered already",
+    "RegistryTenantNotActive": "this wallet isn't an active tenant (register first)",
+    "RegistryTenantHasAllocations": "release the tenant's allocations first",
+    "RegistryNotTenantOrDelegate": "only the tenant (or its delegates) can do that",
+    "RegistryInvalidTenantStatus": "that tenant status can't be set",
+    "RegistryOperatorNotApproved": "this wallet isn't an approved operator; ask an admin",
+    "RegistryNotHostOperator": "only the host's operator can do that",
+    "RegistryUnknownHost": "no such host",
+    "RegistryHostNotActive": "no such host, or it doesn't take new allocations",
+    "RegistryInvalidHostStatus": "the host can't change to that status",
+    "RegistryHostInUse": "the host still runs allocations",
+    "RegistryCapacityBelowUse": "the capacity would be less than what is allocated",
+    "RegistryInvalidPublicKey": "the host key must be a 33-byte compressed secp256k1 public key",
+    "RegistryInvalidApiUrl": "the API URL must be https:// (or http:// on loopback) and at most 256 bytes",
+    "RegistryInvalidParameters": "those parameters are out of range",
+    "RegistryZeroAddress": "the zero address isn't allowed here",
+    # OpenZeppelin
+    "OwnableUnauthorizedAccount": "only the admin can do that",
+    "OwnableInvalidOwner": "that address can't be the admin",
+    "SafeERC20FailedOperation": "the escrow token refused the transfer",
+    "ReentrancyGuardReentrantCall": "a call re-entered the contract; refused",
+    "ERC20InsufficientBalance": "not enough tokens in the wallet",
+    "ERC20InsufficientAllowance": "the contract may not move that many of your tokens; approve them first",
+    "ERC20InvalidApprover": "the token refuses approvals from the zero address",
+    "ERC20InvalidSpender": "the token refuses approvals to the zero address",
+    "ERC20InvalidSender": "the token refuses transfers from the zero address",
+    "ERC20InvalidReceiver": "the token refuses transfers to the zero address (check the address)",
+}
+
+# Why a host rejected an allocation (AllocationClosed's code when the reason is Rejected; see spec.RejectCode).
+REJECT_REASONS: dict[int, str] = {
+    0: "no reason given",
+    1: "the host couldn't decrypt the spec (encrypted to another key?)",
+    2: "the spec doesn't match its hash on-chain",
+    3: "the spec isn't valid",
+    4: "the spec asks for something this host forbids",
+    5: "the image isn't on the host",
+    6: "the host failed to start it",
+    7: "the spec asks for egress, which this host doesn't allow",
+    8: "the spec exposes more ports than this host publishes",
+    9: "the registry has no such image",
+    10: "the registry refused the pull (credentials?)",
+    11: "the image is larger than this host takes",
+    12: "this host doesn't pull from that registry",
+    13: "the registry didn't answer",
+}
+
+
+def explain(message: str) -> str:
+    """``message`` (``... refused: Name(args)``) with the sentence for ``Name`` in front, if known."""
+    if "refused: " not in message:
+        return message
+    detail = message.split("refused: ", 1)[1]
+    sentence = ERROR_SENTENCES.get(detail.split("(", 1)[0])
+    return f"{sentence}: {detail}" if sentence else message

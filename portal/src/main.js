@@ -1,0 +1,388 @@
+// The tenant portal: what `tenantchain tenant ...` does, from a browser wallet. Plain DOM, no framework.
+import { maxUint256, parseUnits } from "viem";
+
+import { chart, loadBill } from "./bill.js";
+import { Deployment } from "./contract.js";
+import { capitalise, explain } from "./errors.js";
+import { allocationLabel, cores, date, duration, MAX_UINT256, resources, tokens } from "./format.js";
+import { askHost } from "./host_api.js";
+import { fromForm, fromYaml, seal, SpecError } from "./spec.js";
+import { discoverWallets, onWalletEvents, requestAccount, switchTo, walletChainId } from "./wallet.js";
+
+const LOW_FUNDS_S = 24 * 3600; // warn when the escrow lasts less than a day at the current rate
+const CLOSE_REASONS = ["", "released", "rejected by the host", "out of funds"];
+const $ = (id) => document.getElementById(id);
+
+let deployment; // Deployment
+let provider = null; // the connected wallet's EIP-1193 provider
+let onRightChain = false;
+let hostsById = new Map();
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function say(text, kind = "") {
+  const box = $("message");
+  box.textContent = text;
+  box.className = kind;
+}
+
+/** Run one user action: errors become one sentence; the page is refreshed before the outcome shows. */
+async function act(label, work) {
+  if (!provider) return say("Connect a wallet first.", "error");
+  if (!onRightChain) return say(`Your wallet is on another network: switch to ${deployment.chain.name} first.`, "error");
+  const buttons = [...document.querySelectorAll("button")];
+  buttons.forEach((b) => (b.disabled = true));
+  let outcome, kind;
+  try {
+    outcome = (await work((text) => say(text))) || `${label}: done.`;
+    kind = "ok";
+  } catch (error) {
+    outcome = error instanceof SpecError ? error.message : explain(error, deployment.config.errors);
+    kind = "error";
+  }
+  try {
+    await refresh();
+  } catch (error) {
+    outcome += ` (The page could not refresh: ${explain(error, deployment.config.errors)})`;
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+  say(outcome, kind);
+}
+
+// --- wallet -------------------------------------------------------------------------------
+
+function showWallets(list) {
+  const box = $("wallets");
+  box.replaceChildren(...list.map((w) => el("button", { class: "wallet-button", onclick: () => connect(w) },
+    w.info.icon ? el("img", { src: w.info.icon, alt: "" }) : null, `Connect ${w.info.name}`)));
+  if (list.length === 0) box.replaceChildren(el("span", { class: "muted" }, "No browser wallet found (install one, e.g. MetaMask)."));
+}
+
+async function connect(wallet) {
+  try {
+    const account = await requestAccount(wallet.provider);
+    provider = wallet.provider;
+    deployment.connect(provider, account);
+    $("who").textContent = `${wallet.info.name}: ${account}`;
+    $("wallets").hidden = true;
+    onWalletEvents(provider, () => reconnect(wallet));
+    await checkNetwork();
+    await refresh();
+    say("Connected.", "ok");
+  } catch (error) {
+    say(explain(error, deployment.config.errors), "error");
+  }
+}
+
+async function reconnect(wallet) {
+  const accounts = await wallet.provider.request({ method: "eth_accounts" });
+  if (accounts?.[0]) deployment.connect(wallet.provider, accounts[0]);
+  await checkNetwork();
+  await refresh();
+}
+
+async function checkNetwork() {
+  const id = await walletChainId(provider);
+  onRightChain = id === deployment.config.chain_id;
+  $("network-banner").hidden = onRightChain;
+  $("network-text").textContent = `This portal is for ${deployment.chain.name} (chain ${deployment.config.chain_id}); `
+    + `your wallet is on chain ${id}.`;
+}
+
+async function switchNetwork() {
+  try {
+    await switchTo(provider, deployment.chain);
+    await checkNetwork();
+    await refresh();
+    say(onRightChain ? "Switched network." : "The wallet did not switch.", onRightChain ? "ok" : "error");
+  } catch (error) {
+    say(explain(error, deployment.config.errors), "error");
+  }
+}
+
+// --- views ----------------------------------------------------------------------------------
+
+async function refresh() {
+  if (!deployment.reader) return;
+  const token = await deployment.tokenInfo();
+  await showHosts(token);
+  if (!provider || !onRightChain) return;
+  const me = deployment.account;
+  const [escrow, tenant, inWallet, allocations] = await Promise.all([
+    deployment.read("accountOf", [me]), deployment.read("getTenant", [me]), deployment.tokenRead("balanceOf", [me]),
+    deployment.allocations(me)]);
+  showAccount(token, escrow, tenant, inWallet);
+  showAllocations(token, allocations);
+  await showBill(token, allocations);
+}
+
+function showAccount(token, escrow, tenant, inWallet) {
+  $("account-empty").hidden = true;
+  $("account-facts").hidden = false;
+  $("register").hidden = tenant.status !== 0;
+  $("escrow").textContent = tokens(escrow.balance, token);
+  $("rate").textContent = escrow.ratePerSecond === 0n ? "nothing running"
+    : `${tokens(escrow.ratePerSecond * 3600n, token)} per hour`;
+  $("withdrawable").textContent = tokens(escrow.withdrawable, token);
+  $("wallet-balance").textContent = tokens(inWallet, token);
+  const banner = $("funds-banner");
+  if (escrow.paidThrough === MAX_UINT256 || escrow.ratePerSecond === 0n) {
+    $("time-left").textContent = "indefinitely (nothing running)";
+    banner.hidden = true;
+  } else {
+    const left = Number(escrow.paidThrough) - Date.now() / 1000;
+    const until = left < LOW_FUNDS_S * 365 ? ` (until ${date(escrow.paidThrough)})` : "";
+    $("time-left").textContent = left > 0 ? `${duration(left)}${until}` : "run out";
+    banner.hidden = !(escrow.suspendedAt > 0n || left < LOW_FUNDS_S);
+    banner.textContent = escrow.suspendedAt > 0n
+      ? "Your escrow ran out: allocations are suspended. Deposit to resume them before the grace period ends."
+      : `Funds are low: your escrow lasts ${duration(Math.max(left, 0))} at the current rate. Deposit to keep running.`;
+  }
+}
+
+async function showHosts(token) {
+  const hosts = await deployment.hosts();
+  hostsById = new Map(hosts.map((h) => [h.id, h]));
+  const active = hosts.filter((h) => h.status === 1);
+  const perHour = (price, scale) => tokens(price * scale * 3600n, token);
+  $("host-rows").replaceChildren(...active.map((h) => {
+    const free = (k) => h.capacity[k] - h.used[k];
+    return el("tr", { "data-host": String(h.id) },
+      el("td", {}, String(h.id)),
+      el("td", {}, `${cores(free("cpuMillis"))}, ${(free("memoryMiB") / 1024).toFixed(1)} GiB memory, `
+        + `${free("storageGiB")} GiB storage, ${free("pids")} pids`),
+      el("td", {}, `${perHour(h.reservedPrices.cpuMilli, 1000n)} per core·h, `
+        + `${perHour(h.reservedPrices.memoryMiB, 1024n)} per GiB·h memory, `
+        + `${perHour(h.reservedPrices.storageGiB, 1n)} per GiB·h storage`),
+      el("td", {}, String(h.allocationCount)));
+  }));
+  if (active.length === 0) $("host-rows").replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No active hosts.")));
+  const select = $("req-host");
+  const chosen = select.value;
+  select.replaceChildren(...active.map((h) => el("option", { value: String(h.id) }, `host ${h.id}`)));
+  if (chosen && active.some((h) => String(h.id) === chosen)) select.value = chosen;
+}
+
+function showAllocations(token, allocations) {
+  const rows = allocations.slice().reverse().map((a) => {
+    const active = a.status === 1;
+    const status = active ? "active" : closedText(a);
+    const live = el("td", { class: "live" });
+    const actions = el("td", {});
+    if (active) {
+      live.append(el("button", { class: "secondary", onclick: () => showLive(a, live) }, "Ask host"));
+      actions.append(
+        el("button", { class: "secondary", onclick: () => toggleResize(a, actions) }, "Resize"), " ",
+        el("button", { class: "secondary", onclick: () => release(a) }, "Release"));
+    }
+    return el("tr", { "data-allocation": a.id.toString() },
+      el("td", { title: a.id.toString() }, allocationLabel(a.id)),
+      el("td", {}, String(a.hostId)),
+      el("td", { class: active ? "status-active" : "status-closed" }, status),
+      el("td", {}, resources(a.resources)),
+      el("td", {}, active ? `${tokens(a.ratePerSecond * 3600n, token)}/h` : "-"),
+      live, actions);
+  });
+  $("allocation-rows").replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No allocations yet."))]));
+}
+
+function closedText(a) {
+  if (!a.closed) return "closed";
+  const reason = CLOSE_REASONS[a.closed.reason] || "closed";
+  if (a.closed.reason === 2) {
+    return `${reason}: ${deployment.config.reject_reasons[a.closed.code] || "code " + a.closed.code}`;
+  }
+  return reason;
+}
+
+async function showLive(a, cell) {
+  cell.textContent = "asking the host…";
+  try {
+    const s = await askHost(deployment, a.id);
+    const c = s.container;
+    const parts = [c ? c.state : "no container yet"];
+    if (c) parts.push(`restarts ${c.restarts}`, `OOM kills ${c.oom_kills ?? "?"}`);
+    if (s.image) parts.push(`image ${s.image.digest.slice(0, 19)}…`);
+    for (const e of s.endpoints || []) parts.push(`${e.container_port}/tcp → ${e.endpoint || "-"} (${e.state})`);
+    cell.textContent = parts.join(" · ");
+    cell.className = `live ${c && c.state === "running" ? "running" : ""}`;
+  } catch (error) {
+    cell.textContent = error.message ? explain(error, deployment.config.errors) : String(error);
+  }
+}
+
+async function showBill(token, allocations) {
+  const bill = await loadBill(deployment, allocations);
+  const charged = bill.filter((b) => b.lines.length || b.pending > 0n);
+  if (charged.length === 0) {
+    $("bill-body").replaceChildren(el("p", { class: "muted" }, "No charges yet."));
+    return;
+  }
+  const total = charged.reduce((s, b) => s + b.total, 0n);
+  const describe = (l) => `${date(l.from)} – ${date(l.to)}: reserved ${tokens(l.reserved, token)}, metered ${tokens(l.metered, token)}`;
+  $("bill-body").replaceChildren(
+    el("p", {}, `Settled in all: ${tokens(total, token)}. Dark: reserved, light: metered use.`),
+    ...charged.map((b) => el("div", { class: "bill-row", "data-bill": b.id.toString() },
+      el("strong", { title: b.id.toString() }, allocationLabel(b.id)),
+      chart(b.lines, describe),
+      el("span", {}, `${b.lines.length} settlements, ${tokens(b.total, token)} settled; ${tokens(b.pending, token)} accrued, not settled yet`))));
+}
+
+// --- actions --------------------------------------------------------------------------------
+
+function amountOf(text, token, what) {
+  const trimmed = text.trim();
+  if (!/^\d+(\.\d+)?$/.test(trimmed)) throw new SpecError(`${what}: "${text}" is not an amount (e.g. 100 or 2.5)`);
+  const [, fraction = ""] = trimmed.split(".");
+  if (fraction.length > token.decimals) throw new SpecError(`${what}: at most ${token.decimals} decimals`);
+  const units = parseUnits(trimmed, token.decimals);
+  if (units === 0n) throw new SpecError(`${what}: the amount must be more than zero`);
+  return units;
+}
+
+function deposit(event) {
+  event.preventDefault();
+  act("Deposit", async (progress) => {
+    const token = await deployment.tokenInfo();
+    const units = amountOf($("deposit-amount").value, token, "Deposit");
+    const me = deployment.account;
+    const held = await deployment.tokenRead("balanceOf", [me]);
+    if (held < units) throw new SpecError(`Your wallet holds ${tokens(held, token)}, less than ${tokens(units, token)}.`);
+    if ((await deployment.tokenRead("allowance", [me, deployment.address])) < units) {
+      await deployment.send("Approve", "approve", [deployment.address, units], progress, "token");
+    }
+    await deployment.send("Deposit", "deposit", [me, units], progress);
+    $("deposit-amount").value = "";
+    return `Deposited ${tokens(units, token)}.`;
+  });
+}
+
+function withdraw(event) {
+  event.preventDefault();
+  act("Withdraw", async (progress) => {
+    const token = await deployment.tokenInfo();
+    const text = $("withdraw-amount").value.trim();
+    const units = text === "all" ? (await deployment.read("accountOf", [deployment.account])).withdrawable
+      : amountOf(text, token, "Withdraw");
+    if (units === 0n) throw new SpecError("Nothing is withdrawable: the rest is committed to running allocations.");
+    await deployment.send("Withdraw", "withdraw", [units, deployment.account], progress);
+    $("withdraw-amount").value = "";
+    return `Withdrew ${tokens(units, token)}.`;
+  });
+}
+
+function register() {
+  act("Register", async (progress) => {
+    const zero = { cpuMillis: 0, memoryMiB: 0, storageGiB: 0, pids: 0 };
+    await deployment.send("Register", "registerTenant", [deployment.metadataHash(""), "", zero], progress);
+    return "Registered as a tenant.";
+  });
+}
+
+async function readSpec() {
+  const file = $("req-file").files[0];
+  if (file) return fromYaml(await file.text(), file.name);
+  return fromForm({
+    image: $("req-image").value, command: $("req-command").value, expose: $("req-expose").value,
+    egress: $("req-egress").checked, cpuCores: $("req-cpu").value, memoryMiB: $("req-memory").value,
+    storageGiB: $("req-storage").value, pids: $("req-pids").value,
+  });
+}
+
+function request(event) {
+  event.preventDefault();
+  act("Request", async (progress) => {
+    const hostId = Number($("req-host").value);
+    const host = hostsById.get(hostId);
+    if (!host) throw new SpecError("Choose a host.");
+    const spec = await readSpec();
+    const { ciphertext, digest } = seal(spec.body, host.publicKey); // encrypted here, in the browser
+    const receipt = await deployment.send("Request", "requestAllocation", [hostId, spec.resources, digest, ciphertext], progress);
+    const admitted = deployment.requestedIn(receipt);
+    return `Allocation ${allocationLabel(admitted.allocationId)} admitted on host ${hostId}; the host starts it now.`;
+  });
+}
+
+function toggleResize(a, cell) {
+  const open = cell.querySelector("form");
+  if (open) return open.remove();
+  const field = (name, value, label) => el("label", {}, `${label} `, el("input", { name, value: String(value) }));
+  const form = el("form", { class: "resize" },
+    field("cpu", Number(a.resources.cpuMillis) / 1000, "cores"), field("memory", a.resources.memoryMiB, "MiB"),
+    field("storage", a.resources.storageGiB, "GiB"), field("pids", a.resources.pids, "pids"),
+    el("button", {}, "Apply"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("Resize", async (progress) => {
+      const { resources: wanted } = fromForm({ image: "-", command: "", expose: "", egress: false,
+        cpuCores: form.cpu.value, memoryMiB: form.memory.value, storageGiB: form.storage.value, pids: form.pids.value });
+      await deployment.send("Resize", "resizeAllocation", [a.id, wanted], progress);
+      return `Allocation ${allocationLabel(a.id)} resized to ${resources(wanted)}.`;
+    });
+  });
+  cell.append(form);
+}
+
+function release(a) {
+  act("Release", async (progress) => {
+    await deployment.send("Release", "releaseAllocation", [a.id], progress);
+    return `Allocation ${allocationLabel(a.id)} released.`;
+  });
+}
+
+async function quote() {
+  try {
+    const host = Number($("req-host").value);
+    if (!host || $("req-file").files[0]) return void ($("quote").textContent = "");
+    const { resources: wanted } = fromForm({ image: "-", command: "", expose: "", egress: false,
+      cpuCores: $("req-cpu").value, memoryMiB: $("req-memory").value, storageGiB: $("req-storage").value, pids: $("req-pids").value });
+    const rate = await deployment.read("rateOf", [host, wanted]);
+    const token = await deployment.tokenInfo();
+    $("quote").textContent = `Costs ${tokens(rate * 3600n, token)} per hour, ${tokens(rate * 86400n, token)} per day, plus metered use.`;
+  } catch (error) {
+    $("quote").textContent = error instanceof SpecError ? capitalise(error.message) : "";
+  }
+}
+
+// --- start ----------------------------------------------------------------------------------
+
+async function main() {
+  let config;
+  try {
+    const response = await fetch("config.json", { cache: "no-store" });
+    config = await response.json();
+  } catch {
+    return say("config.json is missing or broken: build the portal with `tenantchain portal --build DIR`.", "error");
+  }
+  deployment = new Deployment(config);
+  $("footer").textContent = `${config.chain_name} (chain ${config.chain_id}) · TenantChain ${config.tenantchain}`
+    + (config.rpc_url ? ` · reads from ${config.rpc_url}` : " · reads through your wallet");
+  $("switch-network").addEventListener("click", switchNetwork);
+  $("register").addEventListener("click", register);
+  $("deposit-form").addEventListener("submit", deposit);
+  $("withdraw-form").addEventListener("submit", withdraw);
+  $("request-form").addEventListener("submit", request);
+  for (const id of ["req-host", "req-cpu", "req-memory", "req-storage", "req-pids", "req-file"]) {
+    $(id).addEventListener("change", quote);
+  }
+  discoverWallets(showWallets);
+  try {
+    await refresh();
+    await quote();
+  } catch (error) {
+    say(explain(error, config.errors), "error");
+  }
+}
+
+main();
