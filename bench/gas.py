@@ -100,6 +100,8 @@ def measure(chain: Chain, batch: int) -> dict[str, int]:
     run("settle", tc.settle(ids[batch]), keeper)
     run("settle (with a metered charge)", tc.settle(ids[1]), keeper)
     run("resizeAllocation", tc.resizeAllocation(ids[2], (1000, 512, 2, 64)), tenant)
+    run("setScalingPolicy", tc.setScalingPolicy(ids[2], (250, 128, 2, 64), (2000, 1024, 2, 64), 2**64 - 1), tenant)
+    run("autoResizeAllocation", tc.autoResizeAllocation(ids[2], (2000, 512, 2, 64)), operator)
     run("releaseAllocation", tc.releaseAllocation(ids[3]), tenant)
     run("rejectAllocation", tc.rejectAllocation(ids[4], 3), operator)
     run("withdraw", tc.withdraw(10**18, tenant.address), tenant)

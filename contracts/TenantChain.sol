@@ -11,6 +11,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IRegistry} from "./interfaces/IRegistry.sol";
 import {IAllocation} from "./interfaces/IAllocation.sol";
 import {IBilling} from "./interfaces/IBilling.sol";
+import {IScaling} from "./interfaces/IScaling.sol";
 import {ResourcesLib} from "./libraries/ResourcesLib.sol";
 
 /// @title TenantChain
@@ -26,7 +27,7 @@ import {ResourcesLib} from "./libraries/ResourcesLib.sol";
 /// lastSettled_i)` for `t <= paidThrough`) leaves the tenant's record untouched: every allocation is
 /// always funded up to `paidThrough`, and settlement costs one allocation slot and one earnings slot.
 /// Rounding (`funded / rate`, metered costs) is always down, in the tenant's favour.
-contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, ReentrancyGuard {
+contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step, ReentrancyGuard {
     using SafeERC20 for IERC20;
     using ResourcesLib for Resources;
     using ResourcesLib for uint104;
@@ -92,6 +93,14 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
         uint32 lastSettled;
     }
 
+    /// @dev A tenant's consent to automatic resizes; `maxRatePerSecond` 0 means none.
+    struct ScalingPolicy {
+        uint104 min;
+        uint104 max;
+        uint32 lastAutoResize;
+        uint64 maxRatePerSecond;
+    }
+
     IERC20 internal immutable _token;
     uint32 internal immutable _periodSeconds;
     uint32 internal immutable _genesis;
@@ -111,6 +120,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
     mapping(uint32 hostId => StoredHost) internal _hosts;
     mapping(uint32 hostId => uint256) internal _earnings;
     mapping(uint64 allocationId => StoredAllocation) internal _allocations;
+    mapping(uint64 allocationId => ScalingPolicy) internal _scaling;
 
     /*//////////////////////////////////////////////////////////////
                                CONSTRUCTOR
@@ -375,37 +385,78 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
     /// difference. Emits {Settled} and {AllocationResized}.
     function resizeAllocation(uint64 allocationId, Resources calldata resources) external whenNotPaused {
         StoredAllocation storage a = _activeAllocation(allocationId);
+        _checkTenantOrDelegate(a.tenant);
+        _resize(allocationId, a, resources);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                SCALING
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Let the host's operator resize `allocationId` within [`min`, `max`] while its rate stays at
+    /// most `maxRatePerSecond`; 0 turns automatic resizing off.
+    /// Requirements: the tenant or a delegate; active; `min` non-empty and at most `max` in every
+    /// resource; `max` within what the tenant's quota leaves beside its other allocations; the rate at
+    /// `min` within the ceiling. Emits {ScalingPolicySet}.
+    function setScalingPolicy(uint64 allocationId, Resources calldata min, Resources calldata max, uint64 maxRatePerSecond)
+        external
+    {
+        StoredAllocation storage a = _activeAllocation(allocationId);
         address tenant = a.tenant;
         _checkTenantOrDelegate(tenant);
-        _checkResourcesNonEmpty(resources);
-        StoredTenant storage t = _tenants[tenant];
-        if (t.status != TenantStatus.Active) revert RegistryTenantNotActive(tenant, t.status);
-        _settle(allocationId, a);
+        if (maxRatePerSecond == 0) {
+            delete _scaling[allocationId];
+        } else {
+            uint104 lo = min.pack();
+            uint104 hi = max.pack();
+            if (lo == 0 || !lo.fits(hi)) revert ScalingInvalidBounds(min, max);
+            StoredTenant storage t = _tenants[tenant];
+            _checkQuota(tenant, _quotaOf(tenant, t), t.used - a.resources, hi);
+            uint256 floorRate = _rateWithin(lo, _hosts[_hostOf(allocationId)].reservedPrices);
+            if (floorRate > maxRatePerSecond) revert ScalingRateAboveCeiling(allocationId, floorRate, maxRatePerSecond);
+            _scaling[allocationId] = ScalingPolicy(lo, hi, _scaling[allocationId].lastAutoResize, maxRatePerSecond);
+        }
+        emit ScalingPolicySet(allocationId, min, max, maxRatePerSecond);
+    }
 
-        uint32 hostId = _hostOf(allocationId);
-        StoredHost storage h = _hosts[hostId];
+    /// @notice An automatic resize by the host's operator, inside the tenant's policy.
+    /// Requirements: not paused; the host's operator; active; a policy; one cooldown since the last
+    /// automatic resize; `resources` within the bounds and its rate within the ceiling; then every
+    /// check of {resizeAllocation}. Emits {Settled}, {AllocationResized} and {AllocationAutoResized}.
+    function autoResizeAllocation(uint64 allocationId, Resources calldata resources)
+        external
+        whenNotPaused
+        onlyHostOperator(_hostOf(allocationId))
+    {
+        StoredAllocation storage a = _activeAllocation(allocationId);
+        ScalingPolicy storage p = _scaling[allocationId];
+        uint256 ceiling = p.maxRatePerSecond;
+        if (ceiling == 0) revert ScalingNoPolicy(allocationId);
+        uint256 next = uint256(p.lastAutoResize) + _scalingCooldown();
+        if (block.timestamp < next) revert ScalingCooldown(allocationId, next);
         uint104 req = resources.pack();
-        uint104 old = a.resources;
-        uint104 hostUsed = h.used - old; // its own share counts as free
-        uint104 tenantUsed = t.used - old;
-        _checkCapacity(hostId, h.capacity, hostUsed, req);
-        _checkQuota(tenant, _quotaOf(tenant, t), tenantUsed, req);
+        if (!p.min.fits(req) || !req.fits(p.max)) revert ScalingOutOfBounds(allocationId, resources);
+        uint256 rate = _rateWithin(req, _hosts[_hostOf(allocationId)].reservedPrices);
+        if (rate > ceiling) revert ScalingRateAboveCeiling(allocationId, rate, ceiling);
+        uint104 previous = a.resources;
+        p.lastAutoResize = uint32(block.timestamp);
+        _resize(allocationId, a, resources);
+        emit AllocationAutoResized(allocationId, previous.unpack(), resources);
+    }
 
-        uint256 newRate = _rateWithin(req, h.reservedPrices);
-        StoredAccount storage acct = _accounts[tenant];
-        uint256 totalRate = acct.ratePerSecond - a.ratePerSecond + newRate;
-        // After settling, lastSettled == now (the tenant is solvent: checked below), so the
-        // rate change moves `funded` by delta * now.
-        uint256 funded = acct.funded + newRate * block.timestamp - uint256(a.ratePerSecond) * block.timestamp;
-        _checkPrepaid(tenant, funded, totalRate);
+    function scalingPolicyOf(uint64 allocationId)
+        external
+        view
+        returns (Resources memory min, Resources memory max, uint64 maxRatePerSecond, uint32 lastAutoResize)
+    {
+        ScalingPolicy storage p = _scaling[allocationId];
+        return (p.min.unpack(), p.max.unpack(), p.maxRatePerSecond, p.lastAutoResize);
+    }
 
-        h.used = hostUsed + req;
-        t.used = tenantUsed + req;
-        acct.funded = uint128(funded);
-        acct.ratePerSecond = uint96(totalRate);
-        a.resources = req;
-        a.ratePerSecond = uint64(newRate);
-        emit AllocationResized(allocationId, resources, uint64(newRate));
+    /// @dev The least time between two automatic resizes of one allocation: half a billing period, so
+    /// that a workload can double twice within one period and a bill sees few sizes per period.
+    function _scalingCooldown() internal view returns (uint32) {
+        return _periodSeconds / 2;
     }
 
     /// @notice End an allocation: settle it, return its capacity, stop its charge.
@@ -726,6 +777,44 @@ contract TenantChain is IRegistry, IAllocation, IBilling, Ownable2Step, Reentran
 
     /// @dev Admission, escrow half: not suspended, and the minimum prepaid period covered at the new
     /// total rate. The new allocation's `lastSettled` is now, so `funded` grows by `rate * now`.
+    /// @dev Settle, then move the allocation to `resources` with the checks of a request for the
+    /// difference (capacity, quota, prepaid escrow at the new rate). Returns the new rate.
+    function _resize(uint64 allocationId, StoredAllocation storage a, Resources calldata resources)
+        internal
+        returns (uint256 newRate)
+    {
+        address tenant = a.tenant;
+        _checkResourcesNonEmpty(resources);
+        StoredTenant storage t = _tenants[tenant];
+        if (t.status != TenantStatus.Active) revert RegistryTenantNotActive(tenant, t.status);
+        _settle(allocationId, a);
+
+        uint32 hostId = _hostOf(allocationId);
+        StoredHost storage h = _hosts[hostId];
+        uint104 req = resources.pack();
+        uint104 old = a.resources;
+        uint104 hostUsed = h.used - old; // its own share counts as free
+        uint104 tenantUsed = t.used - old;
+        _checkCapacity(hostId, h.capacity, hostUsed, req);
+        _checkQuota(tenant, _quotaOf(tenant, t), tenantUsed, req);
+
+        newRate = _rateWithin(req, h.reservedPrices);
+        StoredAccount storage acct = _accounts[tenant];
+        uint256 totalRate = acct.ratePerSecond - a.ratePerSecond + newRate;
+        // After settling, lastSettled == now (the tenant is solvent: checked below), so the
+        // rate change moves `funded` by delta * now.
+        uint256 funded = acct.funded + newRate * block.timestamp - uint256(a.ratePerSecond) * block.timestamp;
+        _checkPrepaid(tenant, funded, totalRate);
+
+        h.used = hostUsed + req;
+        t.used = tenantUsed + req;
+        acct.funded = uint128(funded);
+        acct.ratePerSecond = uint96(totalRate);
+        a.resources = req;
+        a.ratePerSecond = uint64(newRate);
+        emit AllocationResized(allocationId, resources, uint64(newRate));
+    }
+
     function _commitRate(address tenant, uint256 rate) internal {
         StoredAccount storage acct = _accounts[tenant];
         if (acct.suspendedAt != 0) revert BillingTenantSuspended(tenant);

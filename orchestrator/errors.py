@@ -21,6 +21,16 @@ class ChainError(TenantChainError):
     """The chain (RPC) is unreachable or refused a call."""
 
 
+class ContractRefused(ChainError):
+    """The contract reverted: ``error`` is its custom error's name (None if not decoded) and ``values``
+    the decoded arguments, for callers that act on which refusal it was (a cooldown's end, say)."""
+
+    def __init__(self, message: str, error: str | None = None, values: tuple = ()):
+        super().__init__(message)
+        self.error = error
+        self.values = values
+
+
 class DockerHostError(TenantChainError):
     """The Docker daemon is unreachable or refused an operation."""
 

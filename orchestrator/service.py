@@ -26,10 +26,14 @@ from .chain.watcher import Watcher, WatcherConfig
 from .errors import ChainError, ConfigError, DockerHostError
 from .host.docker_driver import DockerDriver
 from .host.firewall import Firewall, FirewallError
+from .host.lifecycle import Death, Lifecycle
 from .host.meter import sweep
 from .host.proxy import IngressProxy
 from .host.registry import ImageFetcher
 from .network_plane import NetworkPlane, NetworkPolicy
+from .ops.advice import allocation_advice, host_advice
+from .ops.autoscaler import Autoscaler
+from .ops.usage_tracker import UsageTracker
 from .reconciler import Reconciler
 from .spec import RejectCode
 from .store import Store
@@ -82,6 +86,7 @@ class ServiceConfig:
     image_retention_s: float = 24 * 3600  # a pulled image is kept this long after its last allocation ended
     api_addr: str | None = None  # the tenant API (host:port); None: not served
     api_plain_http: bool = False  # no TLS: refused unless api_addr is on loopback (development, tests)
+    autoscale_interval_s: float = 5.0  # how often tenants' scaling policies are acted on (0: never)
 
 
 class Orchestrator:
@@ -120,6 +125,12 @@ class Orchestrator:
                             max_fee_wei=int(config.max_fee_gwei * 10**9), confirmations=config.confirmations,
                             stuck_after_s=config.tx_stuck_after_s)
         self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id, tx=self.tx)
+        self.lifecycle = Lifecycle(self.driver.client, self.driver.container_labels(), on_death=self._died)
+        self.usage = UsageTracker(self.store, self.reporter.period_seconds)
+        self.autoscaler = Autoscaler(self.store, self.usage, self._auto_resize, lambda: self._view["host"].get("prices"),
+                                     self.reporter.period_seconds, self.lifecycle.oom_kills)
+        self._next_autoscale = 0.0
+        self._health_restarts: dict[int, tuple[int, float]] = {}  # allocation -> (restarts, not before)
         self.api, self.api_fingerprint = self._tenant_api(config)
         self.metrics = Metrics()
         self._view: dict = {"host": {"capacity": {}, "used": {}}, "tenants": {}, "containers": {}, "operator": {}}
@@ -144,7 +155,8 @@ class Orchestrator:
             return None, None
         host = config.api_addr.rpartition(":")[0] or "127.0.0.1"
         access = TenantAccess(self.store, self.driver, self.chain, self.network, self.reporter.period_seconds,
-                              self.reporter.genesis)
+                              self.reporter.genesis, advise=self.advice_for, care=lambda allocation: self._care_view(
+                                  allocation, time.time() - 3600, self.store.scaling_policies().get(allocation)))
         if config.api_plain_http:
             if host not in ("127.0.0.1", "localhost", "::1"):
                 raise ConfigError("--api-plain-http is for a loopback address only; tenants' logs need TLS")
@@ -169,6 +181,49 @@ class Orchestrator:
         call = self.chain.tenantchain.functions.rejectAllocation(allocation, int(code))
         receipt = self.tx.transact(call, self.config.operator, key=f"reject:{allocation}")
         return "0x" + bytes(receipt.transactionHash).hex()
+
+    def _auto_resize(self, steps: list[tuple[int, tuple[int, int, int, int]]]) -> list:
+        f = self.chain.tenantchain.functions
+        return self.tx.transact_many([f.autoResizeAllocation(allocation, resources) for allocation, resources in steps])
+
+    def _died(self, allocation: int, death: Death) -> None:
+        """Docker saw the container's process end (its restart policy starts it again, backing off)."""
+        self.store.log_action(allocation, "exited", f"exit code {death.exit_code}{', OOM-killed' if death.oom else ''}")
+
+    def _care(self, now: float) -> None:
+        """Automatic resizes on their interval; unhealthy containers restarted, backing off (10 s,
+        doubling, at most 5 min apart) like the kubelet's CrashLoopBackOff."""
+        if self.config.autoscale_interval_s and now >= self._next_autoscale:
+            self._next_autoscale = now + self.config.autoscale_interval_s
+            try:
+                for _, action in self.autoscaler.run_once():
+                    self.metrics.autoscale.labels(action).inc()
+            except ChainError as exc:
+                log.warning("autoscale: %s (retrying)", exc)
+        for allocation in list(self._view["containers"]):
+            health = self.lifecycle.health(allocation)
+            if health == "healthy":
+                self._health_restarts.pop(allocation, None)
+            if health != "unhealthy":
+                continue
+            restarts, not_before = self._health_restarts.get(allocation, (0, 0.0))
+            if now < not_before:
+                continue
+            container = self.driver.containers([allocation]).get(allocation)
+            if container is None:
+                continue
+            # Off the loop's thread: a stop waits up to 10 s for the process to exit.
+            self._health_restarts[allocation] = (restarts + 1, now + min(10.0 * 2**restarts, 300.0))
+            threading.Thread(target=self._restart_unhealthy, args=(allocation, container.id, restarts + 1),
+                             name=f"restart-{allocation}", daemon=True).start()
+
+    def _restart_unhealthy(self, allocation: int, container_id: str, count: int) -> None:
+        try:
+            self.driver.restart(container_id)
+        except DockerHostError as exc:
+            log.warning("restart of unhealthy allocation %d: %s", allocation, exc)
+            return
+        self.store.log_action(allocation, "restarted-unhealthy", f"health check failing; restart {count}")
 
     def _image_done(self) -> None:
         """A pull ended: a full pass at the next turn of the loop creates (or rejects) at once."""
@@ -209,6 +264,7 @@ class Orchestrator:
             self._view_due.set()
         self.metrics.lag.set(self.watcher.lag())
         self.metrics.subscribed.set(1 if self.heads and self.heads.connected.is_set() else 0)
+        self._care(time.monotonic())
         self._report_and_settle()
 
     def _meter_loop(self) -> None:
@@ -280,8 +336,11 @@ class Orchestrator:
         if a.status == "closed":
             return "closed"
         seen = self._view["containers"].get(a.id)
-        # Docker's "restarting": the process keeps dying and the restart policy backs off.
-        return {"running": "running", "paused": "paused", "restarting": "crash-looping"}.get(seen, "pending")
+        # Docker's "restarting": the process keeps dying and the restart policy backs off; or it died
+        # often lately (between deaths it runs, briefly).
+        if seen == "restarting" or (seen == "running" and self.lifecycle.crash_looping(a.id)):
+            return "crash-looping"
+        return {"running": "running", "paused": "paused"}.get(seen, "pending")
 
     def _view_loop(self) -> None:
         while not self.stop_event.is_set():
@@ -289,10 +348,42 @@ class Orchestrator:
             self._view_due.clear()
             if self.stop_event.is_set():
                 return
+            self._care_metrics()
             try:
                 self.refresh_view()
             except ChainError as exc:
                 log.warning("chain: %s (status view not refreshed)", exc)
+            self._view["advice"] = self.advice()
+
+    def advice_for(self, allocation: int) -> dict | None:
+        """What the allocation uses against what it reserves, and the size the recommender would pick."""
+        found = self.usage.update().get(allocation)
+        return None if found is None else self._advice_of(*found, self.store.scaling_policies().get(allocation))
+
+    def _advice_of(self, a, window, policy: tuple | None) -> dict:
+        with self.usage.lock:
+            return allocation_advice(window, a.cpu_millis, a.memory_mib, self.reporter.period_seconds,
+                                     self.lifecycle.oom_kills(a.id, window.since),
+                                     max_cpu_millis=policy[2] if policy else None,
+                                     max_memory_mib=policy[3] if policy else None)
+
+    def advice(self) -> dict:
+        """Per allocation and for the host (see ops.advice); the status page and /api/advice show it."""
+        policies = self.store.scaling_policies()
+        rows = [{"id": a.id, "tenant": a.tenant, "cpu_millis": a.cpu_millis, "memory_mib": a.memory_mib,
+                 "advice": self._advice_of(a, window, policies.get(a.id))} for a, window in self.usage.update().values()]
+        host = self._view["host"]
+        prices = host.get("prices") or (0, 0, 0, 0)
+        return {"allocations": rows, "host": host_advice(rows, host.get("capacity", {}), host.get("used", {}), prices),
+                "prices": list(prices), "token": self._view.get("token", {}), "at": time.time()}
+
+    def _care_metrics(self) -> None:
+        since = time.time() - 3600
+        for a in self.store.allocations(include_closed=False):
+            label = str(a.id)
+            self.metrics.restarts.labels(label).set(len(self.lifecycle.deaths(a.id, since)))
+            self.metrics.oom_kills.labels(label).set(self.lifecycle.oom_kills(a.id, since))
+            self.metrics.crash_looping.labels(label).set(1 if self.lifecycle.crash_looping(a.id) else 0)
 
     def refresh_view(self) -> None:
         """Re-read the host and the escrow of every tenant with an active allocation here, in one batch."""
@@ -300,6 +391,7 @@ class Orchestrator:
         tenants = sorted({a.tenant for a in self.store.allocations(include_closed=False)})
         host, *accounts = self.chain.read_many([f.getHost(self.config.host_id)] + [f.accountOf(t) for t in tenants])
         capacity, used = dict(zip(RESOURCES, host[2])), dict(zip(RESOURCES, host[3]))
+        prices = tuple(host[5])  # reserved, per unit-second: cpu milli, memory MiB, storage GiB, pid
         for resource in RESOURCES:
             self.metrics.capacity.labels(resource).set(capacity[resource])
             self.metrics.used.labels(resource).set(used[resource])
@@ -308,7 +400,7 @@ class Orchestrator:
             view[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
                             "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
         self._view["tenants"] = view
-        self._view["host"] = {"capacity": capacity, "used": used}
+        self._view["host"] = {"capacity": capacity, "used": used, "prices": prices}
         if "token" not in self._view:  # fixed for a deployment: read once
             token = self.chain.token.functions
             self._view["token"] = {"symbol": self.chain.read(token.symbol().call),
@@ -323,6 +415,18 @@ class Orchestrator:
                                   "pending_transactions": self.tx.pending()}
         self.metrics.operator_balance.set(balance)
 
+    def _care_view(self, allocation: int, since: float, policy: tuple | None) -> dict:
+        """Deaths, exit codes, OOM kills and health (the last hour), and the tenant's scaling policy."""
+        deaths = self.lifecycle.deaths(allocation, since)
+        view = {"restarts_last_hour": len(deaths), "last_exit_code": deaths[-1].exit_code if deaths else None,
+                "oom_kills_last_hour": self.lifecycle.oom_kills(allocation, since),
+                "crash_looping": self.lifecycle.crash_looping(allocation), "health": self.lifecycle.health(allocation),
+                "autoscale": None}
+        if policy:
+            view["autoscale"] = dict(zip(("min_cpu_millis", "min_memory_mib", "max_cpu_millis", "max_memory_mib",
+                                          "max_rate_per_second"), policy))
+        return view
+
     def snapshot(self) -> dict:
         now = time.time()
         # Usage per allocation over the last reported periods (what was billed), oldest first.
@@ -332,6 +436,8 @@ class Orchestrator:
                 history.setdefault(allocation, []).append((period, cpu_ms, memory_mib_s))
         allocations = []
         images = {row["allocation"]: row for row in self.store.images()}
+        policies = self.store.scaling_policies()
+        hour_ago = now - 3600
         for a in self.store.allocations():
             usage = history.get(a.id, [])
             network = self.network.view.get(a.id)
@@ -342,7 +448,8 @@ class Orchestrator:
                                 "usage": [{"period": p, "cpu_ms": c, "memory_mib_seconds": m} for p, c, m in usage],
                                 "egress": bool(network and network.egress),
                                 "image": {"reference": image["reference"], "digest": image["digest"]} if image else None,
-                                "endpoints": network.endpoints if network else []})
+                                "endpoints": network.endpoints if network else [],
+                                **self._care_view(a.id, hour_ago, policies.get(a.id))})
         return {
             "host": {"id": self.config.host_id, **self._view["host"]},
             "operator": self._view["operator"],
@@ -356,6 +463,7 @@ class Orchestrator:
                        for b, i, tx, n, args in self.store.events(50)],
             "actions": [{"at": at, "allocation": al, "action": ac, "detail": d} for at, al, ac, d in self.store.actions(50)],
             "reports": [{"period": p, "status": st, "txs": json.loads(txs)} for p, st, txs, _, _, _ in self.store.reports(20)],
+            "advice": self._view.get("advice"),
         }
 
     def run(self) -> None:
@@ -363,6 +471,7 @@ class Orchestrator:
             self.status.start()
         self._view_thread.start()
         self._meter_thread.start()
+        self.lifecycle.start()
         if self.api:
             self.api.start()
             log.info("tenant API at %s (certificate sha256 %s)", self.api.url, self.api_fingerprint or "-")
@@ -383,6 +492,7 @@ class Orchestrator:
         self._view_due.set()
         self._view_thread.join(timeout=30)
         self._meter_thread.join(timeout=30)
+        self.lifecycle.stop()
         if self.heads:
             self.heads.join(timeout=10)
         if self.status:

@@ -49,7 +49,12 @@ class SpecError(TenantChainError):
 # Capabilities a spec may add back after ALL are dropped: none of them reaches outside the container.
 ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "KILL"})
 _FIELDS = {"image", "command", "env", "secrets", "ports", "user", "cap_add", "workdir", "egress", "expose",
-           "registry_auth"}
+           "registry_auth", "health"}
+# A health check: a command run inside the container (exit 0: healthy), how often, how long it may take,
+# how many failures in a row make it unhealthy, and a grace time after a start. The host restarts an
+# unhealthy container, backing off.
+HEALTH_DEFAULTS = {"interval_s": 10, "timeout_s": 5, "retries": 3, "start_period_s": 0}
+HEALTH_LIMITS = {"interval_s": (1, 3600), "timeout_s": (1, 600), "retries": (1, 100), "start_period_s": (0, 3600)}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # [registry[:port]/]repository[:tag][@sha256:digest]
 _IMAGE = re.compile(r"^(?:[a-z0-9.-]+(?::[0-9]{1,5})?/)?[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9._-]{1,128})?"
@@ -71,6 +76,8 @@ class WorkloadSpec:
     expose: tuple[int, ...] = ()  # container ports published on host ports through the ingress proxy
     # {username, password} for a private registry: used for the pull only; never logged, stored or returned
     registry_auth: dict[str, str] | None = field(default=None, repr=False)
+    # {command: [...], interval_s, timeout_s, retries, start_period_s}; None: no health check
+    health: dict | None = None
 
     def to_json(self) -> bytes:
         body = {
@@ -85,6 +92,8 @@ class WorkloadSpec:
             body["expose"] = list(self.expose)
         if self.registry_auth:
             body["registry_auth"] = dict(self.registry_auth)
+        if self.health:
+            body["health"] = {**self.health, "command": list(self.health["command"])}
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -163,8 +172,26 @@ def parse_spec(plaintext: bytes) -> WorkloadSpec:
     return WorkloadSpec(
         image=image, command=tuple(command), env=env, secrets=secrets, ports=tuple(ports), user=user,
         cap_add=tuple(sorted({c.upper().removeprefix("CAP_") for c in cap_add})), workdir=workdir,
-        egress=egress, expose=tuple(expose), registry_auth=registry_auth,
+        egress=egress, expose=tuple(expose), registry_auth=registry_auth, health=_health(body.get("health")),
     )
+
+
+def _health(value) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not set(value) <= {"command", *HEALTH_DEFAULTS}:
+        raise SpecError(RejectCode.INVALID, "spec.health must be {command, interval_s, timeout_s, retries, start_period_s}")
+    command = value.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(c, str) and c for c in command):
+        raise SpecError(RejectCode.INVALID, "spec.health.command must be a non-empty list of strings")
+    health = {"command": tuple(command)}
+    for key, default in HEALTH_DEFAULTS.items():
+        number = value.get(key, default)
+        low, high = HEALTH_LIMITS[key]
+        if type(number) is not int or not low <= number <= high:
+            raise SpecError(RejectCode.INVALID, f"spec.health.{key} must be a whole number from {low} to {high}")
+        health[key] = number
+    return health
 
 
 def check_host_policy(spec: WorkloadSpec, egress_allowed: bool, max_exposed_ports: int) -> None:

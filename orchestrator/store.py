@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS samples (
     memory_peak_bytes INTEGER, pids INTEGER NOT NULL, io_read_bytes INTEGER NOT NULL, io_write_bytes INTEGER NOT NULL,
     net_rx_bytes INTEGER NOT NULL, net_tx_bytes INTEGER NOT NULL, volume_used_bytes INTEGER,
     PRIMARY KEY (allocation, at));
+CREATE INDEX IF NOT EXISTS samples_at ON samples (at);  -- what is new since the last look (ops.usage_tracker)
 CREATE TABLE IF NOT EXISTS reports (
     period INTEGER PRIMARY KEY, status TEXT NOT NULL, txs TEXT NOT NULL DEFAULT '[]',
     lines TEXT NOT NULL DEFAULT '[]', detail TEXT NOT NULL DEFAULT '', at REAL NOT NULL);
@@ -55,6 +56,10 @@ CREATE TABLE IF NOT EXISTS images (
     size INTEGER NOT NULL, pulled_at REAL NOT NULL, remove_after REAL);
 -- Nonces of signed tenant API requests, until they expire (a replay is refused).
 CREATE TABLE IF NOT EXISTS api_nonces (nonce TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+-- Tenants' scaling policies (ScalingPolicySet): bounds and a rate ceiling for automatic resizes.
+CREATE TABLE IF NOT EXISTS scaling (
+    allocation INTEGER PRIMARY KEY, min_cpu INTEGER NOT NULL, min_memory INTEGER NOT NULL,
+    max_cpu INTEGER NOT NULL, max_memory INTEGER NOT NULL, max_rate TEXT NOT NULL);  -- a uint64: text
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, allocation INTEGER, action TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '');
@@ -62,7 +67,8 @@ CREATE TABLE IF NOT EXISTS actions (
 
 CLOSE_REASONS = {0: "none", 1: "released", 2: "rejected", 3: "out-of-funds"}
 # The events that change the projection (see Store._fold); the journal keeps every one of them.
-FOLDED_EVENTS = ("AllocationRequested", "AllocationResized", "AllocationClosed", "TenantSuspended", "TenantResumed")
+FOLDED_EVENTS = ("AllocationRequested", "AllocationResized", "AllocationClosed", "TenantSuspended", "TenantResumed",
+                 "ScalingPolicySet")
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,7 @@ class Store:
                 self._db.execute("DELETE FROM blocks WHERE number > ?", (block,))
                 self._db.execute("DELETE FROM allocations")
                 self._db.execute("DELETE FROM tenants")
+                self._db.execute("DELETE FROM scaling")
                 rows = self._db.execute("SELECT name, args, block FROM events ORDER BY block, log_index").fetchall()
                 for name, args, number in rows:
                     self._fold(name, json.loads(args), number)
@@ -189,14 +196,14 @@ class Store:
                 "storage_gib, pids, rate, spec_hash, encrypted_spec, requested_block) "
                 "VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (args["allocationId"], args["tenant"], args["hostId"], r["cpuMillis"], r["memoryMiB"],
-                 r["storageGiB"], r["pids"], args["ratePerSecond"], args["specHash"], args["encryptedSpec"], block))
+                 r["storageGiB"], r["pids"], str(args["ratePerSecond"]), args["specHash"], args["encryptedSpec"], block))
             db.execute("INSERT OR IGNORE INTO tenants (address) VALUES (?)", (args["tenant"],))
         elif name == "AllocationResized":
             r = args["resources"]
             db.execute(
                 "UPDATE allocations SET cpu_millis = ?, memory_mib = ?, storage_gib = ?, pids = ?, rate = ? "
                 "WHERE id = ?",
-                (r["cpuMillis"], r["memoryMiB"], r["storageGiB"], r["pids"], args["ratePerSecond"],
+                (r["cpuMillis"], r["memoryMiB"], r["storageGiB"], r["pids"], str(args["ratePerSecond"]),
                  args["allocationId"]))
         elif name == "AllocationClosed":
             db.execute(
@@ -209,6 +216,14 @@ class Store:
                 (args["tenant"], args["at"]))
         elif name == "TenantResumed":
             db.execute("UPDATE tenants SET suspended_at = 0 WHERE address = ?", (args["tenant"],))
+        elif name == "ScalingPolicySet":
+            if args["maxRatePerSecond"] == 0:  # turned off
+                db.execute("DELETE FROM scaling WHERE allocation = ?", (args["allocationId"],))
+            else:
+                low, high = args["min"], args["max"]
+                db.execute("INSERT OR REPLACE INTO scaling VALUES (?, ?, ?, ?, ?, ?)",
+                           (args["allocationId"], low["cpuMillis"], low["memoryMiB"], high["cpuMillis"],
+                            high["memoryMiB"], str(args["maxRatePerSecond"])))
         # Other journaled events (Settled, UsageReported, host changes) feed billing and the status
         # page from the journal; they don't change what should run.
 
@@ -246,6 +261,14 @@ class Store:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
+    def scaling_policies(self) -> dict[int, tuple[int, int, int, int, int]]:
+        """Active allocations' policies: id -> (min cpu, min memory, max cpu, max memory, max rate)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.allocation, s.min_cpu, s.min_memory, s.max_cpu, s.max_memory, s.max_rate FROM scaling s "
+                "JOIN allocations a ON a.id = s.allocation WHERE a.status = 'active'").fetchall()
+        return {r[0]: (*r[1:5], int(r[5])) for r in rows}
+
     # --- rejections and the action log ----------------------------------------------------
 
     def rejection(self, allocation: int) -> tuple | None:
@@ -280,6 +303,16 @@ class Store:
                 "net_rx_bytes, net_tx_bytes, volume_used_bytes FROM samples WHERE allocation = ? AND at >= ? "
                 "ORDER BY at", (allocation, since)).fetchall()
         return [Sample(*r) for r in rows]
+
+    def samples_after(self, after: float) -> list[tuple[int, "Sample"]]:
+        """Every allocation's samples taken after ``after``, oldest first (a tracker's increment)."""
+        from .host.meter import Sample
+
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT allocation, at, cpu_ns, memory_bytes, memory_peak_bytes, pids, io_read_bytes, io_write_bytes, "
+                "net_rx_bytes, net_tx_bytes, volume_used_bytes FROM samples WHERE at > ? ORDER BY at", (after,)).fetchall()
+        return [(r[0], Sample(*r[1:])) for r in rows]
 
     def first_sample_at(self) -> float | None:
         with self._lock:

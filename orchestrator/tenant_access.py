@@ -28,8 +28,12 @@ MAX_TAIL = 10_000
 class TenantAccess:
     def __init__(self, store: Store, driver: DockerDriver, chain: Chain, network: NetworkPlane,
                  period_seconds: int, genesis: int, rate_per_s: float = 5.0, burst: int = 20,
-                 log_cap_bytes: int = 4 * 2**20):
+                 log_cap_bytes: int = 4 * 2**20, care=None, advise=None):
+        """``care(allocation)``: the host's view of its deaths, OOM kills, health and scaling policy;
+        ``advise(allocation)``: used against reserved and the recommended size (ops.advice)."""
         self.store, self.driver, self.chain, self.network = store, driver, chain, network
+        self.care = care or (lambda allocation: {})
+        self._advise = advise or (lambda allocation: None)
         self.period_seconds, self.genesis = period_seconds, genesis
         self.rate_per_s, self.burst, self.log_cap_bytes = rate_per_s, burst, log_cap_bytes
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -84,6 +88,7 @@ class TenantAccess:
         info["egress"] = bool(network and network.egress)
         info["endpoints"] = network.endpoints if network else []
         info["usage_this_period"] = self._usage(allocation)
+        info.update(self.care(allocation))
         container = self._container(allocation, required=False)
         if container is None:
             info["container"] = None
@@ -99,6 +104,12 @@ class TenantAccess:
             "last_exit_code": state.get("ExitCode"), "oom_killed_last_exit": bool(state.get("OOMKilled")),
             "oom_kills": oom_kills(container.pid) if container.pid else None}
         return info
+
+    def advice(self, allocation: int) -> dict:
+        found = self._advise(allocation)
+        if found is None:
+            raise ApiError(404, f"allocation {allocation} is not running on this host")
+        return found
 
     def _usage(self, allocation: int) -> dict:
         period = int((time.time() - self.genesis) // self.period_seconds)

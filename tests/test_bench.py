@@ -3,7 +3,7 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
-from bench import billing, catchup, images, ingress, latency, meter, scale, soak
+from bench import autoscale, billing, catchup, images, ingress, latency, meter, scale, soak
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import deploy_local
@@ -87,3 +87,12 @@ def test_images_benchmark_runs_small(docker_cleanup):
     assert 0 < result["warm_p50_s"] and 0 < result["cold_p50_s"]
     assert 0 < result["docker_start_p50_s"] and 0 < result["docker_pull_and_start_p50_s"]
     assert "docker pull" in images.table(result)
+
+
+def test_autoscale_benchmark_runs_small(docker_cleanup):
+    result = autoscale.run(period_s=16, rounds=1, allocations=20, cost_period_s=300)
+    reaction, cost = result["reaction"], result["cost"]
+    assert len(reaction["up_periods"]) == 1 and 0 < reaction["up_periods"][0] < 6
+    assert len(reaction["down_periods"]) == 1 and 0 < reaction["down_periods"][0] < 6
+    assert cost["allocations"] == 20 and cost["steady_pass_s"] > 0 and cost["first_pass_s"] > 0
+    assert "of a core" in autoscale.table(result)

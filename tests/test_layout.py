@@ -24,6 +24,7 @@ FORBIDDEN = {
     "reconciler": {"billing", "web", "cli", "dev", "service"},
     "network_plane": {"chain", "billing", "web", "cli", "dev", "reconciler", "service"},
     "tenant_access": {"cli", "dev", "reconciler", "service"},
+    "ops": {"host", "web", "cli", "dev", "reconciler", "service"},
 }
 
 

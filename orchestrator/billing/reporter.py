@@ -107,7 +107,8 @@ class Reporter:
             if lines is None:
                 break
             status = self._send(period, lines)
-            self.store.prune_samples(self.genesis + (period + 1) * self.period_seconds)
+            # The reported period's samples stay one period more: the recommender and advice look back.
+            self.store.prune_samples(self.genesis + period * self.period_seconds)
             handled.append((period, status))
         return handled
 

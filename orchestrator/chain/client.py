@@ -20,7 +20,7 @@ from eth_utils import function_abi_to_4byte_selector, function_signature_to_4byt
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 
-from ..errors import ChainError, ConfigError
+from ..errors import ChainError, ConfigError, ContractRefused
 from .abi import abi_type, checksummed
 from .build import compile_contracts
 
@@ -95,33 +95,42 @@ class Chain:
 
     def decode_revert(self, data: str | bytes) -> str:
         """`Name(arg, ...)` for a custom error's revert data; the raw data if unknown."""
+        name, values, text = self._decoded(data)
+        return text
+
+    def _decoded(self, data: str | bytes) -> tuple[str | None, tuple, str]:
         raw = bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
         entry = self._errors.get(raw[:4])
         if entry is None:
-            return f"revert 0x{raw.hex()}"
+            return None, (), f"revert 0x{raw.hex()}"
         name, types = entry
         try:
             args = abi_decode(types, raw[4:])
         except DecodingError:  # malformed revert data is shown raw, not raised
-            return f"{name}(0x{raw[4:].hex()})"
-        return f"{name}({', '.join(str(a) for a in args)})"
+            return name, (), f"{name}(0x{raw[4:].hex()})"
+        return name, tuple(args), f"{name}({', '.join(str(a) for a in args)})"
 
     def refusal(self, exc: ContractLogicError) -> str:
         """What the contract said: a decoded custom error where the node returned revert data (in the
         error's data, or, as Ganache does, in ``data.result``), else the node's message."""
+        return str(self.refused(exc)).removeprefix("the contract refused: ")
+
+    def refused(self, exc: ContractLogicError) -> ContractRefused:
+        """The refusal as an exception that names the custom error and its arguments."""
         data = exc.data
         if isinstance(data, dict):
             data = data.get("result") or data.get("data")
         if isinstance(data, (str, bytes)) and len(data) >= 4 and (not isinstance(data, str) or data.startswith("0x")):
-            return self.decode_revert(data)
-        return exc.message or str(exc)
+            name, values, text = self._decoded(data)
+            return ContractRefused(f"the contract refused: {text}", name, values)
+        return ContractRefused(f"the contract refused: {exc.message or exc}")
 
     def read(self, fn, *args):
         """Run a read (a view call, a block lookup) with RPC faults mapped to :class:`ChainError`."""
         try:
             return fn(*args)
         except ContractLogicError as exc:
-            raise ChainError(f"the contract refused: {self.refusal(exc)}") from exc
+            raise self.refused(exc) from exc
         except (requests.RequestException, OSError, Web3Exception) as exc:
             raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
 
@@ -190,7 +199,7 @@ class Chain:
             tx_hash = self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=wait_s)
         except ContractLogicError as exc:
-            raise ChainError(f"the contract refused: {self.refusal(exc)}") from exc
+            raise self.refused(exc) from exc
         except TimeExhausted as exc:
             raise ChainError(f"transaction not mined within {wait_s:.0f}s") from exc
         except (requests.RequestException, OSError) as exc:

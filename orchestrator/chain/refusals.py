@@ -47,6 +47,12 @@ ERROR_SENTENCES: dict[str, str] = {
     "RegistryInvalidApiUrl": "the API URL must be https:// (or http:// on loopback) and at most 256 bytes",
     "RegistryInvalidParameters": "those parameters are out of range",
     "RegistryZeroAddress": "the zero address isn't allowed here",
+    # Scaling
+    "ScalingInvalidBounds": "the minimum must be more than zero and at most the maximum in every resource",
+    "ScalingNoPolicy": "the tenant hasn't allowed automatic resizes of this allocation",
+    "ScalingOutOfBounds": "that size is outside the tenant's bounds",
+    "ScalingRateAboveCeiling": "that size costs more per second than the tenant's ceiling allows",
+    "ScalingCooldown": "too soon after the last automatic resize",
     # OpenZeppelin
     "OwnableUnauthorizedAccount": "only the admin can do that",
     "OwnableInvalidOwner": "that address can't be the admin",

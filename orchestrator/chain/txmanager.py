@@ -190,7 +190,7 @@ class TxManager:
             estimate = self.w3.eth.estimate_gas({"from": self.account.address, "to": to, "data": data, "value": 0},
                                                 "pending")
         except ContractLogicError as exc:
-            raise ChainError(f"the contract refused: {self.chain.refusal(exc)}") from exc
+            raise self.chain.refused(exc) from exc
         except (requests.RequestException, OSError, Web3Exception, ValueError) as exc:
             raise self._mapped(exc) from exc
         return int(estimate * 1.2) + 60_000

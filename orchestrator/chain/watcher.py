@@ -26,7 +26,7 @@ log = logging.getLogger("tenantchain.watcher")
 
 # Events the projection or the journal needs; host-scoped ones are filtered to this host.
 BY_HOST_TOPIC = {"AllocationRequested", "UsageReported", "HostUpdated", "HostStatusChanged", "HostKeyRotated"}
-BY_ALLOCATION_ID = {"AllocationResized", "AllocationClosed", "Settled"}
+BY_ALLOCATION_ID = {"AllocationResized", "AllocationClosed", "Settled", "ScalingPolicySet", "AllocationAutoResized"}
 BY_TENANT = {"TenantSuspended", "TenantResumed"}
 # Settlements, usage reports and host changes are journaled but don't change what should run.
 CHANGES_DESIRED_STATE = {"AllocationRequested", "AllocationResized", "AllocationClosed"}

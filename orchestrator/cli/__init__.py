@@ -22,6 +22,7 @@ from .operator import operator
 from .orchestrator import orchestrator
 from .portal import portal
 from .tenant import tenant
+from . import tenant_scaling  # noqa: F401  (registers `tenant autoscale` and `tenant advise`)
 
 
 @click.group()

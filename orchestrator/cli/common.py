@@ -22,6 +22,7 @@ from ..chain.client import Chain, Deployment
 from ..chain.refusals import explain
 from ..chain.wallet import from_private_key, load_keystore
 from ..errors import ChainError, ConfigError
+from ..units import tokens
 
 DEFAULT_DEPLOYMENT = "deployments/31337.json"
 RESOURCE_KEYS = types.RESOURCE_KEYS
@@ -175,3 +176,9 @@ def load_config_file(ctx: click.Context, _param, value: str | None):
         raise ConfigError(f"config file {value} is not valid TOML: {exc}") from exc
     ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
     return value
+
+
+def human_tokens(session: Session, units: int) -> str:
+    """Token units as whole tokens with the token's symbol (`1,234.5 TCT`)."""
+    token = session.chain.token.functions
+    return tokens(units, session.chain.read(token.decimals().call), session.chain.read(token.symbol().call))

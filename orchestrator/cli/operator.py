@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
+import requests
 
 from ..chain import types
 from ..chain.wallet import load_host_key
-from ..errors import ChainError, ConfigError
+from ..errors import ChainError, ConfigError, HostApiError
+from ..units import tokens
 from ..web.tls import fingerprint
 from .common import HOST_ID, Session, chain_command, parse_resources
 
@@ -103,3 +106,42 @@ def _reserved_prices(text: str) -> tuple[int, ...]:
 
 def _metered_prices(text: str) -> tuple[int, ...]:
     return types.prices(text.split(","), types.METERED_PRICE_BITS, ("per CPU-second", "per GiB-second"), "--metered")
+
+
+@operator.command("advise")
+@click.option("--host-url", envvar="TENANTCHAIN_HOST_URL", default="http://127.0.0.1:8787", show_default=True,
+              help="The orchestrator's status API (--status-addr).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def operator_advise(host_url: str, as_json: bool) -> None:
+    """Idle reserved capacity and what it is worth, the host's free capacity, and allocations that are
+    short of CPU (throttled) or memory (OOM-killed), from the host's own measurements.
+
+    Example: tenantchain operator advise --host-url http://127.0.0.1:8787
+    """
+    url = f"{host_url.rstrip('/')}/api/advice"
+    try:
+        response = requests.get(url, timeout=10)
+        response.raise_for_status()
+        advice = response.json()
+        host = advice["host"]
+    except requests.RequestException as exc:
+        raise HostApiError(f"cannot read {url}: {exc.__class__.__name__}; is the orchestrator running there?") from exc
+    except (ValueError, KeyError) as exc:
+        raise HostApiError(f"{url} did not answer with advice (an older orchestrator, or not computed yet)") from exc
+    if as_json:
+        click.echo(json.dumps(advice, indent=2))
+        return
+    token = advice.get("token") or {}
+    money = lambda units: tokens(units, token.get("decimals", 0), token.get("symbol", "units"))  # noqa: E731
+    idle, free = host["idle_reserved"], host["free"]
+    click.echo(f"reserved: {money(host['reserved_monthly'])} a month; idle within it (reserved above p90 use): "
+               f"{idle['cpu_millis']} m CPU, {idle['memory_mib']} MiB, worth {money(host['idle_reserved_monthly'])} a month "
+               f"if right-sized and rented again; free: {free['cpu_millis']} m, {free['memory_mib']} MiB "
+               f"({money(host['free_monthly'])} a month if rented)")
+    for row in advice["allocations"]:
+        a = row["advice"]
+        notes = (["throttled"] if a["throttled"] else []) + ([f"{a['oom_kills']} OOM kills"] if a["oom_kills"] else [])
+        if a["reasons"] or notes:
+            wanted = a["recommended"]
+            click.echo(f"  {row['id']}: {row['cpu_millis']} m / {row['memory_mib']} MiB -> {wanted['cpu_millis']} m / "
+                       f"{wanted['memory_mib']} MiB ({', '.join(notes + a['reasons'])})")

@@ -47,6 +47,8 @@ def orchestrator() -> None:
               help="Seconds between drift-repair passes.")
 @click.option("--meter-interval", type=float, default=5.0, show_default=True,
               help="Seconds between metering sweeps (cgroup reads).")
+@click.option("--autoscale-interval", type=float, default=5.0, show_default=True,
+              help="Seconds between looks at tenants' scaling policies (0: never resize automatically).")
 @click.option("--settle-interval", type=float, default=600.0, show_default=True,
               help="Seconds between keeper settlements of this host's allocations.")
 @click.option("--status-addr", default="127.0.0.1:8787", show_default=True,
@@ -96,7 +98,8 @@ def orchestrator() -> None:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
-                     data_dir, confirmations, poll_interval, ws_url, reconcile_interval, meter_interval, settle_interval,
+                     data_dir, confirmations, poll_interval, ws_url, reconcile_interval, meter_interval, autoscale_interval,
+                     settle_interval,
                      status_addr, subnet_pool, volume_retention, iptables, forbid_egress, ingress_ports, ingress_bind,
                      ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, max_fee_gwei, tx_stuck_after,
                      low_balance_eth, history_rows, allowed_registries, max_image_mb, pull_timeout, pull_retry_for,
@@ -128,7 +131,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         rpc_url=rpc_url, deployment_path=deployment, host_id=host_id, operator=operator,
         host_key=load_host_key(host_key_file), data_dir=data_dir, docker_url=docker_url,
         confirmations=confirmations, poll_interval_s=poll_interval, reconcile_interval_s=reconcile_interval,
-        meter_interval_s=meter_interval, settle_interval_s=settle_interval, status_addr=status_addr or None,
+        meter_interval_s=meter_interval, autoscale_interval_s=autoscale_interval, settle_interval_s=settle_interval, status_addr=status_addr or None,
         subnet_pool=subnet_pool, volume_retention_s=volume_retention, ws_url=ws_url,
         extra_labels=dict(_label(item) for item in labels), name_prefix=name_prefix, iptables=iptables,
         ingress_maxconn=ingress_maxconn, max_fee_gwei=max_fee_gwei, tx_stuck_after_s=tx_stuck_after,

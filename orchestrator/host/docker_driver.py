@@ -266,6 +266,7 @@ class DockerDriver:
             sysctls={"net.ipv6.conf.all.disable_ipv6": "1"},
             restart_policy={"Name": "unless-stopped"},
             **({"blkio_weight": 500} if self.blkio_weight_supported else {}),
+            **({"healthcheck": _healthcheck(spec.health)} if spec.health else {}),
         )
         container = self._call("container create", self.client.containers.create, image or spec.image, **kwargs)
         for network in networks[1:]:  # attached before the start: the process never runs without them
@@ -276,6 +277,10 @@ class DockerDriver:
         self._remember(container.attrs)
         log.info("container %s started for allocation %d", container.name, allocation)
         return container
+
+    def container_labels(self) -> dict[str, str]:
+        """The labels every container of this host's orchestrator carries (to follow their events)."""
+        return {**self.scope, **self.extra_labels, f"{LABEL}.kind": "container"}
 
     def update_limits(self, container_id: str, limits: Limits) -> None:
         """Change limits in place (no restart). docker-py's update() lacks NanoCpus and PidsLimit, so this
@@ -460,3 +465,11 @@ def _numeric_owner(user: str) -> str:
     if uid.isdigit():
         return f"{uid}:{gid if gid.isdigit() else uid}"
     return "65534:65534"
+
+
+def _healthcheck(health: dict) -> dict:
+    """A spec's health check as Docker's HealthConfig (durations in nanoseconds; exec form, no shell)."""
+    second = 1_000_000_000
+    return {"test": ["CMD", *health["command"]], "interval": health["interval_s"] * second,
+            "timeout": health["timeout_s"] * second, "retries": health["retries"],
+            "start_period": health["start_period_s"] * second}

@@ -18,6 +18,8 @@ from typing import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..units import tokens
+
 log = logging.getLogger("tenantchain.status")
 
 
@@ -47,6 +49,14 @@ class Metrics:
                               ["allocation", "container_port", "host_port"], registry=r)
         self.operator_balance = Gauge("tenantchain_operator_balance_wei", "The operator's ETH balance (pays for gas)",
                                       registry=r)
+        self.autoscale = Counter("tenantchain_autoscale_steps", "Automatic resizes (and refusals)", ["action"],
+                                 registry=r)
+        self.restarts = Gauge("tenantchain_allocation_restarts_last_hour", "Deaths of the allocation's process "
+                              "in the last hour (Docker restarts it, backing off)", ["allocation"], registry=r)
+        self.oom_kills = Gauge("tenantchain_allocation_oom_kills_last_hour", "OOM kills in the allocation in the "
+                               "last hour", ["allocation"], registry=r)
+        self.crash_looping = Gauge("tenantchain_allocation_crash_looping", "1 if it died 3 times in 5 minutes",
+                                   ["allocation"], registry=r)
         self.proxy_up = Gauge("tenantchain_ingress_proxy_up", "1 while the ingress proxy runs (absent: no ingress)",
                               registry=r)
 
@@ -85,11 +95,7 @@ UNITS = {"cpu_millis": ("CPU", lambda v: f"{v / 1000:,.2f}".rstrip("0").rstrip("
 
 def _amount(units: int | None, token: dict) -> str:
     """Token units in whole tokens with the token's symbol: 99,999.9999 TUSD."""
-    if units is None:
-        return "-"
-    value = units / 10 ** token.get("decimals", 0)
-    text = f"{value:,.4f}".rstrip("0").rstrip(".") if value >= 1 or value == 0 else f"{value:.4g}"
-    return f"{text} {token.get('symbol', 'units')}"
+    return tokens(units, token.get("decimals", 0), token.get("symbol", "units"))
 
 
 def _duration(seconds: float | None) -> str:
@@ -143,7 +149,7 @@ def _page(status: dict) -> str:
             ceiling = a["cpu_millis"] * period
             share = 100.0 * a["cpu_ms_last_period"] / ceiling if ceiling else 0.0
             rows.append(
-                f"<tr><td>{_allocation_id(a['id'])}</td><td class='{e(a['state'])}'>{e(a['state'])}</td>"
+                f"<tr><td>{_allocation_id(a['id'])}</td><td class='{e(a['state'])}'>{e(a['state'])}{e(_care(a))}</td>"
                 f"<td>{UNITS['cpu_millis'][1](a['cpu_millis'])}</td><td>{UNITS['memory_mib'][1](a['memory_mib'])}</td>"
                 f"<td>{a['storage_gib']} GiB</td><td>{a['pids']:,}</td><td>{share:.0f}% of its CPU</td>"
                 f"<td>{_spark([u['cpu_ms'] for u in a['usage']], ceiling)}</td>"
@@ -173,8 +179,51 @@ periods of {_duration(period)}</p>
 {"".join(rows)}</table>
 <h2>Tenants</h2><table id="tenants"><tr><th>tenant</th><th>escrow</th><th>rate</th><th>time left</th></tr>
 {tenant_rows}</table>
+{_advice(status.get("advice"), token)}
 <h2>Recent chain events</h2><ul>{events}</ul><h2>Reconcile actions</h2><ul>{actions}</ul>
 <script>setTimeout(function(){{location.reload()}}, 5000)</script></body></html>"""
+
+
+def _care(a: dict) -> str:
+    """Deaths, OOM kills and health of the last hour, and automatic scaling, after the state."""
+    notes = []
+    if a.get("restarts_last_hour"):
+        notes.append(f"{a['restarts_last_hour']} restarts/h, last exit {a['last_exit_code']}")
+    if a.get("oom_kills_last_hour"):
+        notes.append(f"{a['oom_kills_last_hour']} OOM kills/h")
+    if a.get("health"):
+        notes.append(a["health"])
+    if a.get("autoscale"):
+        p = a["autoscale"]
+        notes.append(f"autoscaled {p['min_cpu_millis']}-{p['max_cpu_millis']} m")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _advice(advice: dict | None, token: dict) -> str:
+    """Idle reserved capacity and what it is worth; allocations that are short or oversized."""
+    if not advice:
+        return ""
+    e, host = html.escape, advice["host"]
+    rows = []
+    for row in advice["allocations"]:
+        a = row["advice"]
+        wanted, used = a["recommended"], a["used"]
+        if not (a["reasons"] or a["throttled"] or a["oom_kills"]) or used is None:
+            continue
+        note = "throttled" if a["throttled"] else ""
+        note += f"{', ' if note else ''}{a['oom_kills']} OOM kills" if a["oom_kills"] else ""
+        rows.append(f"<tr class='{'low' if note else ''}'><td>{_allocation_id(row['id'])}</td>"
+                    f"<td>{UNITS['cpu_millis'][1](row['cpu_millis'])} / {UNITS['memory_mib'][1](row['memory_mib'])}</td>"
+                    f"<td>{used['cpu_millis']['p90']} m / {used['memory_mib']['peak']} MiB</td>"
+                    f"<td>{UNITS['cpu_millis'][1](wanted['cpu_millis'])} / {UNITS['memory_mib'][1](wanted['memory_mib'])}</td>"
+                    f"<td>{e(note or ', '.join(a['reasons']))}</td></tr>")
+    idle = host["idle_reserved"]
+    return (f"<h2>Advice</h2><p id='advice'>Reserved but idle (p90): {UNITS['cpu_millis'][1](idle['cpu_millis'])} and "
+            f"{UNITS['memory_mib'][1](idle['memory_mib'])}, worth {e(_amount(host['idle_reserved_monthly'], token))} a month "
+            f"if right-sized and rented again; free capacity would earn {e(_amount(host['free_monthly'], token))} a month; "
+            f"{len(host['short'])} allocations short of CPU or memory.</p>"
+            + (f"<table id='advice-rows'><tr><th>host/n</th><th>reserved</th><th>used (p90 CPU, peak memory)</th>"
+               f"<th>recommended</th><th>why</th></tr>{''.join(rows)}</table>" if rows else ""))
 
 
 class StatusServer:
@@ -188,6 +237,8 @@ class StatusServer:
                     body, kind = generate_latest(registry), CONTENT_TYPE_LATEST
                 elif self.path == "/api/status":
                     body, kind = json.dumps(snapshot_fn()).encode(), "application/json"
+                elif self.path == "/api/advice":
+                    body, kind = json.dumps(snapshot_fn().get("advice") or {}).encode(), "application/json"
                 elif self.path.startswith("/api/allocations/"):
                     wanted = self.path.rsplit("/", 1)[1]
                     found = [a for a in snapshot_fn()["allocations"] if str(a["id"]) == wanted]

@@ -6,6 +6,7 @@ backend the service wires in, which also does the work; this module only speaks 
     POST /v1/allocations/{id}/logs      tail / since / follow, streamed, at most a byte cap per request
     POST /v1/allocations/{id}/restart
     POST /v1/allocations/{id}/events    the allocation's reconcile actions
+    POST /v1/allocations/{id}/advice    used (p50/p90/peak) against reserved, and the recommended size
     GET  /v1/health
 
 Errors are JSON {"error": one sentence} with 400/401/403/404/429.
@@ -33,7 +34,7 @@ from starlette.routing import Route
 
 log = logging.getLogger("tenantchain.api")
 
-ACTIONS = ("status", "logs", "restart", "events")
+ACTIONS = ("status", "logs", "restart", "events", "advice")
 MAX_BODY = 16 * 1024
 
 
@@ -49,6 +50,7 @@ class TenantBackend(Protocol):
     def logs(self, allocation: int, params: dict) -> Iterator[bytes]: ...
     def restart(self, allocation: int) -> dict: ...
     def events(self, allocation: int) -> list[dict]: ...
+    def advice(self, allocation: int) -> dict: ...
 
 
 def create_app(backend: TenantBackend) -> Starlette:
@@ -57,7 +59,7 @@ def create_app(backend: TenantBackend) -> Starlette:
             allocation = int(request.path_params["allocation"])
             name = request.path_params["action"]
             if name not in ACTIONS:
-                raise ApiError(404, f"no action {name!r} (status, logs, restart, events)")
+                raise ApiError(404, f"no action {name!r} ({', '.join(ACTIONS)})")
             body = await request.body()
             if len(body) > MAX_BODY:
                 raise ApiError(400, "the request is too large")
@@ -68,7 +70,8 @@ def create_app(backend: TenantBackend) -> Starlette:
             params = await _threaded(backend.authorize, envelope, allocation, name)
             if name == "logs":
                 return StreamingResponse(backend.logs(allocation, params), media_type="text/plain; charset=utf-8")
-            handler = {"status": backend.status, "restart": backend.restart, "events": backend.events}[name]
+            handler = {"status": backend.status, "restart": backend.restart, "events": backend.events,
+                       "advice": backend.advice}[name]
             return JSONResponse(await _threaded(handler, allocation))
         except ApiError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)

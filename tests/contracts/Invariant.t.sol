@@ -19,6 +19,7 @@ contract Handler is Test, ITypes {
     uint64[] public allocations;
     mapping(uint32 => address) public operatorOf;
     uint256 public calls;
+    uint256 public autoResizes;
 
     constructor(TenantChain tc_, TestToken token_, address admin_) {
         tc = tc_;
@@ -175,6 +176,32 @@ contract Handler is Test, ITypes {
         vm.prank(operatorOf[h]);
         tc.withdrawEarnings(h, operatorOf[h]);
         ++calls;
+    }
+
+    function setScalingPolicy(uint256 seed, uint24 maxCpu) external {
+        if (allocations.length == 0) return;
+        (uint64 id, Allocation memory a) = _alloc(seed);
+        if (a.status != AllocationStatus.Active) return;
+        vm.prank(a.tenant);
+        tc.setScalingPolicy(id, Resources(1, 1, 1, 10), Resources(uint24(bound(maxCpu, 1, 2000)), 4096, 1, 10), type(uint64).max);
+        ++calls;
+    }
+
+    /// The operator asks for anything; whatever passes must be inside the tenant's policy.
+    function autoResize(uint256 seed, uint24 cpu, uint32 mem) external {
+        if (allocations.length == 0) return;
+        (uint64 id, Allocation memory a) = _alloc(seed);
+        (Resources memory lo, Resources memory hi, uint64 ceiling,) = tc.scalingPolicyOf(id);
+        if (a.status != AllocationStatus.Active || ceiling == 0) return;
+        Resources memory r = Resources(uint24(bound(cpu, 1, 2000)), uint32(bound(mem, 1, 4096)), 1, 10);
+        vm.prank(operatorOf[a.hostId]);
+        try tc.autoResizeAllocation(id, r) {
+            Resources memory now_ = tc.getAllocation(id).resources;
+            assertTrue(now_.cpuMillis >= lo.cpuMillis && now_.cpuMillis <= hi.cpuMillis, "cpu out of bounds");
+            assertTrue(now_.memoryMiB >= lo.memoryMiB && now_.memoryMiB <= hi.memoryMiB, "memory out of bounds");
+            ++autoResizes;
+            ++calls;
+        } catch {}
     }
 
     function warp(uint256 seconds_) external {

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {ITypes} from "./ITypes.sol";
+
+/// @notice Automatic scaling with the tenant's consent: per allocation, the tenant sets bounds and a
+/// ceiling on the rate it will pay; the host's operator may then resize the allocation inside them,
+/// at most once per cooldown (half a billing period), with every check of a tenant's own resize
+/// (capacity, quota, escrow).
+interface IScaling is ITypes {
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev `maxRatePerSecond` 0: the policy is off and the tenant alone sizes the allocation.
+    event ScalingPolicySet(uint64 indexed allocationId, Resources min, Resources max, uint64 maxRatePerSecond);
+    /// @notice An automatic resize by the host's operator (beside the {IAllocation-AllocationResized}
+    /// it also emits): `previous` and `resources` say which way each resource went.
+    event AllocationAutoResized(uint64 indexed allocationId, Resources previous, Resources resources);
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    error ScalingInvalidBounds(Resources min, Resources max);
+    error ScalingNoPolicy(uint64 allocationId);
+    error ScalingOutOfBounds(uint64 allocationId, Resources resources);
+    error ScalingRateAboveCeiling(uint64 allocationId, uint256 ratePerSecond, uint256 maxRatePerSecond);
+    error ScalingCooldown(uint64 allocationId, uint256 nextAllowedAt);
+
+    /*//////////////////////////////////////////////////////////////
+                               FUNCTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    function setScalingPolicy(uint64 allocationId, Resources calldata min, Resources calldata max, uint64 maxRatePerSecond)
+        external;
+    function autoResizeAllocation(uint64 allocationId, Resources calldata resources) external;
+    function scalingPolicyOf(uint64 allocationId)
+        external
+        view
+        returns (Resources memory min, Resources memory max, uint64 maxRatePerSecond, uint32 lastAutoResize);
+}

@@ -1,0 +1,139 @@
+"""Automatic resizes inside the tenant's on-chain policy: the recommender proposes, the contract
+disposes (bounds, rate ceiling, cooldown, capacity, quota, escrow), and the resize then reaches the
+container like any other: the watcher folds its AllocationResized and the reconciler changes the
+cgroup limits in place.
+
+One pass looks at every active allocation with a policy; the steps it wants go out together
+(consecutive nonces, one block's wait). A refusal holds that allocation back (until the cooldown's end,
+or a period) and says why in the action log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import ChainError, ContractRefused
+from ..store import Store
+from .recommender import Bounds, Recommendation, recommend_from
+from .usage_tracker import UsageTracker
+
+log = logging.getLogger("tenantchain.autoscaler")
+
+Resources = tuple[int, int, int, int]  # cpu millis, memory MiB, storage GiB, pids
+
+
+@dataclass(frozen=True)
+class Step:
+    allocation: int
+    previous: Resources
+    resources: Resources
+    recommendation: Recommendation
+
+    @property
+    def direction(self) -> str:
+        """up if any resource grows (an OOM bump with an idle CPU is still an answer to a shortage)."""
+        return "up" if any(t > p for t, p in zip(self.resources, self.previous)) else "down"
+
+    def describe(self) -> str:
+        (c0, m0, _, _), (c1, m1, _, _) = self.previous, self.resources
+        parts = []
+        if c0 != c1:
+            parts.append(f"cpu {c0}m -> {c1}m")
+        if m0 != m1:
+            parts.append(f"memory {m0} MiB -> {m1} MiB")
+        return f"{', '.join(parts)} ({', '.join(self.recommendation.reasons)})"
+
+
+def rate_of(resources: Resources, prices: tuple[int, int, int, int]) -> int:
+    return sum(r * p for r, p in zip(resources, prices))
+
+
+def within_ceiling(current: Resources, target: Resources, prices, ceiling: int) -> Resources | None:
+    """``target``, or the furthest point towards it (per resource, in proportion) whose rate is within
+    ``ceiling``; None when not even a step is affordable."""
+    if rate_of(target, prices) <= ceiling:
+        return target
+    now, then = rate_of(current, prices), rate_of(target, prices)
+    if then <= now or now >= ceiling:
+        return None
+    share = (ceiling - now) / (then - now)
+    partial = tuple(int(c + (t - c) * share) for c, t in zip(current, target))
+    return partial if partial != current and rate_of(partial, prices) <= ceiling else None
+
+
+class Autoscaler:
+    def __init__(self, store: Store, tracker: UsageTracker, send_many: Callable[[list[tuple[int, Resources]]], list],
+                 prices: Callable[[], tuple[int, int, int, int] | None], period_s: float,
+                 oom_kills: Callable[[int, float], int], clock: Callable[[], float] = time.time):
+        """``send_many([(allocation, resources)])`` sends autoResizeAllocation calls and returns, per call,
+        a receipt or the ChainError it met; ``prices()`` is the host's reserved prices (None: unknown
+        yet); ``oom_kills(allocation, since)`` counts the kernel's OOM kills in it."""
+        self.store, self.tracker, self.send_many, self.prices = store, tracker, send_many, prices
+        self.period_s, self.oom_kills, self.clock = period_s, oom_kills, clock
+        self.cooldown_s = period_s / 2  # as the contract's
+        self._hold_until: dict[int, float] = {}
+
+    def plan(self, now: float | None = None) -> list[Step]:
+        """The steps the recommender wants now, within each policy's bounds and rate ceiling."""
+        now = self.clock() if now is None else now
+        windows = self.tracker.update(now)  # every allocation's, policy or not: advice reads them too
+        policies = self.store.scaling_policies()
+        prices = self.prices()
+        self._hold_until = {a: t for a, t in self._hold_until.items() if a in policies}
+        if not policies or prices is None:
+            return []
+        steps = []
+        with self.tracker.lock:
+            for allocation, policy in policies.items():
+                if allocation not in windows or now < self._hold_until.get(allocation, 0.0):
+                    continue
+                a, window = windows[allocation]
+                if a.suspended:
+                    continue
+                min_cpu, min_memory, max_cpu, max_memory, ceiling = policy
+                recommendation = recommend_from(
+                    window, a.cpu_millis, a.memory_mib, Bounds(min_cpu, max_cpu, min_memory, max_memory), self.period_s,
+                    oom_killed=self.oom_kills(a.id, window.since) > 0)
+                if recommendation is None:
+                    continue
+                current = (a.cpu_millis, a.memory_mib, a.storage_gib, a.pids)
+                target = within_ceiling(current, (recommendation.cpu_millis, recommendation.memory_mib, a.storage_gib,
+                                                  a.pids), prices, ceiling)
+                if target is None:
+                    self._hold(a.id, now + self.period_s, "at the tenant's rate ceiling", "autoscale-held")
+                    continue
+                steps.append(Step(a.id, current, target, recommendation))
+        return steps
+
+    def run_once(self, now: float | None = None) -> list[tuple[int, str]]:
+        """Plan and send; returns (allocation, action) for what was done."""
+        now = self.clock() if now is None else now
+        steps = self.plan(now)
+        if not steps:
+            return []
+        done = []
+        results = self.send_many([(s.allocation, s.resources) for s in steps])
+        for step, result in zip(steps, results):
+            if isinstance(result, ContractRefused) and result.error == "ScalingCooldown" and len(result.values) == 2:
+                self._hold(step.allocation, float(result.values[1]), str(result), None)
+            elif isinstance(result, ChainError):
+                # Capacity, quota, escrow or a policy changed meanwhile: try again in a period.
+                self._hold(step.allocation, now + self.period_s, str(result), "autoscale-refused")
+                done.append((step.allocation, "autoscale-refused"))
+            else:
+                self._hold_until[step.allocation] = now + self.cooldown_s
+                action = f"auto-resized-{step.direction}"
+                self.store.log_action(step.allocation, action, step.describe())
+                log.info("allocation %d: %s %s", step.allocation, action, step.describe())
+                done.append((step.allocation, action))
+        return done
+
+    def _hold(self, allocation: int, until: float, why: str, action: str | None) -> None:
+        first = self._hold_until.get(allocation, 0.0) <= self.clock()
+        self._hold_until[allocation] = until
+        if action and first:
+            self.store.log_action(allocation, action, why)
+            log.info("allocation %d: %s: %s", allocation, action, why)

@@ -1,0 +1,164 @@
+"""Automatic scaling and crash-loop care on a real anvil and a real dockerd: the tenant's policy on-chain,
+the recommender's steps as AllocationAutoResized events, the kernel's limits changed in place (same
+container, same PID 1), an OOM kill answered with more memory, and a crash loop backing off and flagged.
+
+Periods of 20 s (cooldown 10 s) and samples every second keep it short."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from orchestrator.spec import WorkloadSpec
+
+from .conftest import TEST_IMAGE
+from .orchestration import OPERATOR, TENANTS, Cluster, wait_for, wait_running
+
+PERIOD = 20
+NO_CEILING = 2**64 - 1
+FAST = {"meter_interval_s": 1.0, "autoscale_interval_s": 1.0}
+TENANTCHAIN = str(Path(sys.executable).with_name("tenantchain"))
+
+
+def cli(cluster, *args: str, key: str | None = None) -> subprocess.CompletedProcess:
+    env_args = ["--rpc-url", cluster.chain.w3.provider.endpoint_uri, "--deployment", str(cluster.record)]
+    if key:
+        env_args += ["--private-key", key]
+    return subprocess.run([TENANTCHAIN, *args, *env_args], capture_output=True, text=True, timeout=120)
+
+
+def auto_resizes(cluster, allocation: int) -> list:
+    return cluster.chain.tenantchain.events.AllocationAutoResized().get_logs(
+        from_block=0, argument_filters={"allocationId": allocation})
+
+
+def block_time(cluster, number: int) -> int:
+    return cluster.chain.w3.eth.get_block(number)["timestamp"]
+
+
+def test_a_busy_allocation_grows_and_an_idle_one_shrinks_in_place(anvil, tmp_path, docker_cleanup, run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD)
+    tc = cluster.chain.tenantchain.functions
+    with cluster.orchestrator(tmp_path, run_labels, api_addr="127.0.0.1:0", api_plain_http=True, **FAST) as running:
+        o = running.o
+        cluster.chain.transact(tc.setHostApi(cluster.host_id, o.api.url, b"\0" * 32), OPERATOR)
+        burner = cluster.request(TENANTS[0], WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do :; done")),
+                                 resources=(250, 64, 1, 64))
+        idle = cluster.request(TENANTS[1], WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600")),
+                               resources=(500, 128, 1, 64))
+        receipt = cluster.chain.transact(tc.setScalingPolicy(burner, (250, 32, 1, 64), (1000, 256, 1, 64), NO_CEILING),
+                                         TENANTS[0])
+        policy_set_at = block_time(cluster, receipt.blockNumber)
+        cluster.chain.transact(tc.setScalingPolicy(idle, (100, 32, 1, 64), (1000, 256, 1, 64), NO_CEILING), TENANTS[1])
+        wait_running(o, burner)
+        wait_running(o, idle)
+        before = {a: (o.driver.containers()[a].id, o.driver.containers()[a].pid) for a in (burner, idle)}
+
+        # The burner is throttled at 250m: doubled, then doubled again, up to its max.
+        wait_for(lambda: o.driver.containers()[burner].nano_cpus == 1_000_000_000, timeout=120,
+                 what="the burner at 1000m")
+        steps = auto_resizes(cluster, burner)
+        assert [(s.args.previous["cpuMillis"], s.args.resources["cpuMillis"]) for s in steps] == [(250, 500), (500, 1000)]
+        assert block_time(cluster, steps[-1].blockNumber) - policy_set_at <= 2 * PERIOD  # within two periods
+        assert tc.getAllocation(burner).call()[4][0] == 1000
+        assert any(a == "auto-resized-up" and "cpu-throttled" in d for _, a, d in o.store.actions_of(burner))
+
+        # The idle one goes down to its floor: CPU and memory, in one step.
+        wait_for(lambda: o.driver.containers()[idle].nano_cpus == 100_000_000, timeout=120, what="the idle one at 100m")
+        (step,) = auto_resizes(cluster, idle)
+        assert (step.args.resources["cpuMillis"], step.args.resources["memoryMiB"]) == (100, 32)
+        assert o.driver.containers()[idle].memory_bytes == 32 * 2**20
+        assert any(a == "auto-resized-down" for _, a, _ in o.store.actions_of(idle))
+
+        # In place: the same containers, the same PID 1.
+        assert {a: (o.driver.containers()[a].id, o.driver.containers()[a].pid) for a in (burner, idle)} == before
+
+        # The CLI: the policy in human units, advice in money, bad bounds in one line.
+        shown = cli(cluster, "tenant", "autoscale", str(burner), key=TENANTS[0].key.hex())
+        assert shown.returncode == 0 and "cpu 250-1000 m, memory 32-256 MiB" in shown.stdout, shown
+        wait_for(lambda: (o.advice_for(burner) or {}).get("used"), what="usage since the last resize")
+        advised = cli(cluster, "tenant", "advise", "--json", key=TENANTS[0].key.hex())
+        assert advised.returncode == 0, advised.stderr
+        (row,) = json.loads(advised.stdout)["allocations"]
+        assert row["allocation"] == burner and row["reserved"]["cpu_millis"] == 1000 and row["used"]["cpu_millis"]["p90"] > 0
+        bad = cli(cluster, "tenant", "autoscale", str(burner), "--min", "cpu=2000", "--max", "cpu=1000",
+                  key=TENANTS[0].key.hex())
+        assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "ScalingInvalidBounds" in bad.stderr, bad.stderr
+        foreign = cli(cluster, "tenant", "autoscale", str(burner), "--min", "cpu=250", "--max", "cpu=500",
+                      key=TENANTS[1].key.hex())
+        assert foreign.returncode == 1 and "only the tenant (or its delegates)" in foreign.stderr, foreign.stderr
+        o.refresh_view()
+        o._view["advice"] = o.advice()
+        host = json.loads(cli_output := subprocess.run(
+            [TENANTCHAIN, "operator", "advise", "--host-url", o.status.url, "--json"], capture_output=True, text=True,
+            timeout=60).stdout)["host"]
+        assert host["idle_reserved"]["cpu_millis"] >= 0 and host["reserved_monthly"] > 0, cli_output
+
+        # The tenant turns the policy off: full control again, no more automatic steps.
+        cluster.chain.transact(tc.setScalingPolicy(idle, (0, 0, 0, 0), (0, 0, 0, 0), 0), TENANTS[1])
+        wait_for(lambda: idle not in o.store.scaling_policies(), what="the policy off in the store")
+        cluster.chain.transact(tc.resizeAllocation(idle, (700, 128, 1, 64)), TENANTS[1])
+        wait_for(lambda: o.driver.containers()[idle].nano_cpus == 700_000_000, what="the tenant's own resize")
+        passes = len(auto_resizes(cluster, idle))
+        wait_for(lambda: o.autoscaler.plan() == [] and True, what="a plan")  # nothing planned for it
+        assert len(auto_resizes(cluster, idle)) == passes
+
+
+def test_an_oom_kill_gets_more_memory_and_a_crash_loop_backs_off_and_is_flagged(anvil, tmp_path, docker_cleanup,
+                                                                                   run_labels):
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD)
+    tc = cluster.chain.tenantchain.functions
+    with cluster.orchestrator(tmp_path, run_labels, **FAST) as running:
+        o = running.o
+        # ~100 MB at its peak, in a 32 MiB allocation: the kernel kills it, Docker restarts it.
+        balloon = cluster.request(TENANTS[0], WorkloadSpec(
+            image=TEST_IMAGE, command=("sh", "-c", 'x=$(head -c 50000000 /dev/zero | tr "\\0" a); sleep 3600')),
+            resources=(250, 32, 1, 64))
+        cluster.chain.transact(tc.setScalingPolicy(balloon, (250, 32, 1, 64), (250, 512, 1, 64), NO_CEILING), TENANTS[0])
+        crasher = cluster.request(TENANTS[1], WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "exit 3")),
+                                  resources=(100, 32, 1, 16))
+
+        wait_for(lambda: o.driver.containers().get(balloon) and o.driver.containers()[balloon].memory_bytes >= 132 * 2**20,
+                 timeout=120, what="the balloon's memory bumped")
+        (step,) = auto_resizes(cluster, balloon)[:1]
+        assert (step.args.previous["memoryMiB"], step.args.resources["memoryMiB"]) == (32, 132)  # max(32+100, 32x1.2)
+        assert any(a == "auto-resized-up" and "memory-oom" in d for _, a, d in o.store.actions_of(balloon))
+        assert o.lifecycle.oom_kills(balloon) >= 1
+        # With room, it stays up.
+        wait_for(lambda: o.snapshot()["allocations"] and _allocation(o, balloon)["state"] == "running"
+                 and not o.lifecycle.crash_looping(balloon), timeout=120, what="the balloon running")
+
+        # The crasher: Docker restarts it with growing delays (not at full speed), and it is flagged.
+        wait_for(lambda: len(o.lifecycle.deaths(crasher)) >= 6, timeout=60, what="six deaths")
+        deaths = o.lifecycle.deaths(crasher)
+        gaps = [b.at - a.at for a, b in zip(deaths, deaths[1:])]
+        # Backing off: Docker doubles its wait (100 ms, 200 ms, ... up to a minute) after each death.
+        assert gaps[-1] > 2 * min(gaps), gaps
+        assert all(d.exit_code == 3 for d in deaths)
+        wait_for(lambda: _allocation(o, crasher)["state"] == "crash-looping", what="the flag")
+        shown = _allocation(o, crasher)
+        assert shown["restarts_last_hour"] >= 6 and shown["last_exit_code"] == 3 and shown["crash_looping"]
+        o.refresh_view()
+        metrics = requests.get(o.status.url + "/metrics", timeout=5).text
+        assert f'tenantchain_allocation_crash_looping{{allocation="{crasher}"}} 1.0' in metrics
+        assert any(a == "exited" and "exit code 3" in d for _, a, d in o.store.actions_of(crasher))
+
+        # A failing health check: Docker marks it unhealthy, the host restarts it, then waits longer.
+        sick = cluster.request(TENANTS[2], WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600"), health={
+            "command": ("false",), "interval_s": 1, "timeout_s": 1, "retries": 1, "start_period_s": 0}),
+            resources=(100, 32, 1, 16))
+        restarts, not_before = wait_for(lambda: o._health_restarts.get(sick), timeout=60,
+                                        what="a restart of the unhealthy one")
+        assert restarts == 1 and not_before - time.monotonic() > 5  # the next one waits (10 s, then doubling)
+        wait_for(lambda: any(a == "restarted-unhealthy" for _, a, _ in o.store.actions_of(sick)), timeout=30,
+                 what="the restart done")
+        assert _allocation(o, sick)["health"] in ("unhealthy", "starting", None)
+
+
+def _allocation(o, allocation: int) -> dict:
+    return next(a for a in o.snapshot()["allocations"] if a["id"] == allocation)

@@ -1,0 +1,177 @@
+"""The recommender's rules on synthetic samples (unit tests; the real path is in test_autoscale.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import ContractRefused
+from orchestrator.host.meter import Sample
+from orchestrator.ops.autoscaler import Autoscaler, within_ceiling
+from orchestrator.ops.recommender import Bounds, Histogram, recommend, usage_stats
+from orchestrator.ops.usage_tracker import UsageTracker
+
+PERIOD = 60.0
+BOUNDS = Bounds(min_cpu_millis=100, max_cpu_millis=2000, min_memory_mib=32, max_memory_mib=1024)
+MIB = 2**20
+
+
+def series(millicores: float, memory_mib: float, seconds: float, start: float = 1000.0, step: float = 1.0,
+           peak_mib: float | None = None) -> list[Sample]:
+    """Samples every ``step`` s of a workload using ``millicores`` and ``memory_mib`` steadily."""
+    out, cpu_ns, t = [], 0, start
+    while t <= start + seconds:
+        out.append(Sample(t, int(cpu_ns), int(memory_mib * MIB), int((peak_mib or memory_mib) * MIB), 5, 0, 0, 0, 0, None))
+        cpu_ns += millicores * 1e6 * step
+        t += step
+    return out
+
+
+def test_a_throttled_cpu_doubles_after_a_quarter_period():
+    samples = series(250, 20, seconds=PERIOD / 4)
+    now = samples[-1].at
+    r = recommend(samples, 250, 64, BOUNDS, now, PERIOD, changed_at=samples[0].at)
+    assert r is not None and (r.cpu_millis, r.memory_mib) == (500, 64) and r.reasons == ("cpu-throttled",)
+    # Not before: too little evidence.
+    assert recommend(samples[:10], 250, 64, BOUNDS, samples[9].at, PERIOD, changed_at=samples[0].at) is None
+
+
+def test_doubling_stops_at_the_bound():
+    samples = series(1900, 20, seconds=PERIOD / 4)
+    r = recommend(samples, 1900, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=samples[0].at)
+    assert r.cpu_millis == 2000
+
+
+def test_busy_but_not_throttled_grows_by_the_margin_and_small_steps_are_skipped():
+    samples = series(800, 20, seconds=PERIOD / 4)
+    assert recommend(samples, 1000, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=samples[0].at) is None  # 80% < 90%
+    r = recommend(series(850, 20, PERIOD / 4), 880, 64, BOUNDS, 1000 + PERIOD / 4, PERIOD, changed_at=1000)
+    assert r is not None and r.cpu_millis == 2 * 880  # 850/880 = 97%: throttled
+
+
+def test_idle_goes_down_to_the_floor_only_after_half_a_period():
+    quarter = series(1, 2, seconds=PERIOD / 4)
+    assert recommend(quarter, 500, 256, BOUNDS, quarter[-1].at, PERIOD, changed_at=quarter[0].at) is None
+    half = series(1, 2, seconds=PERIOD / 2)
+    r = recommend(half, 500, 256, BOUNDS, half[-1].at, PERIOD, changed_at=half[0].at)
+    assert (r.cpu_millis, r.memory_mib) == (100, 32) and set(r.reasons) == {"cpu-idle", "memory-idle"}
+
+
+def test_memory_never_shrinks_below_what_is_in_use():
+    samples = series(1, 200, seconds=PERIOD / 2)
+    r = recommend(samples, 500, 1024, BOUNDS, samples[-1].at, PERIOD, changed_at=samples[0].at)
+    assert r.memory_mib >= 200 * 1.15
+
+
+def test_hysteresis_keeps_a_size_between_two():
+    samples = series(420, 60, seconds=PERIOD / 2)  # wants 483 m: above 80% of 500, so it stays (and 69 MiB of 64: up 8%)
+    assert recommend(samples, 500, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=samples[0].at) is None
+
+
+def test_an_oom_kill_bumps_memory_at_once_as_vpa_does():
+    r = recommend([], 250, 64, BOUNDS, 1000.0, PERIOD, changed_at=1000.0, oom_killed=True)
+    assert (r.cpu_millis, r.memory_mib, r.reasons) == (250, 164, ("memory-oom",))  # max(64 + 100, 64 x 1.2)
+    r = recommend([], 250, 900, BOUNDS, 1000.0, PERIOD, changed_at=1000.0, oom_killed=True)
+    assert r.memory_mib == 1024  # max(1000, 1080), capped by the bound
+
+
+def test_only_samples_since_the_last_change_count():
+    before = series(250, 20, seconds=PERIOD, start=0)  # throttled at the old size
+    after = series(300, 20, seconds=PERIOD / 4, start=PERIOD + 1)  # 300 of 500 now: neither throttled nor idle
+    r = recommend(before + after, 500, 64, BOUNDS, after[-1].at, PERIOD, changed_at=after[0].at)
+    assert r is None
+
+
+def test_a_restart_resets_the_cpu_counter_without_a_negative_rate():
+    samples = series(250, 20, seconds=10) + series(250, 20, seconds=10, start=1011)  # counter from 0 again
+    stats = usage_stats(samples)
+    assert stats is not None and 240 <= stats.cpu_p50 <= 260 and stats.cpu_peak < 300
+
+
+def test_the_rate_ceiling_takes_a_partial_step():
+    prices = (10, 1, 0, 0)
+    assert within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), prices, ceiling=10_000) == (500, 64, 1, 10)
+    partial = within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), prices, ceiling=4_064)
+    assert partial == (400, 64, 1, 10)
+    assert within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), prices, ceiling=2_564) is None
+
+
+class FakeStore:
+    def __init__(self, allocations, policies, samples, clock):
+        self._allocations, self._policies, self._samples, self.clock = allocations, policies, samples, clock
+        self.logged = []
+
+    def scaling_policies(self):
+        return self._policies
+
+    def allocations(self, include_closed=True):
+        return self._allocations
+
+    def samples_after(self, after):
+        return [(7, s) for s in self._samples if after < s.at <= self.clock[0]]  # none from the future
+
+    def log_action(self, allocation, action, detail=""):
+        self.logged.append((allocation, action, detail))
+
+
+class Allocation:
+    def __init__(self, id, cpu, memory):
+        self.id, self.cpu_millis, self.memory_mib, self.storage_gib, self.pids, self.suspended = id, cpu, memory, 1, 10, False
+
+
+@pytest.mark.parametrize("refusal, held_for", [
+    (ContractRefused("the contract refused: ScalingCooldown(7, 2000)", "ScalingCooldown", (7, 2000)), 2000 - 1020),
+    (ContractRefused("the contract refused: AllocationInsufficientCapacity(...)", "AllocationInsufficientCapacity"), 60),
+])
+def test_the_autoscaler_backs_off_when_the_chain_refuses_and_says_why(refusal, held_for):
+    samples = series(250, 20, seconds=20)
+    clock = [samples[0].at]
+    store = FakeStore([Allocation(7, 250, 64)], {7: (100, 32, 2000, 1024, 10**30)}, samples, clock)
+    sent = []
+
+    def send(steps):
+        sent.append(steps)
+        return [refusal]
+
+    scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), send, lambda: (1, 1, 1, 1), PERIOD,
+                        lambda a, since: 0, clock=lambda: clock[0])
+    assert scaler.run_once() == []  # first sight: the limits' clock starts now
+    clock[0] = samples[-1].at
+    scaler.run_once()
+    assert sent == [[(7, (500, 64, 1, 10))]]
+    if refusal.error != "ScalingCooldown":
+        assert store.logged and store.logged[0][1] == "autoscale-refused" and "Insufficient" in store.logged[0][2]
+    clock[0] += held_for - 1
+    scaler.run_once()
+    assert len(sent) == 1  # held back
+    clock[0] += 2
+    scaler.run_once()
+    assert len(sent) == 2  # tried again
+
+
+def test_the_autoscaler_logs_a_step_with_its_reasons():
+    samples = series(250, 20, seconds=20)
+    clock = [samples[0].at]
+    store = FakeStore([Allocation(7, 250, 64)], {7: (100, 32, 2000, 1024, 10**30)}, samples, clock)
+    scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), lambda steps: [object() for _ in steps],
+                        lambda: (1, 1, 1, 1), PERIOD, lambda a, since: 0, clock=lambda: clock[0])
+    scaler.run_once()
+    clock[0] = samples[-1].at
+    assert scaler.run_once() == [(7, "auto-resized-up")]
+    assert store.logged == [(7, "auto-resized-up", "cpu 250m -> 500m (cpu-throttled)")]
+
+
+def test_histogram_percentiles_are_within_a_bucket_and_old_samples_fade():
+    h = Histogram()
+    for v in range(1, 1001):
+        h.add(float(v))
+    assert 900 <= h.percentile(0.9) <= 900 * 1.05 and 500 <= h.percentile(0.5) <= 500 * 1.05
+    decaying = Histogram(half_life_s=10.0)
+    for t in range(100):
+        decaying.add(1000.0, at=float(t))  # busy long ago
+    for t in range(100, 130):
+        decaying.add(10.0, at=float(t))  # idle for three half-lives
+    assert decaying.percentile(0.5) < 11  # the recent half of the weight is idle
+    far = Histogram(half_life_s=1.0)
+    far.add(5.0, at=0.0)
+    far.add(7.0, at=500.0)  # 2^500 would overflow without renormalising
+    assert far.percentile(0.99) >= 7 and far.total > 0
