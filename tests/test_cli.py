@@ -163,3 +163,42 @@ def test_user_errors_are_one_clear_line_and_change_nothing(anvil, tmp_path):
 
     assert chain.w3.eth.block_number == block  # nothing was sent
     assert tuple(f.getHost(host_id).call()[3]) == (0, 0, 0, 0)
+
+
+def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
+    record = tmp_path / "deployment.json"
+    deploy_local(anvil.url, record, operators=(Account.from_key(OPERATOR).address,))
+    chain = Chain(anvil.url, Deployment.load(record))
+    f = chain.tenantchain.functions
+    cli = Cli(anvil.url, record, tmp_path / "home")
+    host_key = tmp_path / "host.key"
+    host_key.write_text(PrivateKey().secret.hex())
+    offers = [("cpu=8000,memory=8192,storage=10,pids=1000", "cpu=3000000,memory=100000,storage=1000000,pids=1000"),
+              ("cpu=400,memory=8192,storage=10,pids=1000", "cpu=1000000,memory=100000,storage=1000000,pids=1000"),
+              ("cpu=8000,memory=8192,storage=10,pids=1000", "cpu=2000000,memory=100000,storage=1000000,pids=1000")]
+    hosts = [cli("operator", "host", "register", "--capacity", capacity, "--prices", prices,
+                 "--host-key-file", str(host_key), key=OPERATOR)["host"] for capacity, prices in offers]
+    cli("tenant", "register", key=TENANT)
+    chain.transact(chain.token.functions.mint(Account.from_key(TENANT).address, 10**24), Account.from_key(TENANT))
+    cli("tenant", "deposit", "100000", key=TENANT)
+    spec = tmp_path / "web.yaml"
+    spec.write_text(f"image: {TEST_IMAGE_NAME}\nresources: {{cpu_millis: 500, memory_mib: 64, storage_gib: 1, pids: 10}}\n")
+
+    # Host 2 is the cheapest but has 400 millicores free: host 3 is the cheapest that fits.
+    made = cli("tenant", "request", str(spec), "--host-id", "auto", key=TENANT, json_out=False)
+    assert f"admitted on host {hosts[2]}" in made and "the cheapest of 2 hosts with the free capacity" in made, made
+    assert f"next: host {hosts[0]}" in made
+
+    # A ceiling below the cheapest: one line, nothing requested.
+    count = f.getHost(hosts[2]).call()[4]
+    rate_per_hour = f.rateOf(hosts[2], (500, 64, 1, 10)).call() * 3600 / 10**18
+    refused = cli("tenant", "request", str(spec), "--host-id", "auto", "--max-rate", f"{rate_per_hour / 2:.12f}",
+                  key=TENANT, ok=False)
+    one_line_error(refused, "above --max-rate")
+    assert f.getHost(hosts[2]).call()[4] == count
+    one_line_error(cli("tenant", "request", str(spec), "--host-id", "1", "--max-rate", "1", key=TENANT, ok=False),
+                   "--max-rate goes with --host-id auto")
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(f"image: {TEST_IMAGE_NAME}\nresources: {{cpu_millis: 9000, memory_mib: 64, storage_gib: 1, pids: 10}}\n")
+    one_line_error(cli("tenant", "request", str(huge), "--host-id", "auto", key=TENANT, ok=False),
+                   "no active host has the free capacity")

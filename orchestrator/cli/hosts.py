@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..chain import types
+from ..errors import ChainError
 from .common import Session, chain_command
 
 STATUS = {1: "active", 2: "draining", 3: "retired"}
@@ -18,22 +19,45 @@ def hosts(ctx: click.Context) -> None:
         ctx.invoke(hosts_list)
 
 
-@chain_command(hosts, "list", signs=False)
-@click.option("--all", "show_all", is_flag=True, help="Also draining and retired hosts.")
-def hosts_list(s: Session, show_all: bool) -> None:
-    """List hosts with their free capacity and reserved prices. Example: tenantchain hosts list"""
+def hosts_on_chain(s: Session) -> list[dict]:
+    """Every registered host with its free capacity and prices, in one batch of reads."""
     count = s.chain.read(s.f.hostCount().call)
     found = s.chain.read_many([s.f.getHost(i) for i in range(1, count + 1)]) if count else []
     rows = []
     for host_id, host in enumerate(found, start=1):
         operator, status, capacity, used, allocations, prices, metered, _key = host
-        if status != 1 and not show_all:
-            continue
         free = dict(zip(types.RESOURCE_KEYS, (c - u for c, u in zip(capacity, used))))
         rows.append({"host": host_id, "status": STATUS.get(status, "?"), "operator": operator, "allocations": allocations,
                      "free": free, "capacity": dict(zip(types.RESOURCE_KEYS, capacity)),
                      "reserved_prices": dict(zip(types.RESOURCE_KEYS, prices)),
                      "metered_prices": {"cpu_second": metered[0], "memory_gib_second": metered[1]}})
+    return rows
+
+
+def cheapest_fit(s: Session, resources: tuple[int, int, int, int], max_rate: int | None) -> tuple[int, int, str]:
+    """(host, rate per second, why) of the cheapest active host with the free capacity for ``resources``
+    and a rate within ``max_rate`` (per second; None: any)."""
+    fits = [r for r in hosts_on_chain(s) if r["status"] == "active"
+            and all(r["free"][k] >= v for k, v in zip(types.RESOURCE_KEYS, resources))]
+    wanted = ", ".join(f"{k} {v}" for k, v in zip(types.RESOURCE_KEYS, resources))
+    if not fits:
+        raise ChainError(f"no active host has the free capacity for {wanted}; see `tenantchain hosts`")
+    rates = s.chain.read_many([s.f.rateOf(r["host"], resources) for r in fits])
+    # Cheapest first; among equals, the one with the most free CPU (load spreads), then the lowest id.
+    ranked = sorted(zip(rates, fits), key=lambda x: (x[0], -x[1]["free"]["cpu_millis"], x[1]["host"]))
+    rate, best = ranked[0]
+    if max_rate is not None and rate > max_rate:
+        raise ChainError(f"{len(fits)} hosts have the capacity, the cheapest (host {best['host']}) at {rate} units/s, "
+                         f"above --max-rate ({max_rate} units/s)")
+    runner_up = f"; next: host {ranked[1][1]['host']} at {ranked[1][0]} units/s" if len(ranked) > 1 else ""
+    return best["host"], rate, f"the cheapest of {len(fits)} hosts with the free capacity ({rate} units/s{runner_up})"
+
+
+@chain_command(hosts, "list", signs=False)
+@click.option("--all", "show_all", is_flag=True, help="Also draining and retired hosts.")
+def hosts_list(s: Session, show_all: bool) -> None:
+    """List hosts with their free capacity and reserved prices. Example: tenantchain hosts list"""
+    rows = [r for r in hosts_on_chain(s) if show_all or r["status"] == "active"]
     lines = [f"host {r['host']} ({r['status']}): free cpu {r['free']['cpu_millis']} m, memory {r['free']['memory_mib']} MiB, "
              f"storage {r['free']['storage_gib']} GiB, pids {r['free']['pids']}; prices per second: "
              + ", ".join(f"{k} {v}" for k, v in r["reserved_prices"].items()) for r in rows]

@@ -22,7 +22,6 @@ from ..spec import encrypt_spec, parse_spec
 from .common import (
     ALLOCATION_ID,
     DEFAULT_DEPLOYMENT,
-    HOST_ID,
     RESOURCE_KEYS,
     Session,
     address,
@@ -31,6 +30,7 @@ from .common import (
     token_amount,
 )
 from .host_api import HostApiClient
+from .hosts import cheapest_fit
 
 
 @click.group()
@@ -68,12 +68,13 @@ def tenant_deposit(s: Session, amount: str, beneficiary: str | None) -> None:
 
 @chain_command(tenant, "request")
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--host-id", type=HOST_ID, required=True)
-def tenant_request(s: Session, spec_file: Path, host_id: int) -> None:
+@click.option("--host-id", required=True, help="A host's id, or 'auto': the cheapest host with the free capacity.")
+@click.option("--max-rate", default=None, help="With --host-id auto: the most to pay, in tokens per hour.")
+def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | None) -> None:
     """Request resources on a host for the workload in SPEC_FILE (YAML or TOML: image, command, env,
     secrets, ports, resources). The spec is encrypted to the host's key; only its hash is public.
 
-    Example: tenantchain tenant request web.yaml --host-id 1
+    Example: tenantchain tenant request web.yaml --host-id 1   (or --host-id auto --max-rate 0.5)
     """
     body = _load_spec(spec_file)
     resources = body.pop("resources", None)
@@ -85,6 +86,15 @@ def tenant_request(s: Session, spec_file: Path, host_id: int) -> None:
         raise ConfigError(f"{spec_file}: the spec holds a value that isn't text, a number or a list ({exc})") from exc
     spec = parse_spec(plaintext)  # the host would refuse what fails here
     vector = types.resources(resources, f"{spec_file}: resources")
+    chosen = ""
+    if host_id.strip().lower() == "auto":
+        ceiling = token_amount(s, max_rate) // 3600 if max_rate is not None else None
+        host_id, _rate, why = cheapest_fit(s, vector, ceiling)
+        chosen = f" (chosen: {why})"
+    else:
+        if max_rate is not None:
+            raise ConfigError("--max-rate goes with --host-id auto")
+        host_id = types.host_id(host_id)
     try:
         host = s.chain.read(s.f.getHost(host_id).call)
     except ChainError as exc:
@@ -93,7 +103,7 @@ def tenant_request(s: Session, spec_file: Path, host_id: int) -> None:
     receipt = s.send(s.f.requestAllocation(host_id, vector, digest, ciphertext), "request")
     event = s.chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0]
     allocation = event.args.allocationId
-    s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s)",
+    s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s){chosen}",
           {"allocation": allocation, "host": host_id, "rate": event.args.ratePerSecond,
            "tx": receipt.transactionHash.hex()})
 

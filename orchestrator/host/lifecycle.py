@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import docker
 import requests
+import urllib3
 
 from .docker_driver import LABEL
 
@@ -102,7 +103,8 @@ class Lifecycle:
                     self._handle(event)
                     if self._stop.is_set():
                         break
-            except (docker.errors.DockerException, requests.RequestException, OSError, ValueError) as exc:
+            except (docker.errors.DockerException, requests.RequestException, urllib3.exceptions.HTTPError, OSError,
+                    ValueError) as exc:  # the daemon went away (a restart): follow it again from `since`
                 if self._stop.is_set():
                     break
                 log.warning("container events: %s (reconnecting)", exc.__class__.__name__)
