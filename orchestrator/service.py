@@ -379,7 +379,11 @@ class Orchestrator:
 
     def _care_metrics(self) -> None:
         since = time.time() - 3600
-        for a in self.store.allocations(include_closed=False):
+        active = self.store.allocations(include_closed=False)
+        self.lifecycle.keep_only({a.id for a in active})
+        for gauge in (self.metrics.restarts, self.metrics.oom_kills, self.metrics.crash_looping):
+            gauge.clear()  # ended allocations leave /metrics
+        for a in active:
             label = str(a.id)
             self.metrics.restarts.labels(label).set(len(self.lifecycle.deaths(a.id, since)))
             self.metrics.oom_kills.labels(label).set(self.lifecycle.oom_kills(a.id, since))

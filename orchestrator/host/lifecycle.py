@@ -83,12 +83,12 @@ class Lifecycle:
         with self._lock:
             return self._health.get(allocation)
 
-    def forget(self, allocation: int) -> None:
+    def keep_only(self, allocations: set[int]) -> None:
+        """Forget every other allocation (they ended): a long-running host doesn't grow with its past."""
         with self._lock:
-            self._deaths.pop(allocation, None)
-            self._ooms.pop(allocation, None)
-            self._health.pop(allocation, None)
-            self._oom_pending.pop(allocation, None)
+            for table in (self._deaths, self._ooms, self._health, self._oom_pending):
+                for allocation in [a for a in table if a not in allocations]:
+                    del table[allocation]
 
     # --- the stream ---------------------------------------------------------------------------
 
