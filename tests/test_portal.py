@@ -242,6 +242,19 @@ def test_portal_full_flow_with_the_real_orchestrator(anvil, tmp_path, docker_cle
         assert tc.getAllocation(allocation).call()[4][1] == 128
         wait_for(lambda: o.driver.containers()[allocation].memory_bytes == 128 * 2**20, what="the resize on the host")
 
+        # Consent to automatic resizes within bounds, then take it back.
+        page.click(f"{row} button:has-text('Autoscale')")
+        for name, value in (("minCpu", "0.25"), ("minMemory", "64"), ("maxCpu", "1"), ("maxMemory", "256")):
+            page.fill(f"{row} form.autoscale input[name={name}]", value)
+        assert "may resize it" in click_and_wait(page, f"{row} form.autoscale button[name=apply]")
+        low, high, ceiling, _ = tc.scalingPolicyOf(allocation).call()
+        assert (tuple(low), tuple(high)) == ((250, 64, 1, 32), (1000, 256, 1, 32))
+        assert ceiling == tc.rateOf(cluster.host_id, (1000, 256, 1, 32)).call()
+        assert "autoscaled: 0.25 cores–1 cores, 64–256 MiB" in page.inner_text(f"{row} td:nth-child(3)")
+        page.click(f"{row} button:has-text('Autoscale')")
+        assert "automatic resizing off" in click_and_wait(page, f"{row} form.autoscale button[name=off]")
+        assert tc.scalingPolicyOf(allocation).call()[2] == 0
+
         # Release: the chain closes it, the host removes the container, the bill shows the settlement.
         assert "released" in click_and_wait(page, f"{row} button:has-text('Release')")
         assert tc.getAllocation(allocation).call()[2] == 2  # Closed

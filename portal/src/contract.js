@@ -92,7 +92,13 @@ export class Deployment {
       this.events("AllocationClosed", { allocationId: ids }),
     ]);
     const closedBy = new Map(closed.map((log) => [log.args.allocationId, log.args]));
-    return ids.map((id, i) => ({ id, ...records[i], closed: closedBy.get(id) }));
+    // Scaling policies of the active ones: [min, max, maxRatePerSecond, lastAutoResize]; a 0 ceiling is none.
+    const policies = await Promise.all(ids.map((id, i) => (records[i].status === 1
+      ? this.read("scalingPolicyOf", [id]) : null)));
+    return ids.map((id, i) => ({
+      id, ...records[i], closed: closedBy.get(id),
+      policy: policies[i] && policies[i][2] > 0n ? { min: policies[i][0], max: policies[i][1], ceiling: policies[i][2] } : null,
+    }));
   }
 
   metadataHash(uri) {

@@ -183,12 +183,15 @@ function showAllocations(token, allocations) {
       live.append(el("button", { class: "secondary", onclick: () => showLive(a, live) }, "Ask host"));
       actions.append(
         el("button", { class: "secondary", onclick: () => toggleResize(a, actions) }, "Resize"), " ",
+        el("button", { class: "secondary", onclick: () => toggleAutoscale(a, actions) }, "Autoscale"), " ",
         el("button", { class: "secondary", onclick: () => release(a) }, "Release"));
     }
     return el("tr", { "data-allocation": a.id.toString() },
       el("td", { title: a.id.toString() }, allocationLabel(a.id)),
       el("td", {}, String(a.hostId)),
-      el("td", { class: active ? "status-active" : "status-closed" }, status),
+      el("td", { class: active ? "status-active" : "status-closed" }, status,
+        a.policy ? el("div", { class: "muted policy" }, `autoscaled: ${cores(a.policy.min.cpuMillis)}–${cores(a.policy.max.cpuMillis)}, `
+          + `${a.policy.min.memoryMiB}–${a.policy.max.memoryMiB} MiB, at most ${tokens(a.policy.ceiling * 3600n, token)}/h`) : null),
       el("td", {}, resources(a.resources)),
       el("td", {}, active ? `${tokens(a.ratePerSecond * 3600n, token)}/h` : "-"),
       live, actions);
@@ -315,7 +318,7 @@ function request(event) {
 }
 
 function toggleResize(a, cell) {
-  const open = cell.querySelector("form");
+  const open = cell.querySelector("form.resize");
   if (open) return open.remove();
   const field = (name, value, label) => el("label", {}, `${label} `, el("input", { name, value: String(value) }));
   const form = el("form", { class: "resize" },
@@ -331,6 +334,46 @@ function toggleResize(a, cell) {
       return `Allocation ${allocationLabel(a.id)} resized to ${resources(wanted)}.`;
     });
   });
+  cell.append(form);
+}
+
+function toggleAutoscale(a, cell) {
+  const open = cell.querySelector("form.autoscale");
+  if (open) return open.remove();
+  const p = a.policy;
+  const field = (name, value, label) => el("label", {}, `${label} `, el("input", { name, value: String(value) }));
+  const form = el("form", { class: "autoscale" },
+    field("minCpu", Number((p ? p.min : a.resources).cpuMillis) / 1000, "min cores"),
+    field("minMemory", (p ? p.min : a.resources).memoryMiB, "min MiB"),
+    field("maxCpu", Number((p ? p.max : a.resources).cpuMillis) / 1000 * (p ? 1 : 2), "max cores"),
+    field("maxMemory", (p ? p.max : a.resources).memoryMiB * (p ? 1 : 2), "max MiB"),
+    field("perHour", "", "max per hour"),
+    el("button", { name: "apply" }, "Allow"), " ",
+    p ? el("button", { name: "off", type: "button", class: "secondary" }, "Turn off") : null);
+  // The host resizes CPU and memory only: storage and pids stay the allocation's own.
+  const bound = (cpu, memory) => fromForm({ image: "-", command: "", expose: "", egress: false, cpuCores: cpu,
+    memoryMiB: memory, storageGiB: String(a.resources.storageGiB), pids: String(a.resources.pids) }).resources;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("Autoscale", async (progress) => {
+      const low = bound(form.minCpu.value, form.minMemory.value);
+      const high = bound(form.maxCpu.value, form.maxMemory.value);
+      const token = await deployment.tokenInfo();
+      // The ceiling: what the tenant typed per hour, else the price of the max size.
+      const ceiling = form.perHour.value.trim() ? amountOf(form.perHour.value, token, "Max per hour") / 3600n
+        : await deployment.read("rateOf", [a.hostId, high]);
+      if (ceiling === 0n) throw new SpecError("Max per hour: less than one token unit per second.");
+      await deployment.send("Autoscale", "setScalingPolicy", [a.id, low, high, ceiling], progress);
+      return `Allocation ${allocationLabel(a.id)}: the host may resize it within ${resources(low)} – ${resources(high)}.`;
+    });
+  });
+  if (p) {
+    form.off.addEventListener("click", () => act("Autoscale off", async (progress) => {
+      const zero = { cpuMillis: 0, memoryMiB: 0, storageGiB: 0, pids: 0 };
+      await deployment.send("Autoscale off", "setScalingPolicy", [a.id, zero, zero, 0n], progress);
+      return `Allocation ${allocationLabel(a.id)}: automatic resizing off.`;
+    }));
+  }
   cell.append(form);
 }
 
