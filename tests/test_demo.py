@@ -42,6 +42,10 @@ def test_demo_runs_to_ready_and_ctrl_c_cleans_up(tmp_path, docker_client):
         assert "isolation: A -> A reachable; A -> B blocked" in output
         assert re.search(r"bill of tenant A so far: reserved [1-9]\d* units", output)
         assert "status page: http://127.0.0.1:" in output
+        portal = re.search(r"tenant portal: (http://127\.0\.0\.1:\d+/)", output)
+        assert portal, output
+        assert "TenantChain portal" in requests.get(portal.group(1), timeout=5).text
+        assert requests.get(portal.group(1) + "config.json", timeout=5).json()["chain_id"] == 31337
         published = re.search(r"ingress: A's web server published at (http://127\.0\.0\.1:\d+/) through HAProxy", output)
         assert published, output
         assert "tenantchain" in requests.get(published.group(1), timeout=5).text
@@ -64,4 +68,6 @@ def test_demo_runs_to_ready_and_ctrl_c_cleans_up(tmp_path, docker_client):
     assert "anvil stopped." in "".join(lines)
     with pytest.raises(requests.ConnectionError):  # its proxy is gone with it
         requests.get(published.group(1), timeout=5)
+    with pytest.raises(requests.ConnectionError):  # and its portal
+        requests.get(portal.group(1), timeout=5)
     assert bridge_prefix(f"tcdemo{run_id.group(1)}") not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout  # and its rules

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import requests
+import uvicorn
 from eth_account import Account
 
 from ..billing.bill import build_bill
@@ -29,6 +30,7 @@ from ..errors import ChainError, ConfigError
 from ..network_plane import NetworkPolicy
 from ..service import Orchestrator, ServiceConfig
 from ..spec import WorkloadSpec, encrypt_spec
+from ..web.portal import build_site, create_app
 from .devchain import DEV_KEYS, Anvil, free_port
 
 IMAGE = "tenantchain/busybox:local"
@@ -90,7 +92,7 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     run_id = uuid.uuid4().hex[:6]
-    anvil = orchestrator = thread = None
+    anvil = orchestrator = thread = portal = None
     try:
         if rpc_url is None:
             anvil = Anvil(log_path=run_dir / "anvil.log").start()
@@ -121,11 +123,14 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
             meter_interval_s=1, settle_interval_s=15, volume_retention_s=0, status_addr=f"127.0.0.1:{port}",
             extra_labels={"tenantchain.demo": run_id}, name_prefix=f"tcdemo{run_id}",
             ws_url=rpc_url.replace("http", "ws", 1),  # anvil serves websockets on the same port
-            network=NetworkPolicy(ingress_ports=INGRESS_PORTS, bind_address="127.0.0.1", public_host="127.0.0.1"))
+            network=NetworkPolicy(ingress_ports=INGRESS_PORTS, bind_address="127.0.0.1", public_host="127.0.0.1"),
+            api_addr="127.0.0.1:0", api_plain_http=True)  # the tenant API, for the CLI and the portal
         orchestrator = Orchestrator(config)
         thread = threading.Thread(target=orchestrator.run, daemon=True)
         thread.start()
         echo(f"orchestrator running; status page: {orchestrator.status.url}/  (metrics: /metrics, API: /api/status)")
+        chain.transact(f.setHostApi(host_id, orchestrator.api.url, b"\0" * 32), operator)
+        portal = _portal(record_path, rpc_url, run_dir / "portal", echo)
 
         allocations: dict[str, list[int]] = {}
         for name, tenant, count in (("A", tenants[0], 2), ("B", tenants[1], 1)):
@@ -176,11 +181,16 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
              f"over {len({line.period for line in bill.lines})} periods "
              f"(full table: tenantchain tenant bill --rpc-url {rpc_url} --deployment {record_path} "
              f"--tenant {tenants[0].address})")
+        if portal is not None:
+            echo(f"tenant portal: {portal[1]}  (a browser wallet on {rpc_url}, chain {record['chain_id']}, with tenant "
+                 f"A's key {DEV_KEYS[2]}: a well-known development key, for local chains only)")
         echo("ready. Press Ctrl-C to stop everything.")
         stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if portal is not None:
+            portal[0].should_exit = True
         if orchestrator is not None:
             orchestrator.stop()
             if thread is not None:
@@ -191,6 +201,21 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
         if anvil:
             anvil.stop()
             echo("anvil stopped.")
+
+
+def _portal(record_path: Path, rpc_url: str, site: Path, echo) -> tuple[uvicorn.Server, str] | None:
+    """The tenant portal for the demo's deployment, served from a thread (None if its bundle isn't built)."""
+    from ..cli.portal import portal_config  # the CLI assembles the page's config: ABIs, sentences
+
+    try:
+        build_site(site, portal_config(Deployment.load(record_path), rpc_url))
+    except ConfigError as exc:
+        echo(f"no tenant portal: {exc}")
+        return None
+    port = 8790 if _free(8790) else free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(site), host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, name="portal", daemon=True).start()
+    return server, f"http://127.0.0.1:{port}/"
 
 
 def _free(port: int) -> bool:
