@@ -189,6 +189,14 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
     assert f"admitted on host {hosts[2]}" in made and "the cheapest of 2 hosts with the free capacity" in made, made
     assert f"next: host {hosts[0]}" in made
 
+    # The listing shows each host's record, counted from the chain's logs.
+    rejected = int(made.split("allocation ")[1].split()[0])
+    chain.transact(f.rejectAllocation(rejected, 9), Account.from_key(OPERATOR))
+    listed = {h["host"]: h["reputation"] for h in cli("hosts", "list")["hosts"]}
+    assert listed[hosts[2]] == {"served": 1, "released": 0, "rejected": 1, "rejected_by_code": {"9": 1}, "out_of_funds": 0}
+    assert listed[hosts[0]]["served"] == 0
+    assert "rejected 1 (1 x the registry has no such image)" in cli("hosts", "list", json_out=False)
+
     # A ceiling below the cheapest: one line, nothing requested.
     count = f.getHost(hosts[2]).call()[4]
     rate_per_hour = f.rateOf(hosts[2], (500, 64, 1, 10)).call() * 3600 / 10**18

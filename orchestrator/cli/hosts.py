@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import click
+import requests
+from web3.exceptions import Web3Exception
 
 from ..chain import types
+from ..chain.refusals import REJECT_REASONS
 from ..errors import ChainError
 from .common import Session, chain_command
 
@@ -19,10 +22,40 @@ def hosts(ctx: click.Context) -> None:
         ctx.invoke(hosts_list)
 
 
+def reputation(s: Session) -> dict[int, dict]:
+    """How each host has behaved, counted from the chain's logs (no storage, no trust): allocations
+    served, ended by their tenants, rejected by the host (per reason code) and expired for lack of funds."""
+    start = s.chain.deployment.start_block
+    events = s.chain.tenantchain.events
+    try:
+        requested = events.AllocationRequested().get_logs(from_block=start)
+        closed = events.AllocationClosed().get_logs(from_block=start)
+    except (requests.RequestException, OSError, ValueError, Web3Exception) as exc:
+        raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
+    counts: dict[int, dict] = {}
+    for log in requested:
+        counts.setdefault(log.args.hostId, _empty())["served"] += 1
+    for log in closed:
+        row = counts.setdefault(log.args.allocationId >> 32, _empty())
+        if log.args.reason == 2:  # CloseReason.Rejected
+            row["rejected"] += 1
+            row["rejected_by_code"][str(log.args.code)] = row["rejected_by_code"].get(str(log.args.code), 0) + 1
+        elif log.args.reason == 1:
+            row["released"] += 1
+        elif log.args.reason == 3:
+            row["out_of_funds"] += 1
+    return counts
+
+
+def _empty() -> dict:
+    return {"served": 0, "released": 0, "rejected": 0, "rejected_by_code": {}, "out_of_funds": 0}
+
+
 def hosts_on_chain(s: Session) -> list[dict]:
-    """Every registered host with its free capacity and prices, in one batch of reads."""
+    """Every registered host with its free capacity, prices and record, in one batch of reads."""
     count = s.chain.read(s.f.hostCount().call)
     found = s.chain.read_many([s.f.getHost(i) for i in range(1, count + 1)]) if count else []
+    record = reputation(s) if count else {}
     rows = []
     for host_id, host in enumerate(found, start=1):
         operator, status, capacity, used, allocations, prices, metered, _key = host
@@ -30,7 +63,8 @@ def hosts_on_chain(s: Session) -> list[dict]:
         rows.append({"host": host_id, "status": STATUS.get(status, "?"), "operator": operator, "allocations": allocations,
                      "free": free, "capacity": dict(zip(types.RESOURCE_KEYS, capacity)),
                      "reserved_prices": dict(zip(types.RESOURCE_KEYS, prices)),
-                     "metered_prices": {"cpu_second": metered[0], "memory_gib_second": metered[1]}})
+                     "metered_prices": {"cpu_second": metered[0], "memory_gib_second": metered[1]},
+                     "reputation": record.get(host_id, _empty())})
     return rows
 
 
@@ -50,7 +84,8 @@ def cheapest_fit(s: Session, resources: tuple[int, int, int, int], max_rate: int
         raise ChainError(f"{len(fits)} hosts have the capacity, the cheapest (host {best['host']}) at {rate} units/s, "
                          f"above --max-rate ({max_rate} units/s)")
     runner_up = f"; next: host {ranked[1][1]['host']} at {ranked[1][0]} units/s" if len(ranked) > 1 else ""
-    return best["host"], rate, f"the cheapest of {len(fits)} hosts with the free capacity ({rate} units/s{runner_up})"
+    return best["host"], rate, (f"the cheapest of {len(fits)} hosts with the free capacity ({rate} units/s{runner_up}); "
+                                f"its record: {_record(best['reputation'])}")
 
 
 @chain_command(hosts, "list", signs=False)
@@ -60,5 +95,12 @@ def hosts_list(s: Session, show_all: bool) -> None:
     rows = [r for r in hosts_on_chain(s) if show_all or r["status"] == "active"]
     lines = [f"host {r['host']} ({r['status']}): free cpu {r['free']['cpu_millis']} m, memory {r['free']['memory_mib']} MiB, "
              f"storage {r['free']['storage_gib']} GiB, pids {r['free']['pids']}; prices per second: "
-             + ", ".join(f"{k} {v}" for k, v in r["reserved_prices"].items()) for r in rows]
+             + ", ".join(f"{k} {v}" for k, v in r["reserved_prices"].items()) + "; " + _record(r["reputation"])
+             for r in rows]
     s.out("\n".join(lines) or "no hosts", {"hosts": rows})
+
+
+def _record(rep: dict) -> str:
+    codes = ", ".join(f"{n} x {REJECT_REASONS.get(int(code), 'code ' + code)}" for code, n in rep["rejected_by_code"].items())
+    return (f"served {rep['served']}, released {rep['released']}, rejected {rep['rejected']}"
+            + (f" ({codes})" if codes else "") + f", expired {rep['out_of_funds']}")
