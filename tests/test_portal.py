@@ -195,6 +195,7 @@ def test_portal_full_flow_with_the_real_orchestrator(anvil, tmp_path, docker_cle
         # Hosts are listed before any wallet connects (reads go to the RPC).
         page.wait_for_selector(f"#host-rows tr[data-host='{cluster.host_id}']")
         assert "8 cores" in page.inner_text(f"#host-rows tr[data-host='{cluster.host_id}']")
+        assert "0 served, 0 rejected" in page.inner_text(f"#host-rows tr[data-host='{cluster.host_id}']")
 
         # Connect through the wallet that announced itself by EIP-6963.
         assert click_and_wait(page, "text=Connect Test Wallet") == "Connected."
@@ -224,6 +225,7 @@ def test_portal_full_flow_with_the_real_orchestrator(anvil, tmp_path, docker_cle
         (allocation,) = [log.args.allocationId for log in chain.tenantchain.events.AllocationRequested().get_logs(
             from_block=0, argument_filters={"tenant": tenant.address})]
         assert tc.getAllocation(allocation).call()[2] == 1  # Active
+        assert "1 served, 0 rejected" in page.inner_text(f"#host-rows tr[data-host='{cluster.host_id}']")
         wait_running(o, allocation)
         row = f"#allocation-rows tr[data-allocation='{allocation}']"
         assert page.inner_text(f"{row} td:first-child") == f"{cluster.host_id}/{allocation & 0xFFFFFFFF}"

@@ -151,7 +151,7 @@ function showAccount(token, escrow, tenant, inWallet) {
 }
 
 async function showHosts(token) {
-  const hosts = await deployment.hosts();
+  const [hosts, records] = await Promise.all([deployment.hosts(), deployment.records()]);
   hostsById = new Map(hosts.map((h) => [h.id, h]));
   const active = hosts.filter((h) => h.status === 1);
   const perHour = (price, scale) => tokens(price * scale * 3600n, token);
@@ -164,7 +164,8 @@ async function showHosts(token) {
       el("td", {}, `${perHour(h.reservedPrices.cpuMilli, 1000n)} per core·h, `
         + `${perHour(h.reservedPrices.memoryMiB, 1024n)} per GiB·h memory, `
         + `${perHour(h.reservedPrices.storageGiB, 1n)} per GiB·h storage`),
-      el("td", {}, String(h.allocationCount)));
+      el("td", {}, (({ served, rejected } = records.get(h.id) || { served: 0, rejected: 0 }) =>
+        `${served} served, ${rejected} rejected`)()));
   }));
   if (active.length === 0) $("host-rows").replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No active hosts.")));
   const select = $("req-host");
