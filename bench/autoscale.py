@@ -135,7 +135,7 @@ def table(result: dict) -> str:
     r, c = result["reaction"], result["cost"]
     up, down = r["up_periods"], r["down_periods"]
     return "\n".join([
-        f"| what | measured | goal |", "|---|---|---|",
+        "| what | measured | goal |", "|---|---|---|",
         f"| CPU burner 250m -> 1000m (two doublings), periods of {r['period_s']} s | "
         f"median {statistics.median(up):.2f}, worst {max(up):.2f} periods ({len(up)} runs) | <= 2 periods |",
         f"| idle 500m/256 MiB -> floor 100m/32 MiB | median {statistics.median(down):.2f}, worst {max(down):.2f} periods | "

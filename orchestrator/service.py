@@ -384,10 +384,10 @@ class Orchestrator:
         for gauge in (self.metrics.restarts, self.metrics.oom_kills, self.metrics.crash_looping):
             gauge.clear()  # ended allocations leave /metrics
         for a in active:
-            label = str(a.id)
-            self.metrics.restarts.labels(label).set(len(self.lifecycle.deaths(a.id, since)))
-            self.metrics.oom_kills.labels(label).set(self.lifecycle.oom_kills(a.id, since))
-            self.metrics.crash_looping.labels(label).set(1 if self.lifecycle.crash_looping(a.id) else 0)
+            label, care = str(a.id), self._care_view(a.id, since, None)
+            self.metrics.restarts.labels(label).set(care["restarts_last_hour"])
+            self.metrics.oom_kills.labels(label).set(care["oom_kills_last_hour"])
+            self.metrics.crash_looping.labels(label).set(1 if care["crash_looping"] else 0)
 
     def refresh_view(self) -> None:
         """Re-read the host and the escrow of every tenant with an active allocation here, in one batch."""

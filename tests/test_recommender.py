@@ -7,12 +7,29 @@ import pytest
 from orchestrator.errors import ContractRefused
 from orchestrator.host.meter import Sample
 from orchestrator.ops.autoscaler import Autoscaler, within_ceiling
-from orchestrator.ops.recommender import Bounds, Histogram, recommend, usage_stats
+from orchestrator.ops.recommender import HALF_LIFE_PERIODS, Bounds, Histogram, UsageWindow, recommend_from
 from orchestrator.ops.usage_tracker import UsageTracker
 
 PERIOD = 60.0
 BOUNDS = Bounds(min_cpu_millis=100, max_cpu_millis=2000, min_memory_mib=32, max_memory_mib=1024)
 MIB = 2**20
+
+
+def window_of(samples: list[Sample], since: float, period_s: float) -> UsageWindow:
+    window = UsageWindow(since, HALF_LIFE_PERIODS * period_s)
+    for sample in samples:
+        window.add(sample)
+    return window
+
+
+def recommend(samples, cpu_millis, memory_mib, bounds, now, period_s, changed_at, oom_killed=False):
+    """The recommender on a window of ``samples`` since ``changed_at``, as the usage tracker feeds it."""
+    return recommend_from(window_of(samples, changed_at, period_s), cpu_millis, memory_mib, bounds, period_s,
+                          oom_killed)
+
+
+def usage_stats(samples):
+    return window_of(samples, samples[0].at if samples else 0.0, 1.0).stats()
 
 
 def series(millicores: float, memory_mib: float, seconds: float, start: float = 1000.0, step: float = 1.0,

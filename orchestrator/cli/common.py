@@ -54,6 +54,12 @@ class Session:
     def f(self):
         return self.chain.tenantchain.functions
 
+    @functools.cached_property
+    def token_meta(self) -> tuple[int, str]:
+        """(decimals, symbol) of the escrow token, read once per command."""
+        token = self.chain.token.functions
+        return self.chain.read(token.decimals().call), self.chain.read(token.symbol().call)
+
     @property
     def signer(self):
         if self._signer is None:
@@ -132,7 +138,7 @@ def token_amount(session: Session, text: str) -> int:
         raise ConfigError(f"{text!r} is not an amount") from exc
     if not amount.is_finite() or amount <= 0:
         raise ConfigError(f"the amount must be a positive number, not {text!r}")
-    decimals = session.chain.read(session.chain.token.functions.decimals().call)
+    decimals = session.token_meta[0]
     units = amount.scaleb(decimals)
     if units != units.to_integral_value():
         raise ConfigError(f"{text} has more decimals than the token's {decimals}")
@@ -180,5 +186,4 @@ def load_config_file(ctx: click.Context, _param, value: str | None):
 
 def human_tokens(session: Session, units: int) -> str:
     """Token units as whole tokens with the token's symbol (`1,234.5 TCT`)."""
-    token = session.chain.token.functions
-    return tokens(units, session.chain.read(token.decimals().call), session.chain.read(token.symbol().call))
+    return tokens(units, *session.token_meta)

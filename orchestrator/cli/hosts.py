@@ -23,18 +23,14 @@ def hosts(ctx: click.Context) -> None:
 
 
 def reputation(s: Session) -> dict[int, dict]:
-    """How each host has behaved, counted from the chain's logs (no storage, no trust): allocations
-    served, ended by their tenants, rejected by the host (per reason code) and expired for lack of funds."""
-    start = s.chain.deployment.start_block
-    events = s.chain.tenantchain.events
+    """How each host's allocations ended, counted from the chain's AllocationClosed logs (no storage, no
+    trust): released by their tenants, rejected by the host (per reason code), expired for lack of funds.
+    (How many it served is the host's own `allocationCount`.)"""
     try:
-        requested = events.AllocationRequested().get_logs(from_block=start)
-        closed = events.AllocationClosed().get_logs(from_block=start)
+        closed = s.chain.tenantchain.events.AllocationClosed().get_logs(from_block=s.chain.deployment.start_block)
     except (requests.RequestException, OSError, ValueError, Web3Exception) as exc:
         raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
     counts: dict[int, dict] = {}
-    for log in requested:
-        counts.setdefault(log.args.hostId, _empty())["served"] += 1
     for log in closed:
         row = counts.setdefault(log.args.allocationId >> 32, _empty())
         if log.args.reason == 2:  # CloseReason.Rejected
@@ -64,7 +60,7 @@ def hosts_on_chain(s: Session) -> list[dict]:
                      "free": free, "capacity": dict(zip(types.RESOURCE_KEYS, capacity)),
                      "reserved_prices": dict(zip(types.RESOURCE_KEYS, prices)),
                      "metered_prices": {"cpu_second": metered[0], "memory_gib_second": metered[1]},
-                     "reputation": record.get(host_id, _empty())})
+                     "reputation": {**record.get(host_id, _empty()), "served": allocations}})
     return rows
 
 

@@ -122,31 +122,31 @@ class Lifecycle:
         action = event.get("Action") or event.get("status", "")
         with self._lock:
             if action == "oom":
-                ooms = self._ooms[allocation]
-                if ooms and ooms[-1] >= at:  # replayed after a reconnect
-                    return
-                ooms.append(at)
-                while ooms and ooms[0] < at - KEEP_S:
-                    ooms.popleft()
-                self._oom_pending[allocation] = at
+                if _remember(self._ooms[allocation], at, at, float):
+                    self._oom_pending[allocation] = at
                 return
-            if action.startswith("health_status"):
-                self._health[allocation] = action.split(":", 1)[1].strip()
-                unhealthy = self._health[allocation] == "unhealthy"
-            elif action == "die":
+            if action == "die":
                 oom_at = self._oom_pending.pop(allocation, None)
                 death = Death(at, int(attributes.get("exitCode", -1)), oom_at is not None and at - oom_at < 10)
-                deaths = self._deaths[allocation]
-                if deaths and deaths[-1].at >= at:  # replayed after a reconnect
+                if not _remember(self._deaths[allocation], death, at, lambda d: d.at):
                     return
-                deaths.append(death)
-                while deaths and deaths[0].at < at - KEEP_S:
-                    deaths.popleft()
                 self._health.pop(allocation, None)
-                unhealthy = False
+            elif action.startswith("health_status"):
+                self._health[allocation] = health = action.split(":", 1)[1].strip()
             else:
                 return
         if action == "die":
             self.on_death(allocation, death)
-        elif unhealthy:
+        elif health == "unhealthy":
             self.on_unhealthy(allocation)
+
+
+def _remember(queue: deque, item, at: float, at_of) -> bool:
+    """Append ``item`` (seen at ``at``) unless the stream replays it after a reconnect, and forget what is
+    older than KEEP_S. False for a replay."""
+    if queue and at_of(queue[-1]) >= at:
+        return False
+    queue.append(item)
+    while at_of(queue[0]) < at - KEEP_S:
+        queue.popleft()
+    return True

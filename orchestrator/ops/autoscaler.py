@@ -103,7 +103,7 @@ class Autoscaler:
                 target = within_ceiling(current, (recommendation.cpu_millis, recommendation.memory_mib, a.storage_gib,
                                                   a.pids), prices, ceiling)
                 if target is None:
-                    self._hold(a.id, now + self.period_s, "at the tenant's rate ceiling", "autoscale-held")
+                    self._hold(a.id, now, now + self.period_s, "at the tenant's rate ceiling", "autoscale-held")
                     continue
                 steps.append(Step(a.id, current, target, recommendation))
         return steps
@@ -118,10 +118,10 @@ class Autoscaler:
         results = self.send_many([(s.allocation, s.resources) for s in steps])
         for step, result in zip(steps, results):
             if isinstance(result, ContractRefused) and result.error == "ScalingCooldown" and len(result.values) == 2:
-                self._hold(step.allocation, float(result.values[1]), str(result), None)
+                self._hold(step.allocation, now, float(result.values[1]), str(result), None)
             elif isinstance(result, ChainError):
                 # Capacity, quota, escrow or a policy changed meanwhile: try again in a period.
-                self._hold(step.allocation, now + self.period_s, str(result), "autoscale-refused")
+                self._hold(step.allocation, now, now + self.period_s, str(result), "autoscale-refused")
                 done.append((step.allocation, "autoscale-refused"))
             else:
                 self._hold_until[step.allocation] = now + self.cooldown_s
@@ -131,8 +131,8 @@ class Autoscaler:
                 done.append((step.allocation, action))
         return done
 
-    def _hold(self, allocation: int, until: float, why: str, action: str | None) -> None:
-        first = self._hold_until.get(allocation, 0.0) <= self.clock()
+    def _hold(self, allocation: int, now: float, until: float, why: str, action: str | None) -> None:
+        first = self._hold_until.get(allocation, 0.0) <= now  # logged once per hold, not every pass
         self._hold_until[allocation] = until
         if action and first:
             self.store.log_action(allocation, action, why)

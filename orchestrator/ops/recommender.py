@@ -183,18 +183,6 @@ class UsageWindow:
                           memory_p50=memory[0], memory_p90=memory[1], memory_peak=self.memory_peak_mib)
 
 
-def window_of(samples: list["Sample"], since: float, period_s: float) -> UsageWindow:
-    window = UsageWindow(since, HALF_LIFE_PERIODS * period_s)
-    for sample in samples:
-        window.add(sample)
-    return window
-
-
-def usage_stats(samples: list["Sample"]) -> UsageStats | None:
-    """p50/p90/peak of a list of samples (advice: what the tenant used)."""
-    return window_of(samples, samples[0].at if samples else 0.0, 1.0).stats()
-
-
 def _clamp(value: float, low: int, high: int) -> int:
     return int(max(low, min(high, value)))
 
@@ -209,13 +197,6 @@ def _toward(wanted: float, limit: int, may_shrink: bool, resource: str, reasons:
         reasons.append(f"{resource}-idle")
         return wanted
     return float(limit)
-
-
-def recommend(samples: list["Sample"], cpu_millis: int, memory_mib: int, bounds: Bounds, now: float,
-              period_s: float, changed_at: float, oom_killed: bool = False) -> Recommendation | None:
-    """:func:`recommend_from` a window made of ``samples`` (those since ``changed_at``)."""
-    return recommend_from(window_of(samples, changed_at, period_s), cpu_millis, memory_mib, bounds, period_s,
-                          oom_killed)
 
 
 def recommend_from(window: UsageWindow, cpu_millis: int, memory_mib: int, bounds: Bounds, period_s: float,

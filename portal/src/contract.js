@@ -83,14 +83,15 @@ export class Deployment {
     return hosts.map((h, i) => ({ id: ids[i], ...h }));
   }
 
-  /** Per host: allocations served and rejected, counted from the chain's logs (as `tenantchain hosts`). */
-  async records() {
-    const [requested, closed] = await Promise.all([this.events("AllocationRequested", {}), this.events("AllocationClosed", {})]);
-    const records = new Map();
-    const of = (host) => records.get(host) || records.set(host, { served: 0, rejected: 0 }).get(host);
-    for (const log of requested) of(Number(log.args.hostId)).served += 1;
-    for (const log of closed) if (log.args.reason === 2) of(Number(log.args.allocationId >> 32n)).rejected += 1;
-    return records;
+  /** Per host: allocations it rejected, counted from the chain's AllocationClosed logs (as `tenantchain
+   * hosts`); how many it served is its own allocationCount. */
+  async rejections() {
+    const rejected = new Map();
+    for (const log of await this.events("AllocationClosed", {})) {
+      const host = Number(log.args.allocationId >> 32n);
+      if (log.args.reason === 2) rejected.set(host, (rejected.get(host) || 0) + 1);
+    }
+    return rejected;
   }
 
   async allocations(tenant) {

@@ -6,7 +6,7 @@ import { Deployment } from "./contract.js";
 import { capitalise, explain } from "./errors.js";
 import { allocationLabel, cores, date, duration, MAX_UINT256, resources, tokens } from "./format.js";
 import { askHost } from "./host_api.js";
-import { fromForm, fromYaml, seal, SpecError } from "./spec.js";
+import { fromForm, fromYaml, resourcesFromForm, seal, SpecError } from "./spec.js";
 import { discoverWallets, onWalletEvents, requestAccount, switchTo, walletChainId } from "./wallet.js";
 
 const LOW_FUNDS_S = 24 * 3600; // warn when the escrow lasts less than a day at the current rate
@@ -151,7 +151,7 @@ function showAccount(token, escrow, tenant, inWallet) {
 }
 
 async function showHosts(token) {
-  const [hosts, records] = await Promise.all([deployment.hosts(), deployment.records()]);
+  const [hosts, rejected] = await Promise.all([deployment.hosts(), deployment.rejections()]);
   hostsById = new Map(hosts.map((h) => [h.id, h]));
   const active = hosts.filter((h) => h.status === 1);
   const perHour = (price, scale) => tokens(price * scale * 3600n, token);
@@ -164,8 +164,7 @@ async function showHosts(token) {
       el("td", {}, `${perHour(h.reservedPrices.cpuMilli, 1000n)} per core·h, `
         + `${perHour(h.reservedPrices.memoryMiB, 1024n)} per GiB·h memory, `
         + `${perHour(h.reservedPrices.storageGiB, 1n)} per GiB·h storage`),
-      el("td", {}, (({ served, rejected } = records.get(h.id) || { served: 0, rejected: 0 }) =>
-        `${served} served, ${rejected} rejected`)()));
+      el("td", {}, `${h.allocationCount} served, ${rejected.get(h.id) || 0} rejected`));
   }));
   if (active.length === 0) $("host-rows").replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No active hosts.")));
   const select = $("req-host");
@@ -329,8 +328,8 @@ function toggleResize(a, cell) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     act("Resize", async (progress) => {
-      const { resources: wanted } = fromForm({ image: "-", command: "", expose: "", egress: false,
-        cpuCores: form.cpu.value, memoryMiB: form.memory.value, storageGiB: form.storage.value, pids: form.pids.value });
+      const wanted = resourcesFromForm({ cpuCores: form.cpu.value, memoryMiB: form.memory.value,
+        storageGiB: form.storage.value, pids: form.pids.value });
       await deployment.send("Resize", "resizeAllocation", [a.id, wanted], progress);
       return `Allocation ${allocationLabel(a.id)} resized to ${resources(wanted)}.`;
     });
@@ -352,8 +351,8 @@ function toggleAutoscale(a, cell) {
     el("button", { name: "apply" }, "Allow"), " ",
     p ? el("button", { name: "off", type: "button", class: "secondary" }, "Turn off") : null);
   // The host resizes CPU and memory only: storage and pids stay the allocation's own.
-  const bound = (cpu, memory) => fromForm({ image: "-", command: "", expose: "", egress: false, cpuCores: cpu,
-    memoryMiB: memory, storageGiB: String(a.resources.storageGiB), pids: String(a.resources.pids) }).resources;
+  const bound = (cpu, memory) => resourcesFromForm({ cpuCores: cpu, memoryMiB: memory,
+    storageGiB: String(a.resources.storageGiB), pids: String(a.resources.pids) });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     act("Autoscale", async (progress) => {
@@ -389,8 +388,8 @@ async function quote() {
   try {
     const host = Number($("req-host").value);
     if (!host || $("req-file").files[0]) return void ($("quote").textContent = "");
-    const { resources: wanted } = fromForm({ image: "-", command: "", expose: "", egress: false,
-      cpuCores: $("req-cpu").value, memoryMiB: $("req-memory").value, storageGiB: $("req-storage").value, pids: $("req-pids").value });
+    const wanted = resourcesFromForm({ cpuCores: $("req-cpu").value, memoryMiB: $("req-memory").value,
+      storageGiB: $("req-storage").value, pids: $("req-pids").value });
     const rate = await deployment.read("rateOf", [host, wanted]);
     const token = await deployment.tokenInfo();
     $("quote").textContent = `Costs ${tokens(rate * 3600n, token)} per hour, ${tokens(rate * 86400n, token)} per day, plus metered use.`;

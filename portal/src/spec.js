@@ -47,11 +47,15 @@ export function fromForm(f) {
   const ports = f.expose.split(/[\s,]+/).filter(Boolean);
   if (ports.length) body.expose = ports.map((p) => Number(p));
   if (f.egress) body.egress = true;
-  const resources = {
+  return { body: checkBody(body, "the form"), resources: resourcesFromForm(f) };
+}
+
+/** The contract's Resources from form fields (cores, MiB, GiB, processes), checked. */
+export function resourcesFromForm(f) {
+  return checkResources({
     cpu_millis: Math.round(Number(f.cpuCores) * 1000), memory_mib: Number(f.memoryMiB),
     storage_gib: Number(f.storageGiB), pids: Number(f.pids),
-  };
-  return { body: checkBody(body, "the form"), resources: checkResources(resources, "the form") };
+  }, "the form");
 }
 
 function checkBody(body, where) {
