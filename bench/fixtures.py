@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.chain.bonds import approve_bond, bond_shortfall
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import DEV_KEYS, deploy_local, free_port
 from orchestrator.host.docker_driver import DockerDriver
@@ -68,6 +69,9 @@ class BenchChain:
         deploy_local(rpc_url, record, period_seconds=period_seconds, operators=(OPERATOR.address,))
         chain = Chain(rpc_url, Deployment.load(record))
         key = PrivateKey()
+        bond = bond_shortfall(chain, HOST_CAPACITY, (1, 1, 1, 1))
+        chain.transact(chain.token.functions.mint(OPERATOR.address, bond), OPERATOR)
+        approve_bond(chain, OPERATOR, bond)
         chain.transact(chain.tenantchain.functions.registerHost(
             HOST_CAPACITY, (1, 1, 1, 1), (1, 1), key.public_key.format(True)), OPERATOR)
         return cls(chain, record, key)

@@ -3,147 +3,50 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
-import {IRegistry} from "./interfaces/IRegistry.sol";
-import {IAllocation} from "./interfaces/IAllocation.sol";
-import {IBilling} from "./interfaces/IBilling.sol";
-import {IScaling} from "./interfaces/IScaling.sol";
+import {TenantChainBase} from "./TenantChainBase.sol";
+import {TenantChainExtension} from "./TenantChainExtension.sol";
 import {ResourcesLib} from "./libraries/ResourcesLib.sol";
+import {UsageDigestLib} from "./libraries/UsageDigestLib.sol";
 
 /// @title TenantChain
-/// @notice Registry, allocation and billing of multi-tenant cloud resources, in one contract.
-/// @dev One deployed contract rather than three: admitting an allocation reads and writes the host's
+/// @notice Registry, allocation and billing of multi-tenant cloud resources, at one address (its whole
+/// interface is ITenantChain).
+/// @dev One deployment rather than three contracts: admitting an allocation reads and writes the host's
 /// capacity, the tenant's quota and the tenant's escrow together, and cross-contract calls would cost
-/// more than the whole gas budget of a request. The three roles stay separate in their interfaces
-/// (IRegistry, IAllocation, IBilling) and in the sections below.
-///
-/// Escrow accounting. Each tenant has one escrow shared by its allocations. Instead of the balance it
-/// stores `funded = balance + sum(rate_i * lastSettled_i)` and `rate = sum(rate_i)`, so that the escrow
-/// runs out at `paidThrough = funded / rate` and settling one allocation (paying `rate_i * (t -
-/// lastSettled_i)` for `t <= paidThrough`) leaves the tenant's record untouched: every allocation is
-/// always funded up to `paidThrough`, and settlement costs one allocation slot and one earnings slot.
-/// Rounding (`funded / rate`, metered costs) is always down, in the tenant's favour.
-contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step, ReentrancyGuard {
+/// more than the whole gas budget of a request. Its code is in two halves to stay under EIP-170's
+/// 24,576 bytes: this contract keeps the hot paths (requests, resizes, reports, settlement, escrow
+/// moves); every other selector (registration, administration, views) runs TenantChainExtension's
+/// code on this contract's storage (delegatecall), at ~2,600 gas more per call.
+contract TenantChain is TenantChainBase {
     using SafeERC20 for IERC20;
     using ResourcesLib for Resources;
     using ResourcesLib for uint104;
 
-    /*//////////////////////////////////////////////////////////////
-                                CONSTANTS
-    //////////////////////////////////////////////////////////////*/
-
-    uint16 public constant MAX_FEE_BPS = 1_000; // 10%
-    uint16 internal constant _BPS = 10_000;
-    uint256 internal constant _PUBLIC_KEY_LENGTH = 33; // compressed secp256k1
+    /// @dev The other half of the code; deployed by this constructor, so it can't be swapped.
+    address internal immutable _extension;
 
     /*//////////////////////////////////////////////////////////////
-                                 STORAGE
-    //////////////////////////////////////////////////////////////*/
-
-    /// @dev Everything that a request reads, in one slot.
-    struct Config {
-        bool paused;
-        uint32 minPrepaidSeconds;
-        uint32 gracePeriodSeconds;
-        uint104 defaultQuota;
-        uint32 hostCount;
-    }
-
-    struct StoredTenant {
-        TenantStatus status;
-        bool customQuota;
-        uint104 used;
-        uint32 activeAllocations;
-    }
-
-    struct StoredAccount {
-        uint128 funded; // balance + sum(rate_i * lastSettled_i)
-        uint96 ratePerSecond;
-        uint32 suspendedAt;
-    }
-
-    struct StoredHost {
-        // slot 0: what admission reads and writes
-        HostStatus status;
-        uint104 capacity;
-        uint104 used;
-        uint32 allocationCount;
-        // slot 1
-        address operator;
-        // slots 2, 3
-        ReservedPrices reservedPrices;
-        MeteredPrices meteredPrices;
-        bytes publicKey;
-    }
-
-    struct StoredAllocation {
-        // slot 0: what usage reports read and write
-        AllocationStatus status;
-        CloseReason closeReason;
-        uint104 resources;
-        uint32 nextReportPeriod; // the first period not reported yet
-        uint96 pendingMetered;
-        // slot 1: what settlement reads and writes
-        address tenant;
-        uint64 ratePerSecond;
-        uint32 lastSettled;
-    }
-
-    /// @dev A tenant's consent to automatic resizes; `maxRatePerSecond` 0 means none.
-    struct ScalingPolicy {
-        uint104 min;
-        uint104 max;
-        uint32 lastAutoResize;
-        uint64 maxRatePerSecond;
-    }
-
-    IERC20 internal immutable _token;
-    uint32 internal immutable _periodSeconds;
-    uint32 internal immutable _genesis;
-    /// @dev Fixed at deployment: providers know the cut can't change under them, and settlement
-    /// (the keeper's hot path) reads no storage for it.
-    uint16 internal immutable _feeBps;
-
-    Config internal _config;
-    address internal _treasury;
-    uint256 internal _feesAccrued;
-
-    mapping(address tenant => StoredTenant) internal _tenants;
-    mapping(address tenant => StoredAccount) internal _accounts;
-    mapping(address tenant => uint104) internal _quotas;
-    mapping(address tenant => mapping(address delegate => bool)) internal _delegates;
-    mapping(address operator => bool) internal _operators;
-    mapping(uint32 hostId => StoredHost) internal _hosts;
-    mapping(uint32 hostId => uint256) internal _earnings;
-    mapping(uint64 allocationId => StoredAllocation) internal _allocations;
-    mapping(uint64 allocationId => ScalingPolicy) internal _scaling;
-
-    /*//////////////////////////////////////////////////////////////
-                               CONSTRUCTOR
+                                 CONSTRUCTOR
     //////////////////////////////////////////////////////////////*/
 
     /// @param token_ The ERC20 of the escrow (standard: no fee on transfer, no rebasing).
     /// @param periodSeconds_ Length of a usage-report period.
     /// @param feeBps_ Protocol fee on every settlement, in basis points (at most MAX_FEE_BPS).
+    /// @param disputePeriods_ Periods after a period's end during which its usage can be disputed (and
+    /// before which it isn't charged).
     constructor(
         address admin,
         IERC20 token_,
         uint32 periodSeconds_,
         uint16 feeBps_,
+        uint32 disputePeriods_,
         uint32 minPrepaidSeconds,
         uint32 gracePeriodSeconds,
         Resources memory defaultQuota
-    ) Ownable(admin) {
-        if (address(token_) == address(0)) revert RegistryZeroAddress();
-        if (periodSeconds_ == 0 || feeBps_ > MAX_FEE_BPS) revert RegistryInvalidParameters();
-        _token = token_;
-        _periodSeconds = periodSeconds_;
-        _genesis = uint32(block.timestamp);
-        _feeBps = feeBps_;
+    ) TenantChainBase(admin, token_, periodSeconds_, feeBps_, disputePeriods_) {
+        _extension = address(new TenantChainExtension(admin, token_, periodSeconds_, feeBps_, disputePeriods_));
         _config.minPrepaidSeconds = minPrepaidSeconds;
         _config.gracePeriodSeconds = gracePeriodSeconds;
         _config.defaultQuota = defaultQuota.pack();
@@ -152,206 +55,20 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         emit DefaultQuotaSet(defaultQuota);
     }
 
-    /*//////////////////////////////////////////////////////////////
-                                MODIFIERS
-    //////////////////////////////////////////////////////////////*/
-
-    modifier whenNotPaused() {
-        if (_config.paused) revert RegistryPaused();
-        _;
-    }
-
-    modifier onlyHostOperator(uint32 hostId) {
-        _checkHostOperator(hostId);
-        _;
+    /// @dev Any other selector: TenantChainExtension's code on this storage. Not payable.
+    fallback() external {
+        address extension = _extension;
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), extension, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
     }
 
     /*//////////////////////////////////////////////////////////////
-                           REGISTRY: TENANTS
-    //////////////////////////////////////////////////////////////*/
-
-    /// @notice Register the caller as a tenant.
-    /// Requirements: not paused; the caller is not registered yet. Emits {TenantRegistered}.
-    /// @param demand The resources the tenant expects to need (informational; quotas are set by admins).
-    function registerTenant(bytes32 metadataHash, string calldata metadataURI, Resources calldata demand)
-        external
-        whenNotPaused
-    {
-        StoredTenant storage t = _tenants[msg.sender];
-        if (t.status != TenantStatus.None) revert RegistryTenantAlreadyRegistered(msg.sender);
-        t.status = TenantStatus.Active;
-        emit TenantRegistered(msg.sender, metadataHash, metadataURI, demand);
-    }
-
-    /// @notice Close the caller's tenancy; the escrow stays withdrawable.
-    /// Requirements: an active or suspended tenant with no active allocation. Emits {TenantStatusChanged}.
-    function closeTenant() external {
-        StoredTenant storage t = _tenants[msg.sender];
-        if (t.status != TenantStatus.Active && t.status != TenantStatus.Suspended) {
-            revert RegistryTenantNotActive(msg.sender, t.status);
-        }
-        if (t.activeAllocations != 0) revert RegistryTenantHasAllocations(msg.sender, t.activeAllocations);
-        t.status = TenantStatus.Closed;
-        emit TenantStatusChanged(msg.sender, TenantStatus.Closed);
-    }
-
-    /// @notice Suspend or reinstate a tenant (abuse, compliance). Suspended tenants can't request or resize.
-    /// Requirements: owner; `status` is Active or Suspended; the tenant is Active or Suspended.
-    /// Emits {TenantStatusChanged}.
-    function setTenantStatus(address tenant, TenantStatus status) external onlyOwner {
-        if (status != TenantStatus.Active && status != TenantStatus.Suspended) {
-            revert RegistryInvalidTenantStatus(status);
-        }
-        StoredTenant storage t = _tenants[tenant];
-        if (t.status != TenantStatus.Active && t.status != TenantStatus.Suspended) {
-            revert RegistryTenantNotActive(tenant, t.status);
-        }
-        t.status = status;
-        emit TenantStatusChanged(tenant, status);
-    }
-
-    /// @notice Allow or disallow `delegate` to request, resize and release allocations for the caller.
-    /// Requirements: the caller is a registered tenant. Emits {DelegateSet}.
-    function setDelegate(address delegate, bool allowed) external {
-        if (_tenants[msg.sender].status == TenantStatus.None) {
-            revert RegistryTenantNotActive(msg.sender, TenantStatus.None);
-        }
-        if (delegate == address(0)) revert RegistryZeroAddress();
-        _delegates[msg.sender][delegate] = allowed;
-        emit DelegateSet(msg.sender, delegate, allowed);
-    }
-
-    /*//////////////////////////////////////////////////////////////
-                       REGISTRY: OPERATORS AND HOSTS
-    //////////////////////////////////////////////////////////////*/
-
-    /// @notice Approve or revoke an operator. Revoking stops new hosts, not existing ones.
-    /// Requirements: owner. Emits {OperatorApproved}.
-    function approveOperator(address operator, bool approved) external onlyOwner {
-        if (operator == address(0)) revert RegistryZeroAddress();
-        _operators[operator] = approved;
-        emit OperatorApproved(operator, approved);
-    }
-
-    /// @notice Register a host operated by the caller.
-    /// Requirements: not paused; an approved operator; a 33-byte compressed secp256k1 key.
-    /// Emits {HostRegistered}.
-    function registerHost(
-        Resources calldata capacity,
-        ReservedPrices calldata reservedPrices,
-        MeteredPrices calldata meteredPrices,
-        bytes calldata publicKey
-    ) external whenNotPaused returns (uint32 hostId) {
-        if (!_operators[msg.sender]) revert RegistryOperatorNotApproved(msg.sender);
-        _checkPublicKey(publicKey);
-        hostId = ++_config.hostCount;
-        StoredHost storage h = _hosts[hostId];
-        h.status = HostStatus.Active;
-        h.capacity = capacity.pack();
-        h.operator = msg.sender;
-        h.reservedPrices = reservedPrices;
-        h.meteredPrices = meteredPrices;
-        h.publicKey = publicKey;
-        emit HostRegistered(hostId, msg.sender, capacity, reservedPrices, meteredPrices, publicKey);
-    }
-
-    /// @notice Change a host's capacity and prices. New reserved prices apply to new admissions and
-    /// resizes; running allocations keep the rate fixed at admission. Metered prices apply to reports.
-    /// Requirements: the host's operator; the host is not retired; capacity covers what is in use.
-    /// Emits {HostUpdated}.
-    function updateHost(
-        uint32 hostId,
-        Resources calldata capacity,
-        ReservedPrices calldata reservedPrices,
-        MeteredPrices calldata meteredPrices
-    ) external onlyHostOperator(hostId) {
-        StoredHost storage h = _hosts[hostId];
-        if (h.status == HostStatus.Retired) revert RegistryHostNotActive(hostId, h.status);
-        uint104 packed = capacity.pack();
-        if (!h.used.fits(packed)) revert RegistryCapacityBelowUse(hostId);
-        h.capacity = packed;
-        h.reservedPrices = reservedPrices;
-        h.meteredPrices = meteredPrices;
-        emit HostUpdated(hostId, capacity, reservedPrices, meteredPrices);
-    }
-
-    /// @notice Replace the host's spec-encryption key.
-    /// Requirements: the host's operator; a 33-byte compressed key. Emits {HostKeyRotated}.
-    function rotateHostKey(uint32 hostId, bytes calldata publicKey) external onlyHostOperator(hostId) {
-        _checkPublicKey(publicKey);
-        _hosts[hostId].publicKey = publicKey;
-        emit HostKeyRotated(hostId, publicKey);
-    }
-
-    /// @notice Publish the host's tenant API: its URL and its TLS certificate's SHA-256, which tenants'
-    /// clients pin (no certificate authority needed). Kept in the event log only: clients read the latest.
-    /// Requirements: the host's operator; a URL of 1 to 256 bytes. Emits {HostApiSet}.
-    function setHostApi(uint32 hostId, string calldata url, bytes32 certSha256) external onlyHostOperator(hostId) {
-        if (bytes(url).length == 0 || bytes(url).length > 256) revert RegistryInvalidApiUrl();
-        emit HostApiSet(hostId, url, certSha256);
-    }
-
-    /// @notice Move a host between Active and Draining, or retire it for good.
-    /// Requirements: the host's operator; not retired already; retiring only with nothing allocated.
-    /// Emits {HostStatusChanged}.
-    function setHostStatus(uint32 hostId, HostStatus status) external onlyHostOperator(hostId) {
-        StoredHost storage h = _hosts[hostId];
-        HostStatus from = h.status;
-        if (from == HostStatus.Retired || status == HostStatus.None || status == from) {
-            revert RegistryInvalidHostStatus(from, status);
-        }
-        if (status == HostStatus.Retired && h.used != 0) revert RegistryHostInUse(hostId);
-        h.status = status;
-        emit HostStatusChanged(hostId, status);
-    }
-
-    /*//////////////////////////////////////////////////////////////
-                        REGISTRY: ADMINISTRATION
-    //////////////////////////////////////////////////////////////*/
-
-    /// @notice Set a tenant's own quota (`custom`), or return it to the default quota.
-    /// Requirements: owner. Emits {QuotaSet}.
-    function setQuota(address tenant, Resources calldata quota, bool custom) external onlyOwner {
-        _tenants[tenant].customQuota = custom;
-        _quotas[tenant] = custom ? quota.pack() : 0;
-        emit QuotaSet(tenant, quota, custom);
-    }
-
-    /// @notice Set the quota of every tenant without a custom one.
-    /// Requirements: owner. Emits {DefaultQuotaSet}.
-    function setDefaultQuota(Resources calldata quota) external onlyOwner {
-        _config.defaultQuota = quota.pack();
-        emit DefaultQuotaSet(quota);
-    }
-
-    /// @notice Set the billing parameters (the fee is fixed at deployment).
-    /// Requirements: owner; a treasury. Emits {ParametersSet}.
-    function setParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury) external onlyOwner {
-        if (treasury == address(0)) revert RegistryZeroAddress();
-        Config storage c = _config;
-        c.minPrepaidSeconds = minPrepaidSeconds;
-        c.gracePeriodSeconds = gracePeriodSeconds;
-        _treasury = treasury;
-        emit ParametersSet(minPrepaidSeconds, gracePeriodSeconds, treasury);
-    }
-
-    /// @notice Emergency stop: no registrations, requests, resizes, deposits or host registrations.
-    /// Releases, settlement, reports and every withdrawal keep working, so nobody's funds are stuck.
-    /// Requirements: owner; not paused. Emits {Paused}.
-    function pause() external onlyOwner whenNotPaused {
-        _config.paused = true;
-        emit Paused(msg.sender);
-    }
-
-    /// @notice Lift the emergency stop. Requirements: owner; paused. Emits {Unpaused}.
-    function unpause() external onlyOwner {
-        if (!_config.paused) revert RegistryNotPaused();
-        _config.paused = false;
-        emit Unpaused(msg.sender);
-    }
-
-    /*//////////////////////////////////////////////////////////////
-                               ALLOCATION
+                                  ALLOCATION
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Request `resources` on `hostId` for the caller.
@@ -389,35 +106,41 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         _resize(allocationId, a, resources);
     }
 
-    /*//////////////////////////////////////////////////////////////
-                                SCALING
-    //////////////////////////////////////////////////////////////*/
-
-    /// @notice Let the host's operator resize `allocationId` within [`min`, `max`] while its rate stays at
-    /// most `maxRatePerSecond`; 0 turns automatic resizing off.
-    /// Requirements: the tenant or a delegate; active; `min` non-empty and at most `max` in every
-    /// resource; `max` within what the tenant's quota leaves beside its other allocations; the rate at
-    /// `min` within the ceiling. Emits {ScalingPolicySet}.
-    function setScalingPolicy(uint64 allocationId, Resources calldata min, Resources calldata max, uint64 maxRatePerSecond)
-        external
-    {
+    /// @notice End an allocation: settle it, return its capacity, stop its charge.
+    /// Requirements: the tenant or a delegate; active. Works while paused.
+    /// Emits {Settled} and {AllocationClosed}.
+    function releaseAllocation(uint64 allocationId) external {
         StoredAllocation storage a = _activeAllocation(allocationId);
-        address tenant = a.tenant;
-        _checkTenantOrDelegate(tenant);
-        if (maxRatePerSecond == 0) {
-            delete _scaling[allocationId];
-        } else {
-            uint104 lo = min.pack();
-            uint104 hi = max.pack();
-            if (lo == 0 || !lo.fits(hi)) revert ScalingInvalidBounds(min, max);
-            StoredTenant storage t = _tenants[tenant];
-            _checkQuota(tenant, _quotaOf(tenant, t), t.used - a.resources, hi);
-            uint256 floorRate = _rateWithin(lo, _hosts[_hostOf(allocationId)].reservedPrices);
-            if (floorRate > maxRatePerSecond) revert ScalingRateAboveCeiling(allocationId, floorRate, maxRatePerSecond);
-            _scaling[allocationId] = ScalingPolicy(lo, hi, _scaling[allocationId].lastAutoResize, maxRatePerSecond);
-        }
-        emit ScalingPolicySet(allocationId, min, max, maxRatePerSecond);
+        _checkTenantOrDelegate(a.tenant);
+        _settle(allocationId, a);
+        _close(allocationId, a, CloseReason.Released, 0);
     }
+
+    /// @notice The host's operator refuses an allocation it can't run (undecryptable, invalid or
+    /// forbidden spec, missing image): the tenant pays nothing since its last settlement.
+    /// Requirements: the host's operator; active. Emits {AllocationClosed}.
+    function rejectAllocation(uint64 allocationId, uint16 code) external onlyHostOperator(_hostOf(allocationId)) {
+        StoredAllocation storage a = _activeAllocation(allocationId);
+        _hosts[_hostOf(allocationId)].rejected += 1;
+        _close(allocationId, a, CloseReason.Rejected, code);
+    }
+
+    /// @notice Release an allocation whose tenant ran out of funds and did not top up within the grace
+    /// period. Anyone (a keeper) may call it. Requirements: active; grace over.
+    /// Emits {TenantSuspended} (if not yet), {Settled} and {AllocationClosed}.
+    function expireAllocation(uint64 allocationId) external {
+        StoredAllocation storage a = _activeAllocation(allocationId);
+        StoredAccount storage acct = _accounts[a.tenant];
+        uint256 suspendedAt = _refreshSuspension(a.tenant, acct);
+        uint256 expiresAt = suspendedAt == 0 ? type(uint256).max : suspendedAt + _config.gracePeriodSeconds;
+        if (block.timestamp < expiresAt) revert AllocationNotExpired(allocationId, expiresAt);
+        _settle(allocationId, a);
+        _close(allocationId, a, CloseReason.OutOfFunds, 0);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                   SCALING
+    //////////////////////////////////////////////////////////////*/
 
     /// @notice An automatic resize by the host's operator, inside the tenant's policy.
     /// Requirements: not paused; the host's operator; active; a policy; one cooldown since the last
@@ -436,21 +159,13 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         if (block.timestamp < next) revert ScalingCooldown(allocationId, next);
         uint104 req = resources.pack();
         if (!p.min.fits(req) || !req.fits(p.max)) revert ScalingOutOfBounds(allocationId, resources);
-        uint256 rate = _rateWithin(req, _hosts[_hostOf(allocationId)].reservedPrices);
+        StoredHost storage h = _hosts[_hostOf(allocationId)];
+        uint256 rate = _admissionRate(h, h.used - a.resources, req);
         if (rate > ceiling) revert ScalingRateAboveCeiling(allocationId, rate, ceiling);
         uint104 previous = a.resources;
         p.lastAutoResize = uint32(block.timestamp);
         _resize(allocationId, a, resources);
         emit AllocationAutoResized(allocationId, previous.unpack(), resources);
-    }
-
-    function scalingPolicyOf(uint64 allocationId)
-        external
-        view
-        returns (Resources memory min, Resources memory max, uint64 maxRatePerSecond, uint32 lastAutoResize)
-    {
-        ScalingPolicy storage p = _scaling[allocationId];
-        return (p.min.unpack(), p.max.unpack(), p.maxRatePerSecond, p.lastAutoResize);
     }
 
     /// @dev The least time between two automatic resizes of one allocation: half a billing period, so
@@ -459,39 +174,8 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         return _periodSeconds / 2;
     }
 
-    /// @notice End an allocation: settle it, return its capacity, stop its charge.
-    /// Requirements: the tenant or a delegate; active. Works while paused.
-    /// Emits {Settled} and {AllocationClosed}.
-    function releaseAllocation(uint64 allocationId) external {
-        StoredAllocation storage a = _activeAllocation(allocationId);
-        _checkTenantOrDelegate(a.tenant);
-        _settle(allocationId, a);
-        _close(allocationId, a, CloseReason.Released, 0);
-    }
-
-    /// @notice The host's operator refuses an allocation it can't run (undecryptable, invalid or
-    /// forbidden spec, missing image): the tenant pays nothing since its last settlement.
-    /// Requirements: the host's operator; active. Emits {AllocationClosed}.
-    function rejectAllocation(uint64 allocationId, uint16 code) external onlyHostOperator(_hostOf(allocationId)) {
-        StoredAllocation storage a = _activeAllocation(allocationId);
-        _close(allocationId, a, CloseReason.Rejected, code);
-    }
-
-    /// @notice Release an allocation whose tenant ran out of funds and did not top up within the grace
-    /// period. Anyone (a keeper) may call it. Requirements: active; grace over.
-    /// Emits {TenantSuspended} (if not yet), {Settled} and {AllocationClosed}.
-    function expireAllocation(uint64 allocationId) external {
-        StoredAllocation storage a = _activeAllocation(allocationId);
-        StoredAccount storage acct = _accounts[a.tenant];
-        uint256 suspendedAt = _refreshSuspension(a.tenant, acct);
-        uint256 expiresAt = suspendedAt == 0 ? type(uint256).max : suspendedAt + _config.gracePeriodSeconds;
-        if (block.timestamp < expiresAt) revert AllocationNotExpired(allocationId, expiresAt);
-        _settle(allocationId, a);
-        _close(allocationId, a, CloseReason.OutOfFunds, 0);
-    }
-
     /*//////////////////////////////////////////////////////////////
-                                 BILLING
+                                   BILLING
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Add `amount` to `tenant`'s escrow (anyone may top up); resumes a suspended tenant once
@@ -541,21 +225,58 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         _settle(allocationId, a);
     }
 
-    /// @notice Report one period's measured use of allocations on `hostId`; charges are collected at
-    /// the next settlement. Each allocation's periods must increase; a period is reported once, only
-    /// after it ended, and never above what the allocation's limits allow in one period.
-    /// Requirements: the host's operator; every allocation on `hostId`. Emits {UsageReported}.
-    function reportUsage(uint32 hostId, uint32 period, UsageReport[] calldata reports)
+    /// @notice Report one period's measured use of allocations on `hostId`, and claim the final period
+    /// that this report's slot held. The report commits its lines; they are charged by the claim once
+    /// the dispute window is over (`disputePeriods` periods after the period), then collected by the
+    /// next settlement. A period may be reported in several batches; periods only move forward per slot.
+    /// @param claims Every line of the period held in this report's slot, in the order reported (empty
+    /// when the slot holds nothing to claim; empty for a held period forfeits its charges).
+    /// Requirements: the host's operator; an ended period; not older than what its slot holds; `claims`
+    /// matching the held digest. Emits {UsageReported}, and {UsageLineDropped} for rule-breaking lines.
+    function reportUsage(uint32 hostId, uint32 period, uint256[] calldata lines, uint256[] calldata claims)
         external
         onlyHostOperator(hostId)
     {
         uint32 current = currentPeriod();
         if (period >= current) revert BillingPeriodNotEnded(period, current);
-        MeteredPrices memory prices = _hosts[hostId].meteredPrices;
-        for (uint256 i; i < reports.length; ++i) {
-            _recordUsage(hostId, period, reports[i], prices);
+        uint256 key = _usageKey(hostId, period);
+        uint256 slot = _usageSlots[key];
+        uint256 digest = 0;
+        uint256 flags = _USED_BIT;
+        if (slot & UsageDigestLib.DIGEST_MASK != 0) {
+            uint32 held = uint32(slot);
+            if (held == period) {
+                if (claims.length != 0) revert UsageClaimMismatch(hostId, period);
+                digest = slot & UsageDigestLib.DIGEST_MASK; // a further batch of the same period
+                flags = slot & (_VOIDS_BIT | _USED_BIT);
+            } else if (held > period) {
+                revert UsageReportOutOfOrder(hostId, period, held);
+            } else if (claims.length != 0) {
+                // held + disputePeriods <= period < current: the held period is final.
+                _claim(hostId, held, slot, claims);
+            }
+        } else {
+            if (slot & _CLAIMED_BIT != 0 && uint32(slot) >= period) revert UsageReportOutOfOrder(hostId, period, uint32(slot));
+            if (claims.length != 0) revert UsageNothingToClaim(hostId, period);
         }
-        emit UsageReported(hostId, period, reports);
+        _usageSlots[key] = UsageDigestLib.extend(digest, lines) | flags | period;
+        emit UsageReported(hostId, period, lines);
+    }
+
+    /// @notice Charge a reported period's lines once its dispute window is over, when no later report
+    /// claims it (the host stopped reporting). Requirements: the host's operator; the period held and
+    /// unclaimed; final; `claims` matching its digest. Emits {UsageLineDropped} for rule-breaking lines.
+    function claimUsage(uint32 hostId, uint32 period, uint256[] calldata claims)
+        external
+        onlyHostOperator(hostId)
+    {
+        uint256 key = _usageKey(hostId, period);
+        uint256 slot = _usageSlots[key];
+        if (uint32(slot) != period || slot & UsageDigestLib.DIGEST_MASK == 0) revert UsageNothingToClaim(hostId, period);
+        uint32 finalFrom = period + _disputePeriods + 1;
+        if (currentPeriod() < finalFrom) revert UsageNotFinal(period, finalFrom);
+        _usageSlots[key] = _USED_BIT | _CLAIMED_BIT | period;
+        _claim(hostId, period, slot, claims);
     }
 
     /// @notice Pay the host's settled earnings to `to`.
@@ -586,127 +307,9 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         _token.safeTransfer(treasury, amount);
     }
 
-    /*//////////////////////////////////////////////////////////////
-                                  VIEWS
-    //////////////////////////////////////////////////////////////*/
-
-    function getTenant(address tenant) external view returns (Tenant memory) {
-        StoredTenant storage t = _tenants[tenant];
-        return Tenant({
-            status: t.status,
-            used: t.used.unpack(),
-            activeAllocations: t.activeAllocations,
-            quota: _quotaOf(tenant, t).unpack()
-        });
-    }
-
-    function isDelegate(address tenant, address delegate) external view returns (bool) {
-        return _delegates[tenant][delegate];
-    }
-
-    function isOperator(address operator) external view returns (bool) {
-        return _operators[operator];
-    }
-
-    function getHost(uint32 hostId) external view returns (Host memory) {
-        StoredHost storage h = _hosts[hostId];
-        if (h.status == HostStatus.None) revert RegistryUnknownHost(hostId);
-        return Host({
-            operator: h.operator,
-            status: h.status,
-            capacity: h.capacity.unpack(),
-            used: h.used.unpack(),
-            allocationCount: h.allocationCount,
-            reservedPrices: h.reservedPrices,
-            meteredPrices: h.meteredPrices,
-            publicKey: h.publicKey
-        });
-    }
-
-    function hostCount() external view returns (uint32) {
-        return _config.hostCount;
-    }
-
-    function paused() external view returns (bool) {
-        return _config.paused;
-    }
-
-    function parameters()
-        external
-        view
-        returns (uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, uint16 feeBps, address treasury)
-    {
-        Config storage c = _config;
-        return (c.minPrepaidSeconds, c.gracePeriodSeconds, _feeBps, _treasury);
-    }
-
-    function getAllocation(uint64 allocationId) external view returns (Allocation memory) {
-        StoredAllocation storage a = _allocations[allocationId];
-        if (a.status == AllocationStatus.None) revert AllocationUnknown(allocationId);
-        return Allocation({
-            tenant: a.tenant,
-            hostId: _hostOf(allocationId),
-            status: a.status,
-            closeReason: a.closeReason,
-            resources: a.resources.unpack(),
-            ratePerSecond: a.ratePerSecond,
-            lastSettled: a.lastSettled,
-            nextReportPeriod: a.nextReportPeriod,
-            pendingMetered: a.pendingMetered
-        });
-    }
-
-    /// @notice The reserved charge per second of `resources` on `hostId` at its current prices.
-    function rateOf(uint32 hostId, Resources calldata resources) external view returns (uint256) {
-        return ResourcesLib.rate(resources.pack(), _hosts[hostId].reservedPrices);
-    }
-
-    function token() external view returns (address) {
-        return address(_token);
-    }
-
-    function periodSeconds() external view returns (uint32) {
-        return _periodSeconds;
-    }
-
-    /// @notice When period 0 began (the deployment's timestamp): period p is
-    /// [genesis + p * periodSeconds, genesis + (p + 1) * periodSeconds).
-    function genesis() external view returns (uint32) {
-        return _genesis;
-    }
-
     /// @notice The period now running; periods count from this contract's deployment.
     function currentPeriod() public view returns (uint32) {
         return _periodAt(block.timestamp);
-    }
-
-    function accountOf(address tenant) external view returns (Escrow memory acct) {
-        StoredAccount storage s = _accounts[tenant];
-        uint256 rate = s.ratePerSecond;
-        uint256 spent = rate * block.timestamp;
-        acct.balance = s.funded > spent ? s.funded - spent : 0;
-        acct.ratePerSecond = rate;
-        acct.paidThrough = rate == 0 ? type(uint256).max : s.funded / rate;
-        acct.suspendedAt = s.suspendedAt;
-        acct.withdrawable = _withdrawable(s);
-        acct.funded = s.funded;
-    }
-
-    function earningsOf(uint32 hostId) external view returns (uint256) {
-        return _earnings[hostId];
-    }
-
-    function feesAccrued() external view returns (uint256) {
-        return _feesAccrued;
-    }
-
-    /// @notice What settling `allocationId` now would charge: reserved (funded part) and pending metered.
-    function unsettledOf(uint64 allocationId) external view returns (uint256 reserved, uint256 metered) {
-        StoredAllocation storage a = _allocations[allocationId];
-        if (a.status == AllocationStatus.Active) {
-            (reserved,) = _reservedDue(a.lastSettled, a.ratePerSecond, _accounts[a.tenant]);
-        }
-        metered = a.pendingMetered;
     }
 
     /// @notice Metered cost of one report line, rounded down (in the tenant's favour).
@@ -720,7 +323,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
     }
 
     /*//////////////////////////////////////////////////////////////
-                            INTERNAL: ALLOCATION
+                             INTERNAL: ALLOCATION
     //////////////////////////////////////////////////////////////*/
 
     function _request(
@@ -765,7 +368,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         uint104 tenantUsed = t.used;
         _checkCapacity(hostId, h.capacity, hostUsed, req);
         _checkQuota(tenant, _quotaOf(tenant, t), tenantUsed, req);
-        rate = _rateWithin(req, h.reservedPrices);
+        rate = _admissionRate(h, hostUsed, req);
 
         uint32 n = h.allocationCount + 1; // checked: a host holds at most 2^32 - 1 allocations ever
         allocationId = (uint64(hostId) << 32) | n;
@@ -798,7 +401,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         _checkCapacity(hostId, h.capacity, hostUsed, req);
         _checkQuota(tenant, _quotaOf(tenant, t), tenantUsed, req);
 
-        newRate = _rateWithin(req, h.reservedPrices);
+        newRate = _admissionRate(h, hostUsed, req);
         StoredAccount storage acct = _accounts[tenant];
         uint256 totalRate = acct.ratePerSecond - a.ratePerSecond + newRate;
         // After settling, lastSettled == now (the tenant is solvent: checked below), so the
@@ -848,7 +451,7 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
     }
 
     /*//////////////////////////////////////////////////////////////
-                             INTERNAL: BILLING
+                              INTERNAL: BILLING
     //////////////////////////////////////////////////////////////*/
 
     /// @dev Pay the funded part of the reserved charge since the last settlement, collect what can be
@@ -888,139 +491,44 @@ contract TenantChain is IRegistry, IAllocation, IBilling, IScaling, Ownable2Step
         emit Settled(allocationId, uint32(from), uint32(to), reserved, metered);
     }
 
-    /// @dev The reserved charge due now and the time it is paid up to: `min(now, paidThrough)`.
-    function _reservedDue(uint256 from, uint256 allocationRate, StoredAccount storage acct)
-        internal
-        view
-        returns (uint256 amount, uint256 to)
-    {
-        to = block.timestamp;
-        uint256 rate = acct.ratePerSecond;
-        if (rate != 0) {
-            uint256 paidThrough = acct.funded / rate;
-            if (paidThrough < to) to = paidThrough;
+    /// @dev Charge the lines of `period`, a final period whose digest `slot` holds: each rule-abiding
+    /// line adds its cost to its allocation's pending charge, unless the market voided it.
+    function _claim(uint32 hostId, uint32 period, uint256 slot, uint256[] calldata lines) internal {
+        if (UsageDigestLib.extend(0, lines) != slot & UsageDigestLib.DIGEST_MASK) revert UsageClaimMismatch(hostId, period);
+        bool voids = slot & _VOIDS_BIT != 0;
+        MeteredPrices memory prices = _hosts[hostId].meteredPrices;
+        uint32 dropped = 0;
+        for (uint256 i; i < lines.length; ++i) {
+            if (!_chargeLine(hostId, period, lines[i], prices, voids)) {
+                ++dropped;
+                emit UsageLineDropped(uint64(lines[i] >> 128), period);
+            }
         }
-        if (to <= from) return (0, from); // paidThrough >= lastSettled always holds; be safe
-        unchecked {
-            amount = allocationRate * (to - from); // < 2^64 * 2^32
-        }
+        if (dropped != 0) _hosts[hostId].dropped += dropped;
     }
 
-    /// @dev Check one report line against the allocation and add its cost to the pending charge.
-    function _recordUsage(uint32 hostId, uint32 period, UsageReport calldata r, MeteredPrices memory prices) internal {
-        uint64 id = r.allocationId;
-        if (_hostOf(id) != hostId) revert BillingWrongHost(id, hostId);
+    /// @dev Check one claimed line against its allocation and add its cost to the pending charge unless
+    /// it was voided. False when the line breaks a rule.
+    function _chargeLine(uint32 hostId, uint32 period, uint256 line, MeteredPrices memory prices, bool voids)
+        internal
+        returns (bool)
+    {
+        uint64 id = uint64(line >> 128);
+        uint256 cpuMs = uint64(line >> 64);
+        uint256 memoryMiBSeconds = uint64(line);
+        if (line >> 192 != 0 || _hostOf(id) != hostId) return false;
         StoredAllocation storage a = _allocations[id];
         AllocationStatus status = a.status;
-        if (status == AllocationStatus.None) revert AllocationUnknown(id);
-        if (period < a.nextReportPeriod) revert BillingPeriodAlreadyReported(id, period, a.nextReportPeriod);
-        // A closed allocation may still report the periods it ran in.
-        if (status == AllocationStatus.Closed && period > _periodAt(a.lastSettled)) {
-            revert BillingPeriodAfterClose(id, period);
-        }
+        if (status == AllocationStatus.None || period < a.nextReportPeriod) return false;
+        // A closed allocation may still be charged for the periods it ran in.
+        if (status == AllocationStatus.Closed && period > _periodAt(a.lastSettled)) return false;
         uint104 res = a.resources;
-        uint256 maxCpuMs = uint256(uint24(res)) * _periodSeconds; // millicores x s = CPU-ms
-        if (r.cpuMs > maxCpuMs) revert BillingUsageExceedsLimit(id, r.cpuMs, maxCpuMs);
-        uint256 maxMemory = uint256(uint32(res >> 24)) * _periodSeconds;
-        if (r.memoryMiBSeconds > maxMemory) revert BillingUsageExceedsLimit(id, r.memoryMiBSeconds, maxMemory);
-        uint256 cost = meteredCost(r.cpuMs, r.memoryMiBSeconds, prices);
+        if (cpuMs > uint256(uint24(res)) * _periodSeconds) return false; // millicores x s = CPU-ms
+        if (memoryMiBSeconds > uint256(uint32(res >> 24)) * _periodSeconds) return false;
+        uint256 cost = meteredCost(cpuMs, memoryMiBSeconds, prices);
         a.nextReportPeriod = period + 1;
+        if (voids && _voided[(uint256(id) << 32) | period]) return true;
         a.pendingMetered = uint96(Math.min(uint256(a.pendingMetered) + cost, type(uint96).max));
-    }
-
-    /// @dev Mark the tenant suspended (from when its escrow ran out) if it is out of funds and not yet
-    /// marked. Returns the suspension time, 0 if solvent.
-    function _refreshSuspension(address tenant, StoredAccount storage acct) internal returns (uint256) {
-        uint256 suspendedAt = acct.suspendedAt;
-        if (suspendedAt != 0) return suspendedAt;
-        uint256 rate = acct.ratePerSecond;
-        if (rate == 0) return 0;
-        uint256 paidThrough = acct.funded / rate;
-        if (paidThrough >= block.timestamp) return 0;
-        acct.suspendedAt = uint32(paidThrough);
-        emit TenantSuspended(tenant, uint32(paidThrough), uint32(paidThrough + _config.gracePeriodSeconds));
-        return paidThrough;
-    }
-
-    function _withdrawable(StoredAccount storage acct) internal view returns (uint256) {
-        uint256 committed = uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds);
-        return acct.funded > committed ? acct.funded - committed : 0;
-    }
-
-    /*//////////////////////////////////////////////////////////////
-                             INTERNAL: CHECKS
-    //////////////////////////////////////////////////////////////*/
-
-    function _checkTenantOrDelegate(address tenant) internal view {
-        if (msg.sender != tenant && !_delegates[tenant][msg.sender]) {
-            revert RegistryNotTenantOrDelegate(msg.sender, tenant);
-        }
-    }
-
-    function _checkHostOperator(uint32 hostId) internal view {
-        StoredHost storage h = _hosts[hostId];
-        if (h.operator != msg.sender) {
-            // Only the failure path reads the status slot: the hot path (reports) saves a cold read.
-            if (h.status == HostStatus.None) revert RegistryUnknownHost(hostId);
-            revert RegistryNotHostOperator(msg.sender, hostId);
-        }
-    }
-
-    function _checkPublicKey(bytes calldata publicKey) internal pure {
-        if (publicKey.length != _PUBLIC_KEY_LENGTH || (publicKey[0] != 0x02 && publicKey[0] != 0x03)) {
-            revert RegistryInvalidPublicKey();
-        }
-    }
-
-    function _checkResourcesNonEmpty(Resources calldata r) internal pure {
-        if (r.cpuMillis == 0 || r.memoryMiB == 0 || r.pids == 0) revert AllocationEmptyResources();
-    }
-
-    function _checkCapacity(uint32 hostId, uint104 capacity, uint104 used, uint104 req) internal pure {
-        uint104 free = capacity.remaining(used);
-        if (!req.fits(free)) revert AllocationInsufficientCapacity(hostId, req.unpack(), free.unpack());
-    }
-
-    function _checkQuota(address tenant, uint104 quota, uint104 used, uint104 req) internal pure {
-        uint104 left = quota.remaining(used);
-        if (!req.fits(left)) revert AllocationQuotaExceeded(tenant, req.unpack(), left.unpack());
-    }
-
-    /// @dev The escrow must cover, at the new total rate, everything up to now plus the minimum
-    /// prepaid period: `funded >= rate * (now + minPrepaid)`.
-    function _checkPrepaid(address tenant, uint256 funded, uint256 totalRate) internal view {
-        uint256 required = totalRate * (block.timestamp + _config.minPrepaidSeconds);
-        if (funded > type(uint128).max) revert BillingAmountTooLarge(funded);
-        if (funded < required) {
-            uint256 spent = totalRate * block.timestamp;
-            revert BillingInsufficientPrepaid(
-                tenant, totalRate * _config.minPrepaidSeconds, funded > spent ? funded - spent : 0
-            );
-        }
-    }
-
-    function _rateWithin(uint104 req, ReservedPrices storage prices) internal view returns (uint256 rate) {
-        rate = req.rate(prices);
-        if (rate > type(uint64).max) revert AllocationRateTooHigh(rate);
-    }
-
-    function _activeAllocation(uint64 allocationId) internal view returns (StoredAllocation storage a) {
-        a = _allocations[allocationId];
-        if (a.status != AllocationStatus.Active) {
-            if (a.status == AllocationStatus.None) revert AllocationUnknown(allocationId);
-            revert AllocationNotActive(allocationId);
-        }
-    }
-
-    function _quotaOf(address tenant, StoredTenant storage t) internal view returns (uint104) {
-        return t.customQuota ? _quotas[tenant] : _config.defaultQuota;
-    }
-
-    function _hostOf(uint64 allocationId) internal pure returns (uint32) {
-        return uint32(allocationId >> 32);
-    }
-
-    function _periodAt(uint256 timestamp) internal view returns (uint32) {
-        return uint32((timestamp - _genesis) / _periodSeconds);
+        return true;
     }
 }

@@ -44,6 +44,11 @@ CREATE INDEX IF NOT EXISTS samples_at ON samples (at);  -- what is new since the
 CREATE TABLE IF NOT EXISTS reports (
     period INTEGER PRIMARY KEY, status TEXT NOT NULL, txs TEXT NOT NULL DEFAULT '[]',
     lines TEXT NOT NULL DEFAULT '[]', detail TEXT NOT NULL DEFAULT '', at REAL NOT NULL);
+-- What the host signed it measured, per allocation and period (EIP-712 receipts, served to tenants):
+-- a report line above its receipt is proof of an overcharge that anyone can take on-chain.
+CREATE TABLE IF NOT EXISTS receipts (
+    allocation INTEGER NOT NULL, period INTEGER NOT NULL, cpu_ms INTEGER NOT NULL,
+    memory_mib_seconds INTEGER NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (allocation, period));
 CREATE TABLE IF NOT EXISTS volume_retention (allocation INTEGER PRIMARY KEY, remove_after REAL NOT NULL);
 -- Published ports: a host port belongs to one allocation's container port until released, then stays
 -- out of use for a quiet time, so that a new tenant doesn't receive a stale client's traffic.
@@ -347,6 +352,29 @@ class Store:
                 "INSERT OR REPLACE INTO reports VALUES (?, ?, ?, ?, ?, ?)",
                 (period, status, json.dumps(txs), json.dumps(lines), detail, time.time()))
 
+    def unclaimed_reports(self) -> list[tuple[int, list]]:
+        """(period, lines) of reports sent and not claimed yet, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT period, lines FROM reports WHERE status = 'sent' ORDER BY period").fetchall()
+        return [(period, json.loads(lines)) for period, lines in rows]
+
+    def set_report_status(self, period: int, status: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE reports SET status = ? WHERE period = ?", (status, period))
+
+    def add_receipts(self, rows: list[tuple[int, int, int, int, str]]) -> None:
+        """(allocation, period, cpu_ms, memory_mib_seconds, signature) rows; a period signed again keeps
+        its first receipt (a receipt, once served, is a commitment)."""
+        with self._lock:
+            self._db.executemany("INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, ?, ?)", rows)
+
+    def receipts(self, allocation: int, limit: int = 100) -> list[tuple[int, int, int, str]]:
+        """(period, cpu_ms, memory_mib_seconds, signature), newest first."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT period, cpu_ms, memory_mib_seconds, signature FROM receipts WHERE allocation = ? "
+                "ORDER BY period DESC LIMIT ?", (allocation, limit)).fetchall()
+
     def reports(self, limit: int = 50) -> list[tuple]:
         with self._lock:
             return self._db.execute(
@@ -377,6 +405,9 @@ class Store:
             deleted += self._db.execute(
                 "DELETE FROM blocks WHERE number NOT IN (SELECT number FROM blocks ORDER BY number DESC LIMIT ?)",
                 (keep,)).rowcount
+            # Receipts as long as their reports: one per allocation and period.
+            deleted += self._db.execute(
+                "DELETE FROM receipts WHERE period < (SELECT COALESCE(MIN(period), 0) FROM reports)").rowcount
             deleted += self._db.execute(
                 "DELETE FROM actions WHERE id NOT IN (SELECT id FROM actions ORDER BY id DESC LIMIT ?)",
                 (keep * 10,)).rowcount

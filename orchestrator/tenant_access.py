@@ -105,6 +105,15 @@ class TenantAccess:
             "oom_kills": oom_kills(container.pid) if container.pid else None}
         return info
 
+    def receipts(self, allocation: int) -> dict:
+        """What the host signed it measured for this allocation, newest period first (billing.receipts):
+        the tenant checks them against the chain's reports and, if a line charges more, slashes the host."""
+        market = self.chain.market
+        return {"allocation": allocation, "chain_id": self.chain.deployment.chain_id,
+                "market": market.address if market else None,
+                "receipts": [{"period": period, "cpu_ms": cpu, "memory_mib_seconds": memory, "signature": signature}
+                             for period, cpu, memory, signature in self.store.receipts(allocation)]}
+
     def advice(self, allocation: int) -> dict:
         found = self._advise(allocation)
         if found is None:

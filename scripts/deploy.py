@@ -17,6 +17,17 @@ Environment (all optional on local chains 31337/1337):
     TENANTCHAIN_FEE_BPS          protocol fee in basis points, fixed for this deployment (default 0)
     TENANTCHAIN_MIN_PREPAID      minimum prepaid seconds at admission (default 3600)
     TENANTCHAIN_GRACE            grace seconds before an unfunded allocation ends (default 86400; 600 local)
+    TENANTCHAIN_DISPUTE_PERIODS  periods a usage report can be disputed before it is charged (default 24; 3 local)
+    TENANTCHAIN_BOND_SECONDS     an operator's bond: this long of its host's full reserved income (default
+                                 7 days; 1 hour local)
+    TENANTCHAIN_UNBONDING        seconds between a host's retirement and its bond's release (default 21 days;
+                                 at least the dispute window)
+    TENANTCHAIN_RULING           the arbiter's deadline in seconds after a dispute opens (default 3 days; 600 local)
+    TENANTCHAIN_DISPUTE_BOND_BPS a dispute's stake on top of the disputed line's cost, in basis points of it
+                                 (default 5000: frivolous disputes lose once the arbiter is right 80% of the time)
+    TENANTCHAIN_DISPUTE_BOND_FLOOR  the least stake, in token units (default 10^15)
+    TENANTCHAIN_ARBITER          who rules disputes (default: the admin)
+    TENANTCHAIN_MAX_SURCHARGE    the highest utilisation surcharge a host may set, percent (default 100)
 """
 
 import json
@@ -80,6 +91,18 @@ def main():
     min_prepaid = _env_int("TENANTCHAIN_MIN_PREPAID", 3600)
     grace = _env_int("TENANTCHAIN_GRACE", 600 if local else 86_400)
     fee_bps = _env_int("TENANTCHAIN_FEE_BPS", 0)
+    dispute_periods = _env_int("TENANTCHAIN_DISPUTE_PERIODS", 3 if local else 24)
+    window = period * (dispute_periods + 1)
+    market_params = (
+        _env_int("TENANTCHAIN_BOND_SECONDS", 3600 if local else 7 * 86_400),
+        max(_env_int("TENANTCHAIN_UNBONDING", 21 * 86_400 if not local else window), window),
+        _env_int("TENANTCHAIN_RULING", 600 if local else 3 * 86_400),
+        _env_int("TENANTCHAIN_DISPUTE_BOND_BPS", 5000),
+        _env_int("TENANTCHAIN_DISPUTE_BOND_FLOOR", 10**15),
+        os.environ.get("TENANTCHAIN_ARBITER") or admin,
+        admin,  # treasury: the market's shares of slashes
+    )
+    max_surcharge = _env_int("TENANTCHAIN_MAX_SURCHARGE", 100)
     start_block = chain.blocks.head.number + 1
 
     contracts = {}
@@ -89,9 +112,18 @@ def main():
             raise SystemExit("deploy: set TENANTCHAIN_TOKEN to the escrow ERC20's address on non-local networks")
         token = deployer.deploy(project.TestToken).address
         contracts["TestToken"] = token
-    tenantchain = deployer.deploy(
-        project.TenantChain, admin, token, period, fee_bps, min_prepaid, grace, DEFAULT_QUOTA)
-    contracts["TenantChain"] = tenantchain.address
+    deployed = deployer.deploy(
+        project.TenantChain, admin, token, period, fee_bps, dispute_periods, min_prepaid, grace, DEFAULT_QUOTA)
+    contracts["TenantChain"] = deployed.address
+    # The deployment answers ITenantChain at its address (its extension half runs behind a fallback).
+    tenantchain = project.ITenantChain.at(deployed.address)
+    market = deployer.deploy(project.TenantChainMarket, admin, deployed.address, market_params)
+    contracts["TenantChainMarket"] = market.address
+    if admin == deployer.address:
+        tenantchain.setMarket(market.address, sender=deployer)
+        tenantchain.setMaxSurcharge(max_surcharge, sender=deployer)
+    else:
+        print(f"deploy: the admin must now call setMarket({market.address}) and setMaxSurcharge({max_surcharge})")
 
     operators = [op.strip() for op in os.environ.get("TENANTCHAIN_OPERATORS", "").split(",") if op.strip()]
     if operators and admin != deployer.address:
@@ -108,7 +140,10 @@ def main():
         "token": token,
         "contracts": contracts,
         "parameters": {"period_seconds": period, "fee_bps": fee_bps, "min_prepaid_seconds": min_prepaid,
-                       "grace_seconds": grace},
+                       "grace_seconds": grace, "dispute_periods": dispute_periods,
+                       "market": dict(zip(("bond_seconds", "unbonding_seconds", "ruling_seconds", "dispute_bond_bps",
+                                           "dispute_bond_floor", "arbiter", "treasury"), market_params)),
+                       "max_surcharge_pct": max_surcharge},
         "operators": operators,
     }
     record_path.parent.mkdir(parents=True, exist_ok=True)

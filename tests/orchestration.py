@@ -11,6 +11,8 @@ from pathlib import Path
 from coincurve import PrivateKey
 from eth_account import Account
 
+from orchestrator.billing.receipts import unpack_line
+from orchestrator.chain.bonds import approve_bond, bond_shortfall
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import DEV_KEYS, deploy_local
 from orchestrator.service import Orchestrator, ServiceConfig
@@ -21,6 +23,11 @@ TENANTS = [Account.from_key(k) for k in DEV_KEYS[2:5]]
 CAPACITY = (8000, 16_384, 100, 4096)
 PRICES = (10**6, 10**5, 10**6, 10**3)
 METERED = (10**9, 10**8)
+
+
+def lines_of(event) -> list[dict]:
+    """A UsageReported event's lines, unpacked from their one-word form."""
+    return [dict(zip(("allocationId", "cpuMs", "memoryMiBSeconds"), unpack_line(word))) for word in event.args.lines]
 
 
 def wait_for(condition, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
@@ -52,10 +59,10 @@ class Cluster:
 
     @classmethod
     def create(cls, rpc_url: str, tmp: Path, period_seconds: int = 60, min_prepaid_seconds: int = 3600,
-               grace_seconds: int = 600) -> "Cluster":
+               grace_seconds: int = 600, dispute_periods: int = 1) -> "Cluster":
         record = tmp / "deployment.json"
         deploy_local(rpc_url, record, period_seconds=period_seconds, min_prepaid_seconds=min_prepaid_seconds,
-                     grace_seconds=grace_seconds, operators=(OPERATOR.address,))
+                     grace_seconds=grace_seconds, operators=(OPERATOR.address,), dispute_periods=dispute_periods)
         chain = Chain(rpc_url, Deployment.load(record))
         host_key = PrivateKey()
         cluster = cls(chain, record, 0, host_key)
@@ -70,6 +77,9 @@ class Cluster:
 
     def register_host(self, key: PrivateKey) -> int:
         tc = self.chain.tenantchain.functions
+        bond = bond_shortfall(self.chain, CAPACITY, PRICES)
+        self.chain.transact(self.chain.token.functions.mint(OPERATOR.address, bond), OPERATOR)
+        approve_bond(self.chain, OPERATOR, bond)
         self.chain.transact(tc.registerHost(CAPACITY, PRICES, METERED, key.public_key.format(True)), OPERATOR)
         return tc.hostCount().call()
 

@@ -3,12 +3,13 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
-from bench import autoscale, billing, catchup, images, ingress, latency, meter, scale, soak
+from bench import autoscale, billing, catchup, images, ingress, latency, market_sim, meter, scale, soak
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import deploy_local
 
-MET_TARGETS = ("registerTenant", "deposit (top-up)", "settle")
+MET_TARGETS = ("registerTenant", "deposit (top-up)", "settle",
+               "reportUsage per period, each further allocation (report + claim)")
 
 
 def test_gas_benchmark_measures_every_operation(anvil, tmp_path):
@@ -17,10 +18,19 @@ def test_gas_benchmark_measures_every_operation(anvil, tmp_path):
     gas = measure(Chain(anvil.url, Deployment.load(record)), batch=3)
     assert set(TARGETS) <= set(gas)
     assert all(isinstance(v, int) and v > 21_000 for k, v in gas.items() if "each further" not in k)
-    assert 0 < gas["reportUsage, each further allocation"] < 21_000
+    assert 0 < gas["reportUsage per period, each further allocation (report + claim)"] < 21_000
+    assert gas["slashWithReceipt"] > 21_000 and gas["rule (upheld: slash)"] > 21_000
     for name in MET_TARGETS:
         assert gas[name] <= TARGETS[name], f"{name}: {gas[name]:,} gas, target {TARGETS[name]:,}"
     assert "| settle |" in table(gas)
+
+
+def test_market_simulation_spreads_load_with_the_surcharge():
+    flat, curved = market_sim.simulate(0, 16, seed=7), market_sim.simulate(100, 16, seed=7)
+    spread = lambda o: max(o.utilisation) - min(o.utilisation)  # noqa: E731
+    assert spread(curved) < spread(flat)
+    assert curved.honest_price > flat.honest_price  # everyone pays for the last capacity of a host
+    assert "hoarding premium" in market_sim.table([flat, curved]) and "<svg" in market_sim.svg([flat, curved])
 
 
 def test_meter_benchmark_runs_small(docker_cleanup):

@@ -6,6 +6,7 @@ import subprocess
 
 from eth_account import Account
 
+from orchestrator.billing.receipts import pack_line
 from orchestrator.chain.build import PROJECT_ROOT
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import DEV_KEYS
@@ -87,7 +88,7 @@ def test_fast_calldata_equals_web3s(anvil, tmp_path):
     calls = [
         f.registerTenant(b"\x01" * 32, "ipfs://x", (1, 2, 3, 4)),
         f.requestAllocation(1, (100, 32, 1, 16), b"\x02" * 32, b"\x03" * 300),
-        f.reportUsage(1, 7, [((1 << 32) | i, 50, 16) for i in range(1, 5)]),
+        f.reportUsage(1, 7, [pack_line((1 << 32) | i, 50, 16) for i in range(1, 5)], [pack_line((1 << 32) | 1, 5, 6)]),
         f.deposit(TENANT.address, 10**18),
         f.registerTenant("0x" + "11" * 32, "", (0, 0, 0, 0)),  # a hex string: web3's encoder takes it
     ]

@@ -68,6 +68,8 @@ def test_every_role_command(local_chain, tmp_path):
     made = subprocess.run([TENANTCHAIN, "host-key", "new", str(host_key)], capture_output=True, text=True, env=cli.env)
     assert made.returncode == 0 and made.stdout.strip() == "0x" + PrivateKey(
         bytes.fromhex(host_key.read_text().strip())).public_key.format(True).hex()
+    chain.transact(chain.token.functions.mint(Account.from_key(OPERATOR).address, 10**24),  # for the bond
+                   Account.from_key(OPERATOR))
     registered = cli("operator", "host", "register", "--capacity", "cpu=4000,memory=4096,storage=10,pids=1000",
                      "--host-key-file", str(host_key), key=OPERATOR)
     host_id = registered["host"]
@@ -128,6 +130,8 @@ def test_user_errors_are_one_clear_line_and_change_nothing(anvil, tmp_path):
     cli = Cli(anvil.url, record, tmp_path / "home")
     host_key = tmp_path / "host.key"
     host_key.write_text(PrivateKey().secret.hex())
+    chain.transact(chain.token.functions.mint(Account.from_key(OPERATOR).address, 10**24),  # for the bond
+                   Account.from_key(OPERATOR))
     host_id = cli("operator", "host", "register", "--capacity", "cpu=1000,memory=1024,storage=10,pids=100",
                   "--host-key-file", str(host_key), key=OPERATOR)["host"]
     assert chain_address == f.getHost(host_id).call()[0]
@@ -176,6 +180,8 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
     offers = [("cpu=8000,memory=8192,storage=10,pids=1000", "cpu=3000000,memory=100000,storage=1000000,pids=1000"),
               ("cpu=400,memory=8192,storage=10,pids=1000", "cpu=1000000,memory=100000,storage=1000000,pids=1000"),
               ("cpu=8000,memory=8192,storage=10,pids=1000", "cpu=2000000,memory=100000,storage=1000000,pids=1000")]
+    chain.transact(chain.token.functions.mint(Account.from_key(OPERATOR).address, 10**24),  # for the bond
+                   Account.from_key(OPERATOR))
     hosts = [cli("operator", "host", "register", "--capacity", capacity, "--prices", prices,
                  "--host-key-file", str(host_key), key=OPERATOR)["host"] for capacity, prices in offers]
     cli("tenant", "register", key=TENANT)
@@ -193,9 +199,17 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
     rejected = int(made.split("allocation ")[1].split()[0])
     chain.transact(f.rejectAllocation(rejected, 9), Account.from_key(OPERATOR))
     listed = {h["host"]: h["reputation"] for h in cli("hosts", "list")["hosts"]}
-    assert listed[hosts[2]] == {"served": 1, "released": 0, "rejected": 1, "rejected_by_code": {"9": 1}, "out_of_funds": 0}
+    assert listed[hosts[2]] == {"served": 1, "released": 0, "rejected": 1, "rejected_by_code": {"9": 1}, "out_of_funds": 0,
+                                "dropped_lines": 0, "disputes_lost": 0, "disputes_won": 0, "slashes": 0, "slashed": 0}
     assert listed[hosts[0]]["served"] == 0
     assert "rejected 1 (1 x the registry has no such image)" in cli("hosts", "list", json_out=False)
+    # Bonds and surcharges are in the listing too; a surcharge moves the quote.
+    quote = f.rateOf(hosts[0], (500, 64, 1, 10)).call()
+    cli("operator", "host", "surcharge", str(hosts[0]), "50", key=OPERATOR)
+    row = next(h for h in cli("hosts", "list")["hosts"] if h["host"] == hosts[0])
+    assert row["surcharge_pct"] == 50 and row["bond"]["amount"] == row["bond"]["required"] > 0
+    assert f.rateOf(hosts[0], (500, 64, 1, 10)).call() > quote
+    assert "bond " in cli("hosts", "list", json_out=False)
 
     # A ceiling below the cheapest: one line, nothing requested.
     count = f.getHost(hosts[2]).call()[4]

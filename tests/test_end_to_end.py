@@ -6,7 +6,7 @@ import time
 from orchestrator.spec import WorkloadSpec
 
 from .conftest import TEST_IMAGE
-from .orchestration import TENANTS, Cluster, wait_for, wait_running
+from .orchestration import TENANTS, Cluster, lines_of, wait_for, wait_running
 
 PERIOD = 4
 BURNER = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do :; done"))
@@ -25,7 +25,7 @@ def test_request_to_release_on_each_chain(local_chain, tmp_path, docker_cleanup,
         # A whole period metered and reported on-chain, at about half a core.
         first = o.reporter.period_of(time.time()) + 1
         report = wait_for(lambda: next((r for e in tc.events.UsageReported().get_logs(from_block=0)
-                                        for r in e.args.reports
+                                        for r in lines_of(e)
                                         if r["allocationId"] == allocation and e.args.period >= first), None),
                           timeout=8 * PERIOD, what="a usage report")
         assert 0.5 * 500 * PERIOD <= report["cpuMs"] <= 500 * PERIOD

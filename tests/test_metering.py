@@ -7,7 +7,7 @@ from orchestrator.host.cgroups import CgroupPaths
 from orchestrator.spec import WorkloadSpec
 
 from .conftest import TEST_IMAGE
-from .orchestration import TENANTS, Cluster, wait_for, wait_running
+from .orchestration import TENANTS, Cluster, lines_of, wait_for, wait_running
 
 PERIOD = 4
 BURNER = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do :; done"))
@@ -60,7 +60,7 @@ def test_cpu_is_billed_as_the_cgroup_counted_it(anvil, tmp_path, docker_cleanup,
 
             def reported():
                 events = tc.events.UsageReported().get_logs(from_block=0)
-                lines = {(e.args.period, r["allocationId"]): r for e in events for r in e.args.reports}
+                lines = {(e.args.period, r["allocationId"]): r for e in events for r in lines_of(e)}
                 return (start_period, burner) in lines and (start_period, idle) in lines and lines
 
             lines = wait_for(reported, timeout=8 * PERIOD, what="the first whole period's report")
@@ -88,9 +88,9 @@ def test_cpu_is_billed_as_the_cgroup_counted_it(anvil, tmp_path, docker_cleanup,
 
 def _reported_lines(tc):
     events = tc.events.UsageReported().get_logs(from_block=0)
-    periods = [(e.args.period, r["allocationId"]) for e in events for r in e.args.reports]
+    periods = [(e.args.period, r["allocationId"]) for e in events for r in lines_of(e)]
     assert len(periods) == len(set(periods)), "a period was reported twice"
-    return {(e.args.period, r["allocationId"]): r for e in events for r in e.args.reports}
+    return {(e.args.period, r["allocationId"]): r for e in events for r in lines_of(e)}
 
 
 def test_rpc_outage_metering_goes_on_and_reports_catch_up(anvil, tmp_path, docker_cleanup, run_labels):
@@ -163,6 +163,8 @@ def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_
         end_period = o.reporter.period_of(time.time())
         wait_for(lambda: o.store.last_reported_period() is not None
                  and o.store.last_reported_period() >= end_period, timeout=6 * PERIOD, what="the last reports")
+        # ... and charged once their dispute window is over (claimed on their own: no report follows).
+        wait_for(lambda: not o.store.unclaimed_reports(), timeout=8 * PERIOD, what="the last claims")
     chain.transact(f.settle(allocation), tenant)
     assert f.getAllocation(allocation).call()[8] == 0  # no metered charge left pending
 

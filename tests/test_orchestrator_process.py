@@ -17,7 +17,7 @@ from orchestrator.spec import WorkloadSpec
 from orchestrator.store import Store
 
 from .conftest import RUN_ID, TEST_IMAGE
-from .orchestration import OPERATOR, TENANTS, Cluster, wait_for
+from .orchestration import OPERATOR, TENANTS, Cluster, lines_of, wait_for
 
 TENANTCHAIN = str(PROJECT_ROOT / ".venv" / "bin" / "tenantchain")
 SLEEPER = WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600"))
@@ -192,7 +192,7 @@ def test_kill9_mid_period_reports_it_once_with_both_sides(anvil, tmp_path, docke
 
     def reports():
         events = tc.events.UsageReported().get_logs(from_block=0)
-        return [(e.args.period, r["allocationId"], r["cpuMs"]) for e in events for r in e.args.reports]
+        return [(e.args.period, r["allocationId"], r["cpuMs"]) for e in events for r in lines_of(e)]
 
     lines = wait_for(lambda: (r := reports()) and any(p == target for p, _, _ in r) and r, timeout=6 * period,
                      what="the target period's report")

@@ -195,7 +195,8 @@ def test_portal_full_flow_with_the_real_orchestrator(anvil, tmp_path, docker_cle
         # Hosts are listed before any wallet connects (reads go to the RPC).
         page.wait_for_selector(f"#host-rows tr[data-host='{cluster.host_id}']")
         assert "8 cores" in page.inner_text(f"#host-rows tr[data-host='{cluster.host_id}']")
-        assert "0 served, 0 rejected" in page.inner_text(f"#host-rows tr[data-host='{cluster.host_id}']")
+        row = page.inner_text(f"#host-rows tr[data-host='{cluster.host_id}']")
+        assert "0 served, 0 rejected" in row and "; bond " in row
 
         # Connect through the wallet that announced itself by EIP-6963.
         assert click_and_wait(page, "text=Connect Test Wallet") == "Connected."
@@ -333,7 +334,7 @@ def test_portal_error_paths_change_nothing(anvil, tmp_path, browser, portal_serv
 def test_every_contract_error_has_a_sentence():
     """The CLI and the portal explain refusals from one table: a new error must be added to it."""
     artifacts = compile_contracts()
-    names = {item["name"] for name in ("TenantChain", "ERC20", "IERC20Errors")
+    names = {item["name"] for name in ("TenantChain", "ITenantChain", "TenantChainMarket", "ERC20", "IERC20Errors")
              for item in artifacts[name].abi if item["type"] == "error"}
     assert names and not names - set(ERROR_SENTENCES), sorted(names - set(ERROR_SENTENCES))
 

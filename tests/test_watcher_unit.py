@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from orchestrator.chain.build import compile_contracts
+from orchestrator.chain.build import compile_contracts, tenantchain_abi
 from orchestrator.chain.watcher import Watcher, WatcherConfig
 from orchestrator.errors import ChainError
 from orchestrator.store import Store
@@ -42,7 +42,7 @@ class FaultyEth:
 
 def _watcher(tmp_path, eth, start=10):
     w3 = SimpleNamespace(eth=eth, provider=eth)
-    abi = compile_contracts()["TenantChain"].abi
+    abi = tenantchain_abi(compile_contracts())
     store = Store(tmp_path / "state.db")
     config = WatcherConfig(initial_chunk=1000, max_chunk=4000, min_backoff_s=0.001, max_backoff_s=0.01)
     return Watcher(w3, "0x" + "11" * 20, abi, start, host_id=1, store=store, config=config), store
@@ -88,7 +88,7 @@ def test_one_word_fast_path_decodes_as_eth_abi_does():
 
     from orchestrator.chain.abi import EventDecoder, named
 
-    abi = compile_contracts()["TenantChain"].abi
+    abi = tenantchain_abi(compile_contracts())
     decoder = EventDecoder(abi, {"Settled", "TenantSuspended"})
     settled = next(i for i in abi if i.get("name") == "Settled" and i["type"] == "event")
     values = [2**32 - 1, 7, 2**255 + 3, 0]

@@ -36,29 +36,4 @@ interface IAllocation is ITypes {
     error AllocationQuotaExceeded(address tenant, Resources requested, Resources remaining);
     error AllocationRateTooHigh(uint256 ratePerSecond);
     error AllocationNotExpired(uint64 allocationId, uint256 expiresAt);
-
-    /*//////////////////////////////////////////////////////////////
-                               FUNCTIONS
-    //////////////////////////////////////////////////////////////*/
-
-    function requestAllocation(
-        uint32 hostId,
-        Resources calldata resources,
-        bytes32 specHash,
-        bytes calldata encryptedSpec
-    ) external returns (uint64 allocationId);
-    function requestAllocationFor(
-        address tenant,
-        uint32 hostId,
-        Resources calldata resources,
-        bytes32 specHash,
-        bytes calldata encryptedSpec
-    ) external returns (uint64 allocationId);
-    function resizeAllocation(uint64 allocationId, Resources calldata resources) external;
-    function releaseAllocation(uint64 allocationId) external;
-    function rejectAllocation(uint64 allocationId, uint16 code) external;
-    function expireAllocation(uint64 allocationId) external;
-
-    function getAllocation(uint64 allocationId) external view returns (Allocation memory);
-    function rateOf(uint32 hostId, Resources calldata resources) external view returns (uint256);
 }

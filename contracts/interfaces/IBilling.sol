@@ -17,10 +17,10 @@ interface IBilling is ITypes {
     /// AllocationResized: a bill is rebuilt from events alone. The protocol's cut of the line set is
     /// `(reserved + metered) * feeBps / 10_000`, rounded down, with the deployment's fixed `feeBps`.
     event Settled(uint64 indexed allocationId, uint32 from, uint32 to, uint256 reserved, uint256 metered);
-    /// @notice Usage of one host's allocations in one period. Each line costs
-    /// `meteredCost(cpuMs, memoryMiBSeconds, prices)` at the host's metered prices in force at this
-    /// block (HostRegistered/HostUpdated); the charge is collected by the next {Settled}.
-    event UsageReported(uint32 indexed hostId, uint32 indexed period, UsageReport[] reports);
+    /// @notice Usage of one host's allocations in one period, one packed word per line (ITypes). Each line costs
+    /// `meteredCost(cpuMs, memoryMiBSeconds, prices)` at the host's metered prices in force when it is
+    /// claimed, after the dispute window (IUsage); the charge is collected by the next {Settled}.
+    event UsageReported(uint32 indexed hostId, uint32 indexed period, uint256[] lines);
     event TenantSuspended(address indexed tenant, uint32 at, uint32 graceEndsAt);
     event TenantResumed(address indexed tenant);
     event EarningsWithdrawn(uint32 indexed hostId, address indexed to, uint256 amount);
@@ -41,24 +41,4 @@ interface IBilling is ITypes {
     error BillingWrongHost(uint64 allocationId, uint32 hostId);
     error BillingNotTreasury(address caller);
     error BillingAmountTooLarge(uint256 amount);
-
-    /*//////////////////////////////////////////////////////////////
-                               FUNCTIONS
-    //////////////////////////////////////////////////////////////*/
-
-    function deposit(address tenant, uint256 amount) external;
-    function withdraw(uint256 amount, address to) external;
-    function settle(uint64 allocationId) external;
-    function reportUsage(uint32 hostId, uint32 period, UsageReport[] calldata reports) external;
-    function withdrawEarnings(uint32 hostId, address to) external returns (uint256 amount);
-    function withdrawFees() external returns (uint256 amount);
-
-    function token() external view returns (address);
-    function periodSeconds() external view returns (uint32);
-    function genesis() external view returns (uint32);
-    function currentPeriod() external view returns (uint32);
-    function accountOf(address tenant) external view returns (Escrow memory);
-    function earningsOf(uint32 hostId) external view returns (uint256);
-    function feesAccrued() external view returns (uint256);
-    function unsettledOf(uint64 allocationId) external view returns (uint256 reserved, uint256 metered);
 }

@@ -34,6 +34,9 @@ interface IRegistry is ITypes {
     event ParametersSet(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury);
     event Paused(address account);
     event Unpaused(address account);
+    event SurchargeSet(uint32 indexed hostId, uint8 pct);
+    event MaxSurchargeSet(uint8 pct);
+    event MarketSet(address market);
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -57,41 +60,7 @@ interface IRegistry is ITypes {
     error RegistryInvalidApiUrl();
     error RegistryInvalidParameters();
     error RegistryZeroAddress();
-
-    /*//////////////////////////////////////////////////////////////
-                               FUNCTIONS
-    //////////////////////////////////////////////////////////////*/
-
-    function registerTenant(bytes32 metadataHash, string calldata metadataURI, Resources calldata demand) external;
-    function closeTenant() external;
-    function setTenantStatus(address tenant, TenantStatus status) external;
-    function setDelegate(address delegate, bool allowed) external;
-    function approveOperator(address operator, bool approved) external;
-    function registerHost(
-        Resources calldata capacity,
-        ReservedPrices calldata reservedPrices,
-        MeteredPrices calldata meteredPrices,
-        bytes calldata publicKey
-    ) external returns (uint32 hostId);
-    function updateHost(
-        uint32 hostId,
-        Resources calldata capacity,
-        ReservedPrices calldata reservedPrices,
-        MeteredPrices calldata meteredPrices
-    ) external;
-    function rotateHostKey(uint32 hostId, bytes calldata publicKey) external;
-    function setHostApi(uint32 hostId, string calldata url, bytes32 certSha256) external;
-    function setHostStatus(uint32 hostId, HostStatus status) external;
-    function setQuota(address tenant, Resources calldata quota, bool custom) external;
-    function setDefaultQuota(Resources calldata quota) external;
-    function setParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury) external;
-    function pause() external;
-    function unpause() external;
-
-    function getTenant(address tenant) external view returns (Tenant memory);
-    function isDelegate(address tenant, address delegate) external view returns (bool);
-    function isOperator(address operator) external view returns (bool);
-    function getHost(uint32 hostId) external view returns (Host memory);
-    function hostCount() external view returns (uint32);
-    function paused() external view returns (bool);
+    error RegistrySurchargeTooHigh(uint8 pct, uint8 max);
+    error RegistryMarketAlreadySet(address market);
+    error RegistryMarketNotSet();
 }

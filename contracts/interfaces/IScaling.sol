@@ -27,16 +27,4 @@ interface IScaling is ITypes {
     error ScalingOutOfBounds(uint64 allocationId, Resources resources);
     error ScalingRateAboveCeiling(uint64 allocationId, uint256 ratePerSecond, uint256 maxRatePerSecond);
     error ScalingCooldown(uint64 allocationId, uint256 nextAllowedAt);
-
-    /*//////////////////////////////////////////////////////////////
-                               FUNCTIONS
-    //////////////////////////////////////////////////////////////*/
-
-    function setScalingPolicy(uint64 allocationId, Resources calldata min, Resources calldata max, uint64 maxRatePerSecond)
-        external;
-    function autoResizeAllocation(uint64 allocationId, Resources calldata resources) external;
-    function scalingPolicyOf(uint64 allocationId)
-        external
-        view
-        returns (Resources memory min, Resources memory max, uint64 maxRatePerSecond, uint32 lastAutoResize);
 }

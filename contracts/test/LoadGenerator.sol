@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {IAllocation} from "../interfaces/IAllocation.sol";
-import {IBilling} from "../interfaces/IBilling.sol";
-import {IRegistry} from "../interfaces/IRegistry.sol";
+import {ITenantChain} from "../interfaces/ITenantChain.sol";
 import {ITypes} from "../interfaces/ITypes.sol";
 
 /// @title LoadGenerator
@@ -40,7 +38,7 @@ contract LoadGenerator {
 
     /// @notice Register this contract as a tenant (fund it with `deposit(address(this), ...)`).
     function register() external onlyOwner {
-        IRegistry(chain).registerTenant(bytes32(0), "", ITypes.Resources(0, 0, 0, 0));
+        ITenantChain(chain).registerTenant(bytes32(0), "", ITypes.Resources(0, 0, 0, 0));
     }
 
     /// @notice `n` allocations on `hostId`, each requested, resized to `larger` and released:
@@ -54,16 +52,16 @@ contract LoadGenerator {
         bytes calldata encryptedSpec
     ) external onlyOwner {
         for (uint256 i; i < n; ++i) {
-            uint64 id = IAllocation(chain).requestAllocation(hostId, resources, specHash, encryptedSpec);
-            IAllocation(chain).resizeAllocation(id, larger);
-            IAllocation(chain).releaseAllocation(id);
+            uint64 id = ITenantChain(chain).requestAllocation(hostId, resources, specHash, encryptedSpec);
+            ITenantChain(chain).resizeAllocation(id, larger);
+            ITenantChain(chain).releaseAllocation(id);
         }
     }
 
     /// @notice `n` settlements of `allocationId`: `n` {Settled} events.
     function settlements(uint64 allocationId, uint256 n) external onlyOwner {
         for (uint256 i; i < n; ++i) {
-            IBilling(chain).settle(allocationId);
+            ITenantChain(chain).settle(allocationId);
         }
     }
 }

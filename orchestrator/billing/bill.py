@@ -3,8 +3,12 @@
 Reserved lines: each `Settled` interval [from, to) is split across billing periods and, within it, by
 resource at `price_r x amount_r` (the host's prices when the allocation was admitted or last
 resized, from HostRegistered/HostUpdated; the resources from AllocationRequested/AllocationResized).
-Metered lines: each `UsageReported` line at the host's metered prices in force at that block.
-Nobody has to be trusted: every number comes from logs any node serves.
+A host's utilisation surcharge (the allocation's rate above its base prices, fixed at admission) is a
+reserved line of its own. Metered lines: each `UsageReported` line at the host's metered prices in
+force at that block (the claim charges them at the prices in force when it runs, after the dispute
+window: they differ only if the host changed its metered prices within the window); lines voided by
+the market (a slash or a dispute: `LineVoided`) or dropped by the claim (`UsageLineDropped`) are kept
+with their usage and charge nothing. Nobody has to be trusted: every number comes from logs any node serves.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from dataclasses import dataclass, field
 
 from ..chain.abi import EventDecoder
 from ..chain.client import Chain
+from .receipts import unpack_line
 
-RESOURCES = ("cpu", "memory", "storage", "pids")
-EVENTS = {"AllocationRequested", "AllocationResized", "Settled", "UsageReported", "HostRegistered", "HostUpdated"}
+RESOURCES = ("cpu", "memory", "storage", "pids", "surcharge")
+EVENTS = {"AllocationRequested", "AllocationResized", "Settled", "UsageReported", "HostRegistered", "HostUpdated",
+          "LineVoided", "UsageLineDropped"}
 
 
 @dataclass
@@ -26,6 +32,7 @@ class BillLine:
     metered: dict[str, int] = field(default_factory=lambda: {"cpu": 0, "memory": 0})
     cpu_ms: int = 0
     memory_mib_seconds: int = 0
+    void: str = ""  # "voided" (slash or dispute) or "dropped" (broke the report rules): not charged
 
     @property
     def total(self) -> int:
@@ -53,7 +60,8 @@ class Bill:
         return {
             "tenant": self.tenant, "period_seconds": self.period_seconds, "genesis": self.genesis,
             "lines": [{"period": l.period, "allocation": l.allocation, "reserved": l.reserved, "metered": l.metered,
-                       "cpu_ms": l.cpu_ms, "memory_mib_seconds": l.memory_mib_seconds, "total": l.total}
+                       "cpu_ms": l.cpu_ms, "memory_mib_seconds": l.memory_mib_seconds, "total": l.total,
+                       "void": l.void}
                       for l in self.lines],
             "reserved_total": self.reserved_total, "metered_total": self.metered_total,
             "settled_reserved": self.settled_reserved, "settled_metered": self.settled_metered,
@@ -77,10 +85,11 @@ def build_bill(chain: Chain, tenant: str) -> Bill:
     def line(period: int, allocation: int) -> BillLine:
         return lines.setdefault((period, allocation), BillLine(period, allocation))
 
-    def per_resource(host: int, r: dict) -> dict[str, int]:
+    def per_resource(host: int, r: dict, rate: int) -> dict[str, int]:
         p = prices[host][0]
-        return {"cpu": r["cpuMillis"] * p["cpuMilli"], "memory": r["memoryMiB"] * p["memoryMiB"],
+        base = {"cpu": r["cpuMillis"] * p["cpuMilli"], "memory": r["memoryMiB"] * p["memoryMiB"],
                 "storage": r["storageGiB"] * p["storageGiB"], "pids": r["pids"] * p["pid"]}
+        return {**base, "surcharge": rate - sum(base.values())}
 
     for raw in sorted(logs, key=lambda l: (l["blockNumber"], l["logIndex"])):
         decoded = decoder.decode(raw)
@@ -90,9 +99,10 @@ def build_bill(chain: Chain, tenant: str) -> Bill:
         if name in ("HostRegistered", "HostUpdated"):
             prices[args["hostId"]] = (args["reservedPrices"], args["meteredPrices"])
         elif name == "AllocationRequested" and args["tenant"].lower() == tenant:
-            rates[args["allocationId"]] = per_resource(args["hostId"], args["resources"])
+            rates[args["allocationId"]] = per_resource(args["hostId"], args["resources"], args["ratePerSecond"])
         elif name == "AllocationResized" and args["allocationId"] in rates:
-            rates[args["allocationId"]] = per_resource(args["allocationId"] >> 32, args["resources"])
+            rates[args["allocationId"]] = per_resource(args["allocationId"] >> 32, args["resources"],
+                                                       args["ratePerSecond"])
         elif name == "Settled" and args["allocationId"] in rates:
             allocation = args["allocationId"]
             settled_reserved += args["reserved"]
@@ -107,13 +117,18 @@ def build_bill(chain: Chain, tenant: str) -> Bill:
                 start = stop
         elif name == "UsageReported":
             metered = prices[args["hostId"]][1]
-            for report in args["reports"]:
-                if report["allocationId"] not in rates:
+            for word in args["lines"]:
+                allocation, cpu_ms, memory = unpack_line(word)
+                if allocation not in rates:
                     continue
-                entry = line(args["period"], report["allocationId"])
-                entry.cpu_ms += report["cpuMs"]
-                entry.memory_mib_seconds += report["memoryMiBSeconds"]
-                entry.metered["cpu"] += report["cpuMs"] * metered["cpuSecond"] // 1000
-                entry.metered["memory"] += report["memoryMiBSeconds"] * metered["memoryGiBSecond"] // 1024
+                entry = line(args["period"], allocation)
+                entry.cpu_ms += cpu_ms
+                entry.memory_mib_seconds += memory
+                entry.metered["cpu"] += cpu_ms * metered["cpuSecond"] // 1000
+                entry.metered["memory"] += memory * metered["memoryGiBSecond"] // 1024
+        elif name in ("LineVoided", "UsageLineDropped") and (args["period"], args["allocationId"]) in lines:
+            entry = lines[(args["period"], args["allocationId"])]
+            entry.void = "voided" if name == "LineVoided" else "dropped"
+            entry.metered = {"cpu": 0, "memory": 0}
     ordered = [lines[k] for k in sorted(lines)]
     return Bill(tenant, period_seconds, genesis, ordered, settled_reserved, settled_metered)

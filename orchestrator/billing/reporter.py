@@ -3,7 +3,13 @@
 Samples are stored as they are taken (host.meter.sweep), so a crash loses at most the sweep in flight; the usage of
 a period is folded from the samples around it (a counter that went down is a restart, a gap widens
 an interval), so a period that spans a crash is reported once, with usage from both sides.
-Reports are idempotent by period: the contract refuses a period twice, and such a refusal means done.
+Reports are idempotent by period: each transaction goes through the transaction manager's outbox
+under its period's key, and the contract refuses a period older than what its slot holds.
+
+A report commits its lines; they are charged only after the dispute window (`disputePeriods`), by a
+claim that repeats them. The claim rides on the next report that reuses the period's slot (every
+`disputePeriods` periods), or goes alone for the last periods of a host that stopped reporting. Before
+it reports, the host signs a receipt of each line it measured (billing.receipts) for the tenants.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from eth_account.signers.local import LocalAccount
 from ..chain.client import Chain
 from ..errors import ChainError
 from ..store import Store
+from .receipts import Receipt, pack_line, sign_receipt, usage_digest
 from .usage import PeriodAccumulator
 
 log = logging.getLogger("tenantchain.reporter")
@@ -48,6 +55,8 @@ class Reporter:
         functions = chain.tenantchain.functions
         self.period_seconds = chain.read(functions.periodSeconds().call)
         self.genesis = chain.read(functions.genesis().call)
+        self.dispute_periods = chain.read(functions.disputePeriods().call)
+        self.chain_id = chain.deployment.chain_id
         self._block_times: dict[int, float] = {}
 
     def period_of(self, at: float) -> int:
@@ -99,6 +108,7 @@ class Reporter:
         last = self.store.last_reported_period()
         first_at = self.store.first_sample_at()
         if first_at is None:
+            self.claim_due(current)  # nothing runs any more: what was reported still has to be charged
             return []
         first = self.period_of(first_at)
         handled = []
@@ -110,23 +120,90 @@ class Reporter:
             # The reported period's samples stay one period more: the recommender and advice look back.
             self.store.prune_samples(self.genesis + period * self.period_seconds)
             handled.append((period, status))
+        self.claim_due(current)
         return handled
 
-    def _send(self, period: int, lines: list[ReportLine]) -> str:
-        body = [[l.allocation, l.cpu_ms, l.memory_mib_seconds] for l in lines]
-        if not lines:
+    def charged_lines(self, period: int, measured: list[ReportLine]) -> list[ReportLine]:
+        """What the report of ``period`` charges: what was measured. (The one place where a dishonest
+        host would differ; the trust tests override it to prove that receipts catch it.)"""
+        return measured
+
+    # --- receipts and claims ---------------------------------------------------------------------
+
+    def _sign_receipts(self, period: int, lines: list[ReportLine]) -> None:
+        market = self.chain.market
+        if market is None:
+            return  # a deployment without a market has nothing to check receipts against
+        self.store.add_receipts([
+            (r.allocation, r.period, r.cpu_ms, r.memory_mib_seconds, r.signature)
+            for r in (sign_receipt(self.operator, self.chain_id, market.address,
+                                   Receipt(line.allocation, period, line.cpu_ms, line.memory_mib_seconds))
+                      for line in lines)])
+
+    def _held(self, period: int) -> bool:
+        """True while the chain still holds ``period``'s report unclaimed."""
+        digest = self.chain.read(self.chain.tenantchain.functions.usageDigestOf(self.host_id, period).call)
+        return any(digest)
+
+    def _claims_for(self, period: int) -> tuple[int | None, list]:
+        """The unclaimed report that the report of ``period`` overwrites (its slot), with its lines."""
+        slot = period % self.dispute_periods
+        held = [(p, lines) for p, lines in self.store.unclaimed_reports() if p < period and p % self.dispute_periods == slot]
+        if not held:
+            return None, []
+        for p, _ in held[:-1]:
+            self.store.set_report_status(p, "claimed")  # overwritten or claimed since: not ours to claim
+        p, lines = held[-1]
+        if not self._held(p):
+            self.store.set_report_status(p, "claimed")
+            return None, []
+        return p, lines
+
+    def claim_due(self, current: int) -> None:
+        """Claim, on their own, final periods that no report of their slot is about to claim (a period
+        of slack after finality leaves that to the next report)."""
+        for period, lines in self.store.unclaimed_reports():
+            if period + self.dispute_periods + 1 >= current:
+                break
+            if self._held(period):
+                call = self.chain.tenantchain.functions.claimUsage(self.host_id, period, [pack_line(*x) for x in lines])
+                try:
+                    self.tx.transact(call, self.operator, key=f"claim:{self.host_id}:{period}")
+                except ChainError as exc:
+                    if "the contract refused" not in str(exc) or "UsageNotFinal" in str(exc):
+                        raise  # unreachable, or the chain's clock is behind ours: try again next time
+                    log.warning("claim of period %d refused: %s", period, exc)
+            self.store.set_report_status(period, "claimed")
+
+    def _send(self, period: int, measured: list[ReportLine]) -> str:
+        if not measured:
             self.store.set_report(period, "empty", [], [])
             return "empty"
+        self._sign_receipts(period, measured)  # signed before anything is charged
+        lines = self.charged_lines(period, measured)
+        body = [[l.allocation, l.cpu_ms, l.memory_mib_seconds] for l in lines]
+        claimed, claims = self._claims_for(period)
         txs = []
         for start in range(0, len(lines), MAX_BATCH):
-            batch = [tuple(x) for x in body[start:start + MAX_BATCH]]
-            call = self.chain.tenantchain.functions.reportUsage(self.host_id, period, batch)
+            batch = [pack_line(*x) for x in body[start:start + MAX_BATCH]]
+            batch_claims = [pack_line(*x) for x in claims] if start == 0 else []
+            call = self.chain.tenantchain.functions.reportUsage(self.host_id, period, batch, batch_claims)
             try:
-                receipt = self._transact_report(call, period, start, len(batch))
+                receipt = self._transact_report(call, period, start, len(batch) + len(batch_claims))
             except ChainError as exc:
                 message = str(exc)
-                if "BillingPeriodAlreadyReported" in message:
-                    continue  # sent before a crash: done already
+                if "UsageReportOutOfOrder" in message and start == 0:
+                    # Reported already (the record was lost), unless the chain holds something else.
+                    if bytes(self.chain.read(self.chain.tenantchain.functions.usageDigestOf(
+                            self.host_id, period).call)) == usage_digest(body):
+                        self.store.set_report(period, "sent", txs, body)
+                        return "sent"
+                if "UsageClaimMismatch" in message and claimed is not None:
+                    # The chain holds other lines than our record of that period: they can't be claimed.
+                    log.warning("period %d: the claim of period %d doesn't match the chain; forfeited", period, claimed)
+                    self.store.set_report_status(claimed, "forfeited")
+                    self.store.log_action(None, "claim-forfeited", f"period {claimed}")
+                    return self._send(period, measured)
                 if "BillingPeriodNotEnded" in message:
                     raise  # the chain's clock is behind ours: try again later
                 if "the contract refused" in message:
@@ -135,6 +212,8 @@ class Reporter:
                     return "refused"
                 raise  # the chain is unreachable: the period stays unreported and is retried
             txs.append("0x" + bytes(receipt.transactionHash).hex())
+        if claimed is not None:
+            self.store.set_report_status(claimed, "claimed")
         self.store.set_report(period, "sent", txs, body)
         log.info("period %d reported: %s", period, json.dumps({"lines": len(lines), "txs": txs}))
         return "sent"

@@ -117,6 +117,16 @@ def compile_contracts(
     return artifacts
 
 
+def tenantchain_abi(artifacts: dict[str, Artifact]) -> list:
+    """What a TenantChain deployment answers at its address: ITenantChain (both code halves), plus the
+    errors and events that the contract inherits from OpenZeppelin (ownership, reentrancy)."""
+    abi = list(artifacts["ITenantChain"].abi)
+    names = {(item.get("type"), item.get("name")) for item in abi}
+    abi += [item for item in artifacts["TenantChain"].abi
+            if item.get("type") in ("error", "event") and (item["type"], item["name"]) not in names]
+    return abi
+
+
 def strip_metadata(bytecode: str) -> str:
     """Drop solc's trailing CBOR metadata (its length is in the last two bytes).
 

@@ -22,7 +22,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 
 from ..errors import ChainError, ConfigError, ContractRefused
 from .abi import abi_type, checksummed
-from .build import compile_contracts
+from .build import compile_contracts, tenantchain_abi
 
 
 def encode_call(call) -> str:
@@ -46,6 +46,7 @@ class Deployment:
     tenantchain: str
     token: str
     parameters: dict
+    market: str | None = None  # TenantChainMarket: bonds, receipts, disputes
 
     @classmethod
     def load(cls, path: Path) -> "Deployment":
@@ -57,6 +58,8 @@ class Deployment:
                 tenantchain=Web3.to_checksum_address(record["contracts"]["TenantChain"]),
                 token=Web3.to_checksum_address(record["token"]),
                 parameters=dict(record.get("parameters", {})),
+                market=(Web3.to_checksum_address(record["contracts"]["TenantChainMarket"])
+                        if record["contracts"].get("TenantChainMarket") else None),
             )
         except FileNotFoundError as exc:
             raise ConfigError(f"deployment record {path} not found; deploy first (`ape run deploy`)") from exc
@@ -81,10 +84,15 @@ class Chain:
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
         self.deployment = deployment
         artifacts = compile_contracts()
-        abi = artifacts["TenantChain"].abi
-        # Errors raised by the token (OpenZeppelin ERC20) surface through deposit/withdraw.
-        self._errors = _error_table(abi + artifacts["IERC20Errors"].abi + artifacts.get("TestToken", artifacts["ERC20"]).abi)
+        abi = tenantchain_abi(artifacts)
+        market_abi = artifacts["TenantChainMarket"].abi
+        # Errors raised by the token (OpenZeppelin ERC20) surface through deposit/withdraw and bonds.
+        self._errors = _error_table(abi + market_abi + artifacts["IERC20Errors"].abi
+                                    + artifacts.get("TestToken", artifacts["ERC20"]).abi)
         self.tenantchain = self.w3.eth.contract(address=deployment.tenantchain, abi=abi)
+        # None on a deployment recorded before the market existed.
+        self.market = (self.w3.eth.contract(address=deployment.market, abi=market_abi)
+                       if deployment.market else None)
         self.token = self.w3.eth.contract(address=deployment.token, abi=artifacts["TestToken"].abi)
         try:
             chain_id = self.w3.eth.chain_id

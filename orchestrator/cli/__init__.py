@@ -23,6 +23,7 @@ from .orchestrator import orchestrator
 from .portal import portal
 from .tenant import tenant
 from . import tenant_scaling  # noqa: F401  (registers `tenant autoscale` and `tenant advise`)
+from .trust import market  # also registers `tenant receipts|dispute`, `operator bond`, `operator host surcharge`
 
 
 @click.group()
@@ -31,7 +32,7 @@ def cli() -> None:
     """TenantChain: cloud resources governed by Ethereum contracts, enforced on Docker hosts."""
 
 
-for group in (demo, account, tenant, hosts, operator, admin, host_key, orchestrator, portal):
+for group in (demo, account, tenant, hosts, operator, admin, host_key, orchestrator, portal, market):
     cli.add_command(group)
 
 

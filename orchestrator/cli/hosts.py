@@ -9,7 +9,7 @@ from web3.exceptions import Web3Exception
 from ..chain import types
 from ..chain.refusals import REJECT_REASONS
 from ..errors import ChainError
-from .common import Session, chain_command
+from .common import Session, chain_command, human_tokens
 
 STATUS = {1: "active", 2: "draining", 3: "retired"}
 
@@ -52,6 +52,11 @@ def hosts_on_chain(s: Session) -> list[dict]:
     count = s.chain.read(s.f.hostCount().call)
     found = s.chain.read_many([s.f.getHost(i) for i in range(1, count + 1)]) if count else []
     record = reputation(s) if count else {}
+    ids = range(1, count + 1)
+    records = s.chain.read_many([s.f.hostRecordOf(i) for i in ids]) if count else []
+    market = s.chain.market
+    bonds = s.chain.read_many([market.functions.bondOf(i) for i in ids]) if count and market else [None] * count
+    trust = s.chain.read_many([market.functions.reputationOf(i) for i in ids]) if count and market else [None] * count
     rows = []
     for host_id, host in enumerate(found, start=1):
         operator, status, capacity, used, allocations, prices, metered, _key = host
@@ -60,8 +65,26 @@ def hosts_on_chain(s: Session) -> list[dict]:
                      "free": free, "capacity": dict(zip(types.RESOURCE_KEYS, capacity)),
                      "reserved_prices": dict(zip(types.RESOURCE_KEYS, prices)),
                      "metered_prices": {"cpu_second": metered[0], "memory_gib_second": metered[1]},
-                     "reputation": {**record.get(host_id, _empty()), "served": allocations}})
+                     "surcharge_pct": records[host_id - 1][0],
+                     "bond": _bond(bonds[host_id - 1]),
+                     "reputation": {**record.get(host_id, _empty()), "served": allocations,
+                                    "dropped_lines": records[host_id - 1][2], **_trust(trust[host_id - 1])}})
     return rows
+
+
+def _bond(bond) -> dict | None:
+    if bond is None:
+        return None
+    amount, required, unbonding_ends_at, open_disputes = bond
+    return {"amount": amount, "required": required, "unbonding_ends_at": unbonding_ends_at,
+            "open_disputes": open_disputes}
+
+
+def _trust(reputation) -> dict:
+    if reputation is None:
+        return {}
+    lost, won, slashes, slashed = reputation
+    return {"disputes_lost": lost, "disputes_won": won, "slashes": slashes, "slashed": slashed}
 
 
 def cheapest_fit(s: Session, resources: tuple[int, int, int, int], max_rate: int | None) -> tuple[int, int, str]:
@@ -91,7 +114,12 @@ def hosts_list(s: Session, show_all: bool) -> None:
     rows = [r for r in hosts_on_chain(s) if show_all or r["status"] == "active"]
     lines = [f"host {r['host']} ({r['status']}): free cpu {r['free']['cpu_millis']} m, memory {r['free']['memory_mib']} MiB, "
              f"storage {r['free']['storage_gib']} GiB, pids {r['free']['pids']}; prices per second: "
-             + ", ".join(f"{k} {v}" for k, v in r["reserved_prices"].items()) + "; " + _record(r["reputation"])
+             + ", ".join(f"{k} {v}" for k, v in r["reserved_prices"].items())
+             + (f" (+ up to {r['surcharge_pct']}% as it fills)" if r["surcharge_pct"] else "")
+             + (f"; bond {human_tokens(s, r['bond']['amount'])}"
+                + (f" (of {human_tokens(s, r['bond']['required'])} asked)" if r["bond"]["amount"] < r["bond"]["required"] else "")
+                if r["bond"] else "")
+             + "; " + _record(r["reputation"])
              for r in rows]
     s.out("\n".join(lines) or "no hosts", {"hosts": rows})
 
@@ -99,4 +127,7 @@ def hosts_list(s: Session, show_all: bool) -> None:
 def _record(rep: dict) -> str:
     codes = ", ".join(f"{n} x {REJECT_REASONS.get(int(code), 'code ' + code)}" for code, n in rep["rejected_by_code"].items())
     return (f"served {rep['served']}, released {rep['released']}, rejected {rep['rejected']}"
-            + (f" ({codes})" if codes else "") + f", expired {rep['out_of_funds']}")
+            + (f" ({codes})" if codes else "") + f", expired {rep['out_of_funds']}"
+            + (f", disputes lost {rep['disputes_lost']} of {rep['disputes_lost'] + rep['disputes_won']}, "
+               f"slashed {rep['slashes']} times" if "slashes" in rep else "")
+            + (f", {rep['dropped_lines']} report lines dropped" if rep.get("dropped_lines") else ""))

@@ -13,7 +13,8 @@ from ..chain.wallet import load_host_key
 from ..errors import ChainError, ConfigError, HostApiError
 from ..units import tokens
 from ..web.tls import fingerprint
-from .common import HOST_ID, Session, chain_command, parse_resources
+from ..chain.bonds import approve_bond, bond_shortfall
+from .common import HOST_ID, Session, chain_command, human_tokens, parse_resources
 
 
 @click.group()
@@ -37,10 +38,13 @@ def host_register(s: Session, capacity: str, prices: str, metered: str, host_key
     """Register a host. Example: tenantchain operator host register --capacity cpu=8000,memory=16384,storage=100,pids=4096 --host-key-file host.key"""
     vector, reserved, metered_prices = parse_resources(capacity), _reserved_prices(prices), _metered_prices(metered)
     key = load_host_key(host_key_file).public_key.format(compressed=True)
+    bond = bond_shortfall(s.chain, vector, reserved)
+    approve_bond(s.chain, s.signer, bond)
     receipt = s.send(s.f.registerHost(vector, reserved, metered_prices, key),
                      "register host")
     event = s.chain.tenantchain.events.HostRegistered().process_receipt(receipt)[0]
-    s.out(f"host {event.args.hostId} registered", {"host": event.args.hostId, "tx": receipt.transactionHash.hex()})
+    s.out(f"host {event.args.hostId} registered, bond {human_tokens(s, bond)} locked",
+          {"host": event.args.hostId, "bond": bond, "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(host, "update")
@@ -53,9 +57,12 @@ def host_register(s: Session, capacity: str, prices: str, metered: str, host_key
 def host_update(s: Session, host_id: int, capacity: str, prices: str, metered: str) -> None:
     """Change a host's capacity and prices. Example: tenantchain operator host update 1 --capacity cpu=16000,memory=32768,storage=200,pids=8192"""
     vector, reserved, metered_prices = parse_resources(capacity), _reserved_prices(prices), _metered_prices(metered)
+    bond = bond_shortfall(s.chain, vector, reserved, host_id)
+    approve_bond(s.chain, s.signer, bond)
     receipt = s.send(s.f.updateHost(host_id, vector, reserved, metered_prices),
                      "update host")
-    s.out(f"host {host_id} updated", {"host": host_id, "tx": receipt.transactionHash.hex()})
+    s.out(f"host {host_id} updated" + (f", bond raised by {human_tokens(s, bond)}" if bond else ""),
+          {"host": host_id, "bond_added": bond, "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(host, "api")

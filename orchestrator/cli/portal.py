@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import uvicorn
 
-from ..chain.build import compile_contracts
+from ..chain.build import compile_contracts, tenantchain_abi
 from ..chain.client import Deployment
 from ..chain.refusals import ERROR_SENTENCES, REJECT_REASONS
 from ..web.portal import build_site, create_app
@@ -27,7 +27,8 @@ def portal_config(deployment: Deployment, rpc_url: str, chain_name: str | None =
         "tenantchain": deployment.tenantchain,
         "token": deployment.token,
         "start_block": deployment.start_block,
-        "abi": {"tenantchain": artifacts["TenantChain"].abi,
+        "market": deployment.market,
+        "abi": {"tenantchain": tenantchain_abi(artifacts), "market": artifacts["TenantChainMarket"].abi,
                 # ERC-20 and its errors: the escrow token may be any ERC-20.
                 "token": artifacts["ERC20"].abi + artifacts["IERC20Errors"].abi},
         "errors": ERROR_SENTENCES,

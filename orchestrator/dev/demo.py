@@ -24,6 +24,7 @@ from eth_account import Account
 
 from ..billing.bill import build_bill
 from ..chain.build import PROJECT_ROOT
+from ..chain.bonds import approve_bond, bond_shortfall
 from ..chain.client import Chain, Deployment
 from ..chain.wallet import new_host_key
 from ..errors import ChainError, ConfigError
@@ -111,6 +112,9 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
         key_path = run_dir / f"host-{run_id}.key"
         host_key = new_host_key(key_path)
         capacity = (min(os.cpu_count() or 1, 16) * 1000, 4096, 50, 4096)
+        bond = bond_shortfall(chain, capacity, (10**6, 10**5, 10**6, 10**3))
+        chain.transact(chain.token.functions.mint(operator.address, bond), operator)
+        approve_bond(chain, operator, bond)
         chain.transact(f.registerHost(capacity, (10**6, 10**5, 10**6, 10**3), (10**9, 10**8),
                                       host_key.public_key.format(True)), operator)
         host_id = f.hostCount().call()

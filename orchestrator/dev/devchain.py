@@ -177,8 +177,14 @@ def deploy_local(
     min_prepaid_seconds: int = 3600,
     grace_seconds: int = 600,
     operators: tuple[str, ...] = (),
+    dispute_periods: int = 1,
+    bond_seconds: int = 3600,
+    ruling_seconds: int = 600,
+    arbiter: str | None = None,
+    max_surcharge_pct: int = 100,
 ) -> dict:
-    """Deploy TestToken + TenantChain on a local chain with web3.py, as `scripts/deploy.py` does.
+    """Deploy TestToken + TenantChain + TenantChainMarket on a local chain with web3.py, as
+    `scripts/deploy.py` does.
 
     Faster than going through ape (no project load), for tests and benchmarks; the bytecode is the
     same (tests/test_toolchain.py). Writes the same deployment record format.
@@ -188,7 +194,7 @@ def deploy_local(
     from eth_account import Account
     from web3 import Web3
 
-    from ..chain.build import compile_contracts
+    from ..chain.build import compile_contracts, tenantchain_abi
 
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     deployer = Account.from_key(DEV_KEYS[0])
@@ -214,9 +220,14 @@ def deploy_local(
 
     token = deploy("TestToken")
     quota = (64_000, 262_144, 2048, 65_536)
-    tenantchain = deploy("TenantChain", deployer.address, token, period_seconds, fee_bps, min_prepaid_seconds,
-                         grace_seconds, quota)
-    contract = w3.eth.contract(address=tenantchain, abi=artifacts["TenantChain"].abi)
+    tenantchain = deploy("TenantChain", deployer.address, token, period_seconds, fee_bps, dispute_periods,
+                         min_prepaid_seconds, grace_seconds, quota)
+    contract = w3.eth.contract(address=tenantchain, abi=tenantchain_abi(artifacts))
+    window = period_seconds * (dispute_periods + 1)
+    market_params = (bond_seconds, window, ruling_seconds, 5000, 10**15, arbiter or deployer.address, deployer.address)
+    market = deploy("TenantChainMarket", deployer.address, tenantchain, market_params)
+    send(contract.functions.setMarket(market).build_transaction({"from": deployer.address, **pricing}))
+    send(contract.functions.setMaxSurcharge(max_surcharge_pct).build_transaction({"from": deployer.address, **pricing}))
     for operator in operators:
         send(contract.functions.approveOperator(operator, True).build_transaction({"from": deployer.address, **pricing}))
     record = {
@@ -225,9 +236,12 @@ def deploy_local(
         "deployer": deployer.address,
         "admin": deployer.address,
         "token": token,
-        "contracts": {"TestToken": token, "TenantChain": tenantchain},
+        "contracts": {"TestToken": token, "TenantChain": tenantchain, "TenantChainMarket": market},
         "parameters": {"period_seconds": period_seconds, "fee_bps": fee_bps, "min_prepaid_seconds": min_prepaid_seconds,
-                       "grace_seconds": grace_seconds},
+                       "grace_seconds": grace_seconds, "dispute_periods": dispute_periods,
+                       "market": dict(zip(("bond_seconds", "unbonding_seconds", "ruling_seconds", "dispute_bond_bps",
+                                           "dispute_bond_floor", "arbiter", "treasury"), market_params)),
+                       "max_surcharge_pct": max_surcharge_pct},
         "operators": list(operators),
     }
     record_path = Path(record_path)

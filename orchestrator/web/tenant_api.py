@@ -6,6 +6,7 @@ backend the service wires in, which also does the work; this module only speaks 
     POST /v1/allocations/{id}/logs      tail / since / follow, streamed, at most a byte cap per request
     POST /v1/allocations/{id}/restart
     POST /v1/allocations/{id}/events    the allocation's reconcile actions
+    POST /v1/allocations/{id}/receipts  the host's signed usage receipts (billing.receipts)
     POST /v1/allocations/{id}/advice    used (p50/p90/peak) against reserved, and the recommended size
     GET  /v1/health
 
@@ -34,7 +35,7 @@ from starlette.routing import Route
 
 log = logging.getLogger("tenantchain.api")
 
-ACTIONS = ("status", "logs", "restart", "events", "advice")
+ACTIONS = ("status", "logs", "restart", "events", "advice", "receipts")
 MAX_BODY = 16 * 1024
 
 
@@ -51,6 +52,7 @@ class TenantBackend(Protocol):
     def restart(self, allocation: int) -> dict: ...
     def events(self, allocation: int) -> list[dict]: ...
     def advice(self, allocation: int) -> dict: ...
+    def receipts(self, allocation: int) -> dict: ...
 
 
 def create_app(backend: TenantBackend) -> Starlette:
@@ -71,7 +73,7 @@ def create_app(backend: TenantBackend) -> Starlette:
             if name == "logs":
                 return StreamingResponse(backend.logs(allocation, params), media_type="text/plain; charset=utf-8")
             handler = {"status": backend.status, "restart": backend.restart, "events": backend.events,
-                       "advice": backend.advice}[name]
+                       "advice": backend.advice, "receipts": backend.receipts}[name]
             return JSONResponse(await _threaded(handler, allocation))
         except ApiError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)

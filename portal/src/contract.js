@@ -76,22 +76,19 @@ export class Deployment {
 
   // --- views the page shows ---------------------------------------------------------------
 
+  /** Every host with its on-chain record (as `tenantchain hosts`): served is its allocationCount,
+   * rejections and dropped report lines are counted by TenantChain, the bond and disputes by the market. */
   async hosts() {
     const count = Number(await this.read("hostCount"));
     const ids = Array.from({ length: count }, (_, i) => i + 1);
-    const hosts = await Promise.all(ids.map((id) => this.read("getHost", [id])));
-    return hosts.map((h, i) => ({ id: ids[i], ...h }));
-  }
-
-  /** Per host: allocations it rejected, counted from the chain's AllocationClosed logs (as `tenantchain
-   * hosts`); how many it served is its own allocationCount. */
-  async rejections() {
-    const rejected = new Map();
-    for (const log of await this.events("AllocationClosed", {})) {
-      const host = Number(log.args.allocationId >> 32n);
-      if (log.args.reason === 2) rejected.set(host, (rejected.get(host) || 0) + 1);
-    }
-    return rejected;
+    const market = (functionName, args) => (this.config.market
+      ? this.reader.readContract({ address: this.config.market, abi: this.config.abi.market, functionName, args })
+      : null);
+    return Promise.all(ids.map(async (id) => {
+      const [host, [surchargePct, rejected, dropped], bond, reputation] = await Promise.all([
+        this.read("getHost", [id]), this.read("hostRecordOf", [id]), market("bondOf", [id]), market("reputationOf", [id])]);
+      return { id, ...host, surchargePct, rejected, dropped, bond, reputation };
+    }));
   }
 
   async allocations(tenant) {

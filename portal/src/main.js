@@ -151,7 +151,7 @@ function showAccount(token, escrow, tenant, inWallet) {
 }
 
 async function showHosts(token) {
-  const [hosts, rejected] = await Promise.all([deployment.hosts(), deployment.rejections()]);
+  const hosts = await deployment.hosts();
   hostsById = new Map(hosts.map((h) => [h.id, h]));
   const active = hosts.filter((h) => h.status === 1);
   const perHour = (price, scale) => tokens(price * scale * 3600n, token);
@@ -164,7 +164,11 @@ async function showHosts(token) {
       el("td", {}, `${perHour(h.reservedPrices.cpuMilli, 1000n)} per core·h, `
         + `${perHour(h.reservedPrices.memoryMiB, 1024n)} per GiB·h memory, `
         + `${perHour(h.reservedPrices.storageGiB, 1n)} per GiB·h storage`),
-      el("td", {}, `${h.allocationCount} served, ${rejected.get(h.id) || 0} rejected`));
+      el("td", {}, `${h.allocationCount} served, ${h.rejected} rejected`
+        + (h.surchargePct ? `; up to ${h.surchargePct}% more as it fills` : "")
+        + (h.bond ? `; bond ${tokens(h.bond.amount, token)}` : "")
+        + (h.reputation && h.reputation.slashes ? `, slashed ${h.reputation.slashes} times` : "")
+        + (h.reputation && h.reputation.disputesLost ? `, ${h.reputation.disputesLost} disputes lost` : "")));
   }));
   if (active.length === 0) $("host-rows").replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No active hosts.")));
   const select = $("req-host");

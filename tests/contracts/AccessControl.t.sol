@@ -59,7 +59,7 @@ contract AccessControlTest is Base {
     function test_hostFunctions_rejectEveryoneButTheHostsOperator() public {
         wrong.push(admin);
         wrong.push(tenant);
-        UsageReport[] memory none = new UsageReport[](0);
+        uint256[] memory none = new uint256[](0);
         for (uint256 i; i < wrong.length; ++i) {
             address c = wrong[i];
             bytes memory err = abi.encodeWithSelector(IRegistry.RegistryNotHostOperator.selector, c, hostId);
@@ -75,7 +75,11 @@ contract AccessControlTest is Base {
             vm.expectRevert(err);
             tc.rejectAllocation(id, 1);
             vm.expectRevert(err);
-            tc.reportUsage(hostId, 0, none);
+            tc.reportUsage(hostId, 0, none, none);
+            vm.expectRevert(err);
+            tc.claimUsage(hostId, 0, none);
+            vm.expectRevert(err);
+            tc.setSurcharge(hostId, 0);
             vm.expectRevert(err);
             tc.withdrawEarnings(hostId, c);
             vm.stopPrank();

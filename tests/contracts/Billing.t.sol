@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {Base} from "./utils/Base.t.sol";
 import {IRegistry} from "../../contracts/interfaces/IRegistry.sol";
 import {IAllocation} from "../../contracts/interfaces/IAllocation.sol";
+import {IUsage} from "../../contracts/interfaces/IUsage.sol";
 import {IBilling} from "../../contracts/interfaces/IBilling.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 
@@ -202,7 +203,7 @@ contract BillingTest is Base {
 
     // --- usage reports ------------------------------------------------------------------
 
-    function test_report_recordsCostCollectedAtSettle() public {
+    function test_report_chargesOnlyOnceFinalThenCollectedAtSettle() public {
         uint64 id = request(tenant, small());
         uint32 period = tc.currentPeriod();
         vm.warp(block.timestamp + PERIOD);
@@ -210,20 +211,33 @@ contract BillingTest is Base {
         uint64 memMiBs = 256 * 30;
         uint256 cost = cpuMs * metered().cpuSecond / 1000 + memMiBs * metered().memoryGiBSecond / 1024;
 
-        UsageReport[] memory reports = new UsageReport[](1);
-        reports[0] = UsageReport({allocationId: id, cpuMs: cpuMs, memoryMiBSeconds: memMiBs});
+        uint256[] memory reports = line(id, cpuMs, memMiBs);
         vm.expectEmit(address(tc));
         emit IBilling.UsageReported(hostId, period, reports);
+        reportOnly(period, reports);
+        // Committed, not charged: the dispute window is open.
+        assertEq(tc.getAllocation(id).pendingMetered, 0);
+        assertEq(tc.usageDigestOf(hostId, period), market.digestOf(0, reports));
         vm.prank(operator);
-        tc.reportUsage(hostId, period, reports);
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageNotFinal.selector, period, period + DISPUTE + 1));
+        tc.claimUsage(hostId, period, reports);
+
+        // The next report of this slot claims it, once final.
+        vm.warp(finalFrom(period) + PERIOD);
+        uint32 next = period + DISPUTE;
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageClaimMismatch.selector, hostId, period));
+        tc.reportUsage(hostId, next, line(id, 0, 0), line(id, cpuMs + 1, memMiBs));
+        vm.prank(operator);
+        tc.reportUsage(hostId, next, line(id, 0, 0), reports);
         assertEq(tc.getAllocation(id).pendingMetered, cost);
         assertEq(tc.getAllocation(id).nextReportPeriod, period + 1);
         (, uint256 meteredDue) = tc.unsettledOf(id);
         assertEq(meteredDue, cost);
 
-        uint256 reservedDue = rateOf(small()) * PERIOD;
+        uint256 reservedDue = rateOf(small()) * (block.timestamp - tc.getAllocation(id).lastSettled);
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, uint32(block.timestamp - PERIOD), uint32(block.timestamp), reservedDue, cost);
+        emit IBilling.Settled(id, tc.getAllocation(id).lastSettled, uint32(block.timestamp), reservedDue, cost);
         tc.settle(id);
         assertEq(tc.earningsOf(hostId), reservedDue + cost);
         assertEq(tc.getAllocation(id).pendingMetered, 0);
@@ -232,34 +246,56 @@ contract BillingTest is Base {
     function test_report_reverts() public {
         uint64 id = request(tenant, small());
         uint32 period = tc.currentPeriod();
+        uint256[] memory none = new uint256[](0);
         vm.expectRevert(abi.encodeWithSelector(IBilling.BillingPeriodNotEnded.selector, period, period));
-        report(period, id, 0, 0);
+        reportOnly(period, line(id, 0, 0));
 
-        vm.warp(block.timestamp + 2 * PERIOD);
-        uint256 maxCpu = uint256(small().cpuMillis) * PERIOD;
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingUsageExceedsLimit.selector, id, maxCpu + 1, maxCpu));
-        report(period, id, uint64(maxCpu + 1), 0);
-        uint256 maxMem = uint256(small().memoryMiB) * PERIOD;
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingUsageExceedsLimit.selector, id, maxMem + 1, maxMem));
-        report(period, id, 0, uint64(maxMem + 1));
+        vm.warp(block.timestamp + 4 * PERIOD);
+        reportOnly(period + 2, line(id, 0, 0));
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportOutOfOrder.selector, hostId, period, period + 2));
+        tc.reportUsage(hostId, period, line(id, 0, 0), none); // a slot's periods only move forward
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageClaimMismatch.selector, hostId, period + 2));
+        tc.reportUsage(hostId, period + 2, line(id, 0, 0), line(id, 0, 0)); // a further batch claims nothing
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageNothingToClaim.selector, hostId, period + 1));
+        tc.claimUsage(hostId, period + 1, none);
 
-        report(period + 1, id, uint64(maxCpu), uint64(maxMem)); // the maximum is allowed
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingPeriodAlreadyReported.selector, id, period + 1, period + 2));
-        report(period + 1, id, 0, 0);
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingPeriodAlreadyReported.selector, id, period, period + 2));
-        report(period, id, 0, 0); // periods only move forward
-
-        uint64 foreign = (uint64(hostId + 1) << 32) | 1;
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingWrongHost.selector, foreign, hostId));
-        report(period, foreign, 0, 0);
-        uint64 unknown = (uint64(hostId) << 32) | 99;
-        vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationUnknown.selector, unknown));
-        report(period, unknown, 0, 0);
-
-        UsageReport[] memory none = new UsageReport[](0);
         vm.prank(tenant);
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryNotHostOperator.selector, tenant, hostId));
-        tc.reportUsage(hostId, period, none);
+        tc.reportUsage(hostId, period, none, none);
+    }
+
+    /// Lines that break the rules are committed like any other, then dropped by the claim and counted
+    /// against the host.
+    function test_claim_dropsRuleBreakingLines() public {
+        uint64 id = request(tenant, small());
+        uint32 period = tc.currentPeriod();
+        vm.warp(block.timestamp + 2 * PERIOD);
+        uint256 maxCpu = uint256(small().cpuMillis) * PERIOD;
+        uint256 maxMem = uint256(small().memoryMiB) * PERIOD;
+        uint64 foreign = (uint64(hostId + 1) << 32) | 1;
+        uint64 unknown = (uint64(hostId) << 32) | 99;
+        uint256[] memory lines = new uint256[](7);
+        lines[0] = pack(id, uint64(maxCpu + 1), 0); // above the limit
+        lines[1] = pack(id, 0, uint64(maxMem + 1));
+        lines[2] = pack(id, uint64(maxCpu), uint64(maxMem)); // the maximum: charged
+        lines[3] = pack(id, 1, 0); // the same period twice
+        lines[4] = pack(foreign, 0, 0);
+        lines[5] = pack(unknown, 0, 0);
+        lines[6] = pack(id, 1, 0) | (1 << 200); // dirty high bits
+        reportOnly(period, lines);
+        vm.expectEmit(address(tc));
+        emit IUsage.UsageLineDropped(id, period);
+        claimAsFinal(period, lines);
+        assertEq(tc.getAllocation(id).pendingMetered, tc.meteredCost(maxCpu, maxMem, metered()));
+        (,, uint32 dropped) = tc.hostRecordOf(hostId);
+        assertEq(dropped, 6);
+        // Claimed: the period can't be reported again.
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportOutOfOrder.selector, hostId, period, period));
+        tc.reportUsage(hostId, period, lines, new uint256[](0));
     }
 
     function test_report_afterCloseOnlyForPeriodsItRan() public {
@@ -270,8 +306,9 @@ contract BillingTest is Base {
         tc.releaseAllocation(id);
         vm.warp(block.timestamp + 3 * PERIOD);
         report(period, id, 1000, 0); // the period it ran in
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingPeriodAfterClose.selector, id, period + 1));
-        report(period + 1, id, 0, 0);
+        report(period + 1, id, 1000, 0); // after the close: dropped
+        (,, uint32 dropped) = tc.hostRecordOf(hostId);
+        assertEq(dropped, 1);
         // Pending metered of a closed allocation is collected by settle.
         uint256 cost = uint256(1000) * metered().cpuSecond / 1000;
         uint256 before = tc.earningsOf(hostId);

@@ -52,9 +52,9 @@ contract GasScalingTest is Base {
         g[3] = _gasOf(fresh, abi.encodeCall(tc.requestAllocation, (hostId, small(), specHash, spec)));
         uint32 period = tc.currentPeriod();
         vm.warp(block.timestamp + PERIOD);
-        UsageReport[] memory reports = new UsageReport[](1);
-        reports[0] = UsageReport(id, 1000, 1000);
-        g[4] = _gasOf(operator, abi.encodeCall(tc.reportUsage, (hostId, period, reports)));
+        uint256[] memory reports = new uint256[](1);
+        reports[0] = pack(id, 1000, 1000);
+        g[4] = _gasOf(operator, abi.encodeCall(tc.reportUsage, (hostId, period, reports, new uint256[](0))));
         g[5] = _gasOf(stranger, abi.encodeCall(tc.settle, (id)));
         vm.warp(block.timestamp + 10);
         g[6] = _gasOf(fresh, abi.encodeCall(tc.resizeAllocation, (id, res(600, 256, 1, 64))));

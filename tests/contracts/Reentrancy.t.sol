@@ -3,6 +3,9 @@ pragma solidity 0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {TenantChain} from "../../contracts/TenantChain.sol";
+import {TenantChainMarket} from "../../contracts/TenantChainMarket.sol";
+import {ITenantChain} from "../../contracts/interfaces/ITenantChain.sol";
+import {IMarket} from "../../contracts/interfaces/IMarket.sol";
 import {ITypes} from "../../contracts/interfaces/ITypes.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
@@ -11,7 +14,7 @@ import {ReentrantToken} from "./utils/ReentrantToken.sol";
 /// @notice A token that re-enters on every transfer gains nothing: the re-entry is refused and
 /// exactly one payment leaves the contract.
 contract ReentrancyTest is Test, ITypes {
-    TenantChain internal tc;
+    ITenantChain internal tc;
     ReentrantToken internal token;
     address internal admin = makeAddr("admin");
     address internal operator = makeAddr("operator");
@@ -21,7 +24,13 @@ contract ReentrancyTest is Test, ITypes {
     function setUp() public {
         vm.warp(1_700_000_000);
         token = new ReentrantToken();
-        tc = new TenantChain(admin, IERC20(address(token)), 60, 0, 600, 600, Resources(1e6, 1e9, 1e6, 1e6));
+        tc = ITenantChain(
+            address(new TenantChain(admin, IERC20(address(token)), 60, 0, 1, 600, 600, Resources(1e6, 1e9, 1e6, 1e6)))
+        );
+        TenantChainMarket market =
+            new TenantChainMarket(admin, tc, IMarket.Parameters(0, 1 days, 1 days, 1000, 0, admin, admin));
+        vm.prank(admin);
+        tc.setMarket(address(market));
         attacker = new Attacker(tc, token);
         token.mint(address(attacker), 100 ether);
         attacker.registerAndDeposit(100 ether);
@@ -71,10 +80,10 @@ contract ReentrancyTest is Test, ITypes {
 
 /// @dev Tenant and operator in one: the hostile token's hook calls back through it.
 contract Attacker is ITypes {
-    TenantChain internal tc;
+    ITenantChain internal tc;
     ReentrantToken internal token;
 
-    constructor(TenantChain tc_, ReentrantToken token_) {
+    constructor(ITenantChain tc_, ReentrantToken token_) {
         tc = tc_;
         token = token_;
     }

@@ -25,12 +25,16 @@ contract RegistryTest is Base {
 
     function test_constructor_revertsOnZeroTokenOrPeriod() public {
         vm.expectRevert(IRegistry.RegistryZeroAddress.selector);
-        new TenantChain(admin, IERC20(address(0)), PERIOD, 0, 0, 0, bigQuota());
+        new TenantChain(admin, IERC20(address(0)), PERIOD, 0, DISPUTE, 0, 0, bigQuota());
         vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
-        new TenantChain(admin, IERC20(address(token)), 0, 0, 0, 0, bigQuota());
+        new TenantChain(admin, IERC20(address(token)), 0, 0, DISPUTE, 0, 0, bigQuota());
+        vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
+        new TenantChain(admin, IERC20(address(token)), PERIOD, 0, 0, 0, 0, bigQuota());
+        vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
+        new TenantChain(admin, IERC20(address(token)), PERIOD, 0, 65, 0, 0, bigQuota());
         uint16 tooHigh = tc.MAX_FEE_BPS() + 1;
         vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
-        new TenantChain(admin, IERC20(address(token)), PERIOD, tooHigh, 0, 0, bigQuota());
+        new TenantChain(admin, IERC20(address(token)), PERIOD, tooHigh, DISPUTE, 0, 0, bigQuota());
     }
 
     // --- tenants ------------------------------------------------------------------------

@@ -3,6 +3,9 @@ pragma solidity 0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {TenantChain} from "../../../contracts/TenantChain.sol";
+import {TenantChainMarket} from "../../../contracts/TenantChainMarket.sol";
+import {ITenantChain} from "../../../contracts/interfaces/ITenantChain.sol";
+import {IMarket} from "../../../contracts/interfaces/IMarket.sol";
 import {TestToken} from "../../../contracts/test/TestToken.sol";
 import {ITypes} from "../../../contracts/interfaces/ITypes.sol";
 import {IRegistry} from "../../../contracts/interfaces/IRegistry.sol";
@@ -15,8 +18,10 @@ abstract contract Base is Test, ITypes {
     uint32 internal constant PERIOD = 60;
     uint32 internal constant MIN_PREPAID = 3600;
     uint32 internal constant GRACE = 1800;
+    uint32 internal constant DISPUTE = 1; // periods in the dispute window
 
-    TenantChain internal tc;
+    ITenantChain internal tc;
+    TenantChainMarket internal market;
     TestToken internal token;
 
     address internal admin = makeAddr("admin");
@@ -26,6 +31,8 @@ abstract contract Base is Test, ITypes {
     address internal tenant2 = makeAddr("tenant2");
     address internal delegate = makeAddr("delegate");
     address internal stranger = makeAddr("stranger");
+    address internal arbiter = makeAddr("arbiter");
+    address internal treasury = makeAddr("treasury");
 
     bytes internal pubKey = abi.encodePacked(bytes1(0x02), keccak256("host key"));
     bytes internal spec = new bytes(256);
@@ -38,13 +45,35 @@ abstract contract Base is Test, ITypes {
         deployWithFee(0);
     }
 
-    /// @dev A fresh TenantChain with protocol fee `feeBps`, one host, one tenant with 1,000 tokens.
+    /// @dev A fresh TenantChain with protocol fee `feeBps` and its market (no bond asked: `bondSeconds`
+    /// 0, see marketParams), one host, one tenant with 1,000 tokens.
     function deployWithFee(uint16 feeBps) internal {
-        tc = new TenantChain(admin, IERC20(address(token)), PERIOD, feeBps, MIN_PREPAID, GRACE, bigQuota());
-        vm.prank(admin);
-        tc.approveOperator(operator, true);
+        deployChain(feeBps, marketParams(0));
         hostId = registerHost(operator, hostCapacity());
         registerAndFund(tenant, 1_000 ether);
+    }
+
+    function deployChain(uint16 feeBps, IMarket.Parameters memory params) internal {
+        tc = ITenantChain(
+            address(new TenantChain(admin, IERC20(address(token)), PERIOD, feeBps, DISPUTE, MIN_PREPAID, GRACE, bigQuota()))
+        );
+        market = new TenantChainMarket(admin, tc, params);
+        vm.startPrank(admin);
+        tc.setMarket(address(market));
+        tc.approveOperator(operator, true);
+        vm.stopPrank();
+    }
+
+    function marketParams(uint32 bondSeconds) internal view returns (IMarket.Parameters memory) {
+        return IMarket.Parameters({
+            bondSeconds: bondSeconds,
+            unbondingSeconds: 7 days,
+            rulingSeconds: 1 days,
+            disputeBondBps: 1000,
+            disputeBondFloor: 1e15,
+            arbiter: arbiter,
+            treasury: treasury
+        });
     }
 
     // --- shapes -------------------------------------------------------------------------
@@ -110,10 +139,41 @@ abstract contract Base is Test, ITypes {
         id = tc.requestAllocation(hostId, r, specHash, spec);
     }
 
+    /// @dev One report line, packed as the contract takes it (ITypes).
+    function pack(uint64 id, uint64 cpuMs, uint64 memMiBs) internal pure returns (uint256) {
+        return (uint256(id) << 128) | (uint256(cpuMs) << 64) | memMiBs;
+    }
+
+    function line(uint64 id, uint64 cpuMs, uint64 memMiBs) internal pure returns (uint256[] memory lines) {
+        lines = new uint256[](1);
+        lines[0] = pack(id, cpuMs, memMiBs);
+    }
+
+    /// @dev Report one line and claim it as if the dispute window were over (see claimAsFinal).
     function report(uint32 period, uint64 id, uint64 cpuMs, uint64 memMiBs) internal {
-        UsageReport[] memory reports = new UsageReport[](1);
-        reports[0] = UsageReport({allocationId: id, cpuMs: cpuMs, memoryMiBSeconds: memMiBs});
+        uint256[] memory lines = line(id, cpuMs, memMiBs);
+        reportOnly(period, lines);
+        claimAsFinal(period, lines);
+    }
+
+    function reportOnly(uint32 period, uint256[] memory lines) internal {
         vm.prank(operator);
-        tc.reportUsage(hostId, period, reports);
+        tc.reportUsage(hostId, period, lines, new uint256[](0));
+    }
+
+    /// @dev Claim `period`'s lines at the end of its dispute window, then return to the present: a
+    /// claim's effects don't depend on the time it runs, so tests keep their own clock.
+    function claimAsFinal(uint32 period, uint256[] memory lines) internal {
+        uint256 present = block.timestamp;
+        uint256 finalAt = finalFrom(period);
+        if (finalAt > present) vm.warp(finalAt);
+        vm.prank(operator);
+        tc.claimUsage(hostId, period, lines);
+        vm.warp(present);
+    }
+
+    /// @dev When `period`'s usage becomes final (claimable).
+    function finalFrom(uint32 period) internal view returns (uint256) {
+        return uint256(tc.genesis()) + uint256(period + DISPUTE + 1) * PERIOD;
     }
 }

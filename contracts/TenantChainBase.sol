@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+import {IRegistry} from "./interfaces/IRegistry.sol";
+import {IAllocation} from "./interfaces/IAllocation.sol";
+import {IBilling} from "./interfaces/IBilling.sol";
+import {IScaling} from "./interfaces/IScaling.sol";
+import {IUsage} from "./interfaces/IUsage.sol";
+import {ResourcesLib} from "./libraries/ResourcesLib.sol";
+
+/// @title TenantChainBase
+/// @notice The storage, parameters and shared checks of a TenantChain deployment, inherited by its two
+/// code halves: TenantChain (the hot paths, at the deployment's address) and TenantChainExtension (the
+/// rest, run by TenantChain on its own storage through a delegatecall). One layout, declared once.
+///
+/// Escrow accounting. Each tenant has one escrow shared by its allocations. Instead of the balance it
+/// stores `funded = balance + sum(rate_i * lastSettled_i)` and `rate = sum(rate_i)`, so that the escrow
+/// runs out at `paidThrough = funded / rate` and settling one allocation (paying `rate_i * (t -
+/// lastSettled_i)` for `t <= paidThrough`) leaves the tenant's record untouched: every allocation is
+/// always funded up to `paidThrough`, and settlement costs one allocation slot and one earnings slot.
+/// Rounding (`funded / rate`, metered costs) is always down, in the tenant's favour.
+abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling, IUsage, Ownable2Step, ReentrancyGuard {
+    using ResourcesLib for Resources;
+    using ResourcesLib for uint104;
+
+    /*//////////////////////////////////////////////////////////////
+                                CONSTANTS
+    //////////////////////////////////////////////////////////////*/
+
+    uint16 public constant MAX_FEE_BPS = 1_000; // 10%
+    uint16 internal constant _BPS = 10_000;
+    uint256 internal constant _PUBLIC_KEY_LENGTH = 33; // compressed secp256k1
+    uint32 public constant MAX_DISPUTE_PERIODS = 64;
+    /// @dev A usage slot's flag bits (32..39): the held period has voided lines; the slot
+    /// was written once (kept non-zero so that reports pay 2,900 gas for it, not 22,100).
+    uint256 internal constant _VOIDS_BIT = 1 << 32;
+    uint256 internal constant _CLAIMED_BIT = 1 << 33; // claimed on its own: the period stays taken
+    uint256 internal constant _USED_BIT = 1 << 39;
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Everything that a request reads, in one slot.
+    struct Config {
+        bool paused;
+        uint32 minPrepaidSeconds;
+        uint32 gracePeriodSeconds;
+        uint104 defaultQuota;
+        uint32 hostCount;
+        uint8 maxSurchargePct;
+    }
+
+    struct StoredTenant {
+        TenantStatus status;
+        bool customQuota;
+        uint104 used;
+        uint32 activeAllocations;
+    }
+
+    struct StoredAccount {
+        uint128 funded; // balance + sum(rate_i * lastSettled_i)
+        uint96 ratePerSecond;
+        uint32 suspendedAt;
+    }
+
+    struct StoredHost {
+        // slot 0: what admission reads and writes
+        HostStatus status;
+        uint104 capacity;
+        uint104 used;
+        uint32 allocationCount;
+        uint8 surchargePct; // the price at full utilisation is (100 + surchargePct)% of the base
+        // slot 1: read by every operator call
+        address operator;
+        uint32 rejected; // allocations rejected by the operator
+        uint32 dropped; // report lines the claim dropped for breaking the rules
+        // slots 2, 3
+        ReservedPrices reservedPrices;
+        MeteredPrices meteredPrices;
+        bytes publicKey;
+    }
+
+    struct StoredAllocation {
+        // slot 0: what usage reports read and write
+        AllocationStatus status;
+        CloseReason closeReason;
+        uint104 resources;
+        uint32 nextReportPeriod; // the first period not reported yet
+        uint96 pendingMetered;
+        // slot 1: what settlement reads and writes
+        address tenant;
+        uint64 ratePerSecond;
+        uint32 lastSettled;
+    }
+
+    /// @dev A tenant's consent to automatic resizes; `maxRatePerSecond` 0 means none.
+    struct ScalingPolicy {
+        uint104 min;
+        uint104 max;
+        uint32 lastAutoResize;
+        uint64 maxRatePerSecond;
+    }
+
+    IERC20 internal immutable _token;
+    uint32 internal immutable _periodSeconds;
+    uint32 internal immutable _genesis;
+    /// @dev Fixed at deployment: providers know the cut can't change under them, and settlement
+    /// (the keeper's hot path) reads no storage for it.
+    uint16 internal immutable _feeBps;
+    /// @dev Reported usage becomes final (chargeable) this many periods after its period ended.
+    uint32 internal immutable _disputePeriods;
+
+    // Each half writes some of these and reads others: an analysis of one half alone (slither's) sees
+    // state that "is never initialized" or "could be constant" because the other half writes it.
+    Config internal _config;
+    // slither-disable-next-line immutable-states
+    address internal _treasury;
+    // slither-disable-next-line uninitialized-state,constable-states
+    uint256 internal _feesAccrued;
+
+    mapping(address tenant => StoredTenant) internal _tenants;
+    mapping(address tenant => StoredAccount) internal _accounts;
+    // slither-disable-next-line uninitialized-state
+    mapping(address tenant => uint104) internal _quotas;
+    // slither-disable-next-line uninitialized-state
+    mapping(address tenant => mapping(address delegate => bool)) internal _delegates;
+    mapping(address operator => bool) internal _operators;
+    mapping(uint32 hostId => StoredHost) internal _hosts;
+    // slither-disable-next-line uninitialized-state
+    mapping(uint32 hostId => uint256) internal _earnings;
+    mapping(uint64 allocationId => StoredAllocation) internal _allocations;
+    mapping(uint64 allocationId => ScalingPolicy) internal _scaling;
+    /// @dev The market (bonds, receipts, disputes), set once by the owner after both are deployed.
+    // slither-disable-next-line constable-states
+    address internal _market;
+    /// @dev (hostId << 32 | period % disputePeriods) => digest (216 high bits) | flags (8) | period (32).
+    mapping(uint256 slotKey => uint256) internal _usageSlots;
+    /// @dev (allocationId << 32 | period) => voided by the market.
+    // slither-disable-next-line uninitialized-state
+    mapping(uint256 lineKey => bool) internal _voided;
+
+    /*//////////////////////////////////////////////////////////////
+                                 CONSTRUCTOR
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Immutables only: they live in each half's code, so both halves are built with the same
+    /// arguments in one transaction (same `block.timestamp` for the genesis).
+    constructor(address admin, IERC20 token_, uint32 periodSeconds_, uint16 feeBps_, uint32 disputePeriods_)
+        Ownable(admin)
+    {
+        if (address(token_) == address(0)) revert RegistryZeroAddress();
+        if (periodSeconds_ == 0 || feeBps_ > MAX_FEE_BPS || disputePeriods_ == 0 || disputePeriods_ > MAX_DISPUTE_PERIODS) {
+            revert RegistryInvalidParameters();
+        }
+        _token = token_;
+        _periodSeconds = periodSeconds_;
+        _genesis = uint32(block.timestamp);
+        _feeBps = feeBps_;
+        _disputePeriods = disputePeriods_;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  MODIFIERS
+    //////////////////////////////////////////////////////////////*/
+
+    modifier whenNotPaused() {
+        if (_config.paused) revert RegistryPaused();
+        _;
+    }
+
+    modifier onlyHostOperator(uint32 hostId) {
+        _checkHostOperator(hostId);
+        _;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                   INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev The reserved charge due now and the time it is paid up to: `min(now, paidThrough)`.
+    function _reservedDue(uint256 from, uint256 allocationRate, StoredAccount storage acct)
+        internal
+        view
+        returns (uint256 amount, uint256 to)
+    {
+        to = block.timestamp;
+        uint256 rate = acct.ratePerSecond;
+        if (rate != 0) {
+            uint256 paidThrough = acct.funded / rate;
+            if (paidThrough < to) to = paidThrough;
+        }
+        if (to <= from) return (0, from); // paidThrough >= lastSettled always holds; be safe
+        unchecked {
+            amount = allocationRate * (to - from); // < 2^64 * 2^32
+        }
+    }
+
+    function _usageKey(uint32 hostId, uint32 period) internal view returns (uint256) {
+        return (uint256(hostId) << 32) | (period % _disputePeriods);
+    }
+
+    /// @dev Mark the tenant suspended (from when its escrow ran out) if it is out of funds and not yet
+    /// marked. Returns the suspension time, 0 if solvent.
+    function _refreshSuspension(address tenant, StoredAccount storage acct) internal returns (uint256) {
+        uint256 suspendedAt = acct.suspendedAt;
+        if (suspendedAt != 0) return suspendedAt;
+        uint256 rate = acct.ratePerSecond;
+        if (rate == 0) return 0;
+        uint256 paidThrough = acct.funded / rate;
+        if (paidThrough >= block.timestamp) return 0;
+        acct.suspendedAt = uint32(paidThrough);
+        emit TenantSuspended(tenant, uint32(paidThrough), uint32(paidThrough + _config.gracePeriodSeconds));
+        return paidThrough;
+    }
+
+    function _withdrawable(StoredAccount storage acct) internal view returns (uint256) {
+        uint256 committed = uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds);
+        return acct.funded > committed ? acct.funded - committed : 0;
+    }
+
+    function _checkTenantOrDelegate(address tenant) internal view {
+        if (msg.sender != tenant && !_delegates[tenant][msg.sender]) {
+            revert RegistryNotTenantOrDelegate(msg.sender, tenant);
+        }
+    }
+
+    function _checkHostOperator(uint32 hostId) internal view {
+        StoredHost storage h = _hosts[hostId];
+        if (h.operator != msg.sender) {
+            // Only the failure path reads the status slot: the hot path (reports) saves a cold read.
+            if (h.status == HostStatus.None) revert RegistryUnknownHost(hostId);
+            revert RegistryNotHostOperator(msg.sender, hostId);
+        }
+    }
+
+    function _checkResourcesNonEmpty(Resources calldata r) internal pure {
+        if (r.cpuMillis == 0 || r.memoryMiB == 0 || r.pids == 0) revert AllocationEmptyResources();
+    }
+
+    function _checkCapacity(uint32 hostId, uint104 capacity, uint104 used, uint104 req) internal pure {
+        uint104 free = capacity.remaining(used);
+        if (!req.fits(free)) revert AllocationInsufficientCapacity(hostId, req.unpack(), free.unpack());
+    }
+
+    function _checkQuota(address tenant, uint104 quota, uint104 used, uint104 req) internal pure {
+        uint104 left = quota.remaining(used);
+        if (!req.fits(left)) revert AllocationQuotaExceeded(tenant, req.unpack(), left.unpack());
+    }
+
+    /// @dev The escrow must cover, at the new total rate, everything up to now plus the minimum
+    /// prepaid period: `funded >= rate * (now + minPrepaid)`.
+    function _checkPrepaid(address tenant, uint256 funded, uint256 totalRate) internal view {
+        uint256 required = totalRate * (block.timestamp + _config.minPrepaidSeconds);
+        if (funded > type(uint128).max) revert BillingAmountTooLarge(funded);
+        if (funded < required) {
+            uint256 spent = totalRate * block.timestamp;
+            revert BillingInsufficientPrepaid(
+                tenant, totalRate * _config.minPrepaidSeconds, funded > spent ? funded - spent : 0
+            );
+        }
+    }
+
+    function _rateWithin(uint104 req, ReservedPrices storage prices) internal view returns (uint256 rate) {
+        rate = req.rate(prices);
+        if (rate > type(uint64).max) revert AllocationRateTooHigh(rate);
+    }
+
+    /// @dev The rate of `req` admitted on `h` beside `used`: base prices times the utilisation surcharge.
+    function _admissionRate(StoredHost storage h, uint104 used, uint104 req) internal view returns (uint256 rate) {
+        rate = _surcharged(req.rate(h.reservedPrices), h, used, req);
+        if (rate > type(uint64).max) revert AllocationRateTooHigh(rate);
+    }
+
+    /// @dev `base * (1 + pct/100 * (u0^2 + u0*u1 + u1^2) / 3)`, u in basis points of capacity, for the
+    /// larger of the CPU and memory terms: the mean price over the utilisation the request spans, so
+    /// that one request costs what the same resources cost requested in parts. Rounded down.
+    function _surcharged(uint256 base, StoredHost storage h, uint104 used, uint104 req) internal view returns (uint256) {
+        uint256 pct = h.surchargePct;
+        if (pct == 0) return base;
+        uint104 cap = h.capacity;
+        uint256 s = Math.max(
+            _spanSquares(uint24(used), uint24(req), uint24(cap)),
+            _spanSquares(uint32(used >> 24), uint32(req >> 24), uint32(cap >> 24))
+        );
+        return base + base * pct * s / 3e10; // pct/100 * s/(3 * 10^8)
+    }
+
+    /// @dev Utilisation is quantised to basis points on purpose (the quote a client computes is exact).
+    // slither-disable-next-line divide-before-multiply
+    function _spanSquares(uint256 used, uint256 req, uint256 cap) internal pure returns (uint256) {
+        if (cap == 0) return 0;
+        uint256 u0 = used * 1e4 / cap;
+        uint256 u1 = Math.min((used + req) * 1e4 / cap, 1e4);
+        return u0 * u0 + u0 * u1 + u1 * u1;
+    }
+
+    function _activeAllocation(uint64 allocationId) internal view returns (StoredAllocation storage a) {
+        a = _allocations[allocationId];
+        if (a.status != AllocationStatus.Active) {
+            if (a.status == AllocationStatus.None) revert AllocationUnknown(allocationId);
+            revert AllocationNotActive(allocationId);
+        }
+    }
+
+    function _quotaOf(address tenant, StoredTenant storage t) internal view returns (uint104) {
+        return t.customQuota ? _quotas[tenant] : _config.defaultQuota;
+    }
+
+    function _hostOf(uint64 allocationId) internal pure returns (uint32) {
+        return uint32(allocationId >> 32);
+    }
+
+    function _periodAt(uint256 timestamp) internal view returns (uint32) {
+        return uint32((timestamp - _genesis) / _periodSeconds);
+    }
+}

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+import {IMarket} from "./interfaces/IMarket.sol";
+import {UsageDigestLib} from "./libraries/UsageDigestLib.sol";
+import {ITenantChain} from "./interfaces/ITenantChain.sol";
+
+/// @title TenantChainMarket
+/// @notice Operator bonds, host-signed usage receipts, disputes and each host's record, beside one
+/// TenantChain deployment that trusts this contract (and only this one) to freeze and void report lines.
+/// @dev Kept out of TenantChain: its code is near EIP-170's limit, and nothing here is on a hot path.
+/// TenantChain calls in only when a host registers or grows (`lockBond`); this contract calls
+/// TenantChain's views and `voidLine`.
+///
+/// Slashing. A line shown to overcharge (by a receipt the host signed, or by the arbiter) is voided: the
+/// tenant pays nothing for it. The bond pays a penalty of PENALTY_MULTIPLE x the overcharge, capped by
+/// the bond: half to the tenant, a quarter to the treasury, a quarter burned, so that an operator who
+/// slashes itself through a tenant account of its own loses half of it.
+contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /*//////////////////////////////////////////////////////////////
+                                CONSTANTS
+    //////////////////////////////////////////////////////////////*/
+
+    uint256 public constant PENALTY_MULTIPLE = 2;
+    uint16 internal constant _BPS = 10_000;
+    /// @dev Tokens are burned by sending them here: not every ERC20 can burn, none lets this key sign.
+    address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
+    bytes32 public constant RECEIPT_TYPEHASH =
+        keccak256("UsageReceipt(uint64 allocationId,uint32 period,uint64 cpuMs,uint64 memoryMiBSeconds)");
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    struct StoredBond {
+        uint256 amount;
+        uint32 unbondingEndsAt;
+        uint32 openDisputes;
+    }
+
+    ITenantChain public immutable tenantChain;
+    IERC20 internal immutable _token;
+
+    Parameters internal _params;
+    mapping(uint32 hostId => StoredBond) internal _bonds;
+    mapping(uint32 hostId => Reputation) internal _reputation;
+    mapping(uint256 disputeId => Dispute) internal _disputes;
+    /// @dev (allocationId << 32 | period) => dispute id + 1 of the line's dispute.
+    mapping(uint256 lineKey => uint256) internal _disputeOfLine;
+    mapping(address account => uint256) internal _payouts;
+    uint256 internal _disputeCount;
+    /// @dev Everything this contract owes: bonds + open dispute bonds + payouts (the invariant's sum).
+    uint256 internal _owed;
+
+    /*//////////////////////////////////////////////////////////////
+                               CONSTRUCTOR
+    //////////////////////////////////////////////////////////////*/
+
+    constructor(address admin, ITenantChain tenantChain_, Parameters memory params)
+        EIP712("TenantChainMarket", "1")
+        Ownable(admin)
+    {
+        tenantChain = tenantChain_;
+        _token = IERC20(tenantChain_.token());
+        _setParameters(params);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                              ADMINISTRATION
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Set bond sizing, unbonding, dispute bonds, the arbiter and the treasury. A new bond size
+    /// applies when a host next registers or grows. Requirements: owner; an arbiter and a treasury; a
+    /// dispute bond of at most 100%. Emits {ParametersSet}.
+    function setParameters(Parameters calldata params) external onlyOwner {
+        _setParameters(params);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  BONDS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Top `hostId`'s bond up to what its capacity needs, from `operator` (who approved this
+    /// contract). Requirements: TenantChain (on host registration and update). Emits {BondLocked}.
+    function lockBond(uint32 hostId, address operator, uint256 fullRatePerSecond) external {
+        if (msg.sender != address(tenantChain)) revert MarketNotTenantChain(msg.sender);
+        uint256 required = fullRatePerSecond * _params.bondSeconds;
+        uint256 amount = _bonds[hostId].amount;
+        if (amount < required) _addBond(hostId, operator, required - amount);
+    }
+
+    /// @notice Add to a host's bond (after a slash, say); anyone may. Emits {BondLocked}.
+    function addBond(uint32 hostId, uint256 amount) external nonReentrant {
+        if (tenantChain.getHost(hostId).operator == address(0)) revert MarketWrongHost(0, hostId);
+        _addBond(hostId, msg.sender, amount);
+    }
+
+    /// @notice Start the unbonding period of a retired host's bond.
+    /// Requirements: the host's operator; the host retired. Emits {UnbondingStarted}.
+    function startUnbonding(uint32 hostId) external {
+        Host memory h = _host(hostId);
+        if (msg.sender != h.operator) revert MarketNotOperator(msg.sender, hostId);
+        if (h.status != HostStatus.Retired) revert MarketHostNotRetired(hostId);
+        StoredBond storage b = _bonds[hostId];
+        if (b.unbondingEndsAt != 0) revert MarketUnbonding(hostId, b.unbondingEndsAt);
+        uint32 endsAt = uint32(block.timestamp + _params.unbondingSeconds);
+        b.unbondingEndsAt = endsAt;
+        emit UnbondingStarted(hostId, endsAt);
+    }
+
+    /// @notice Pay out a retired host's bond after unbonding.
+    /// Requirements: the host's operator; unbonding over; no dispute open on the host; a bond left.
+    /// Emits {BondWithdrawn}.
+    function withdrawBond(uint32 hostId, address to) external nonReentrant {
+        if (to == address(0)) revert MarketZeroAddress();
+        if (msg.sender != _host(hostId).operator) revert MarketNotOperator(msg.sender, hostId);
+        StoredBond storage b = _bonds[hostId];
+        uint32 endsAt = b.unbondingEndsAt;
+        if (endsAt == 0 || block.timestamp < endsAt) revert MarketUnbonding(hostId, endsAt);
+        if (b.openDisputes != 0) revert MarketDisputesOpen(hostId, b.openDisputes);
+        uint256 amount = b.amount;
+        if (amount == 0) revert MarketNothingToWithdraw(msg.sender);
+        b.amount = 0;
+        _owed -= amount;
+        emit BondWithdrawn(hostId, to, amount);
+        _token.safeTransfer(to, amount);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 RECEIPTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Prove that a report line charges more than the host signed for: the line is voided and
+    /// the bond slashed at once. Anyone may submit; the tenant is paid.
+    /// @param lines Every (packed, ITypes) line of the host's report of `period`, in order (from {UsageReported}).
+    /// @param index The line that the receipt covers.
+    /// Requirements: the period reported and within its dispute window; the receipt for that line's
+    /// allocation and period, signed by the host's operator, below the line in CPU or memory.
+    /// Emits {Slashed}, and {DisputeResolved} if the line was disputed.
+    function slashWithReceipt(
+        uint32 hostId,
+        uint32 period,
+        uint256[] calldata lines,
+        uint256 index,
+        UsageReceipt calldata receipt,
+        bytes calldata signature
+    ) external nonReentrant {
+        if (receipt.period != period) revert MarketReceiptMismatch(receipt.allocationId, receipt.period);
+        (uint64 allocationId, uint256 overcharge) = _checkReceipt(hostId, _reportedLine(hostId, period, lines, index), receipt, signature);
+        if (overcharge == 0) revert MarketNoOvercharge(allocationId, period);
+        uint256 disputed = _disputeOfLine[_lineKey(allocationId, period)];
+        if (disputed == 0) {
+            _slash(hostId, allocationId, period, overcharge, tenantChain.getAllocation(allocationId).tenant);
+            tenantChain.voidLine(hostId, allocationId, period);
+        } else {
+            // Disputed already (the line is void): the receipt settles the dispute for the tenant.
+            Dispute storage d = _disputes[disputed - 1];
+            if (d.status != DisputeStatus.Open) revert MarketDisputeExists(allocationId, period, disputed - 1);
+            _closeDispute(disputed - 1, d, hostId, DisputeStatus.Receipt);
+            _credit(d.tenant, d.bond);
+            _slash(hostId, allocationId, period, overcharge, d.tenant);
+        }
+    }
+
+    /// @dev Check that `receipt` is the host operator's signature for `line`; returns the line's allocation
+    /// and what the line charges above the receipt.
+    function _checkReceipt(uint32 hostId, uint256 line, UsageReceipt calldata receipt, bytes calldata signature)
+        internal
+        view
+        returns (uint64 allocationId, uint256 overcharge)
+    {
+        allocationId = uint64(line >> 128);
+        uint32 period = receipt.period;
+        if (receipt.allocationId != allocationId) revert MarketReceiptMismatch(receipt.allocationId, period);
+        Host memory h = _host(hostId);
+        address signer = ECDSA.recover(_hashTypedDataV4(_receiptStruct(receipt)), signature);
+        if (signer != h.operator) revert MarketForgedReceipt(signer, h.operator);
+        overcharge = _overcharge(line, receipt, h.meteredPrices);
+    }
+
+    /// @dev What `line` charges above the usage `receipt` signed for (per resource: a receipt above
+    /// the line in one resource doesn't offset the other).
+    function _overcharge(uint256 line, UsageReceipt calldata receipt, MeteredPrices memory prices)
+        internal
+        view
+        returns (uint256)
+    {
+        (uint256 cpuMs, uint256 memoryMiBSeconds) = (uint64(line >> 64), uint64(line));
+        uint256 charged = tenantChain.meteredCost(cpuMs, memoryMiBSeconds, prices);
+        uint256 signed = tenantChain.meteredCost(
+            Math.min(cpuMs, receipt.cpuMs), Math.min(memoryMiBSeconds, receipt.memoryMiBSeconds), prices
+        );
+        return charged - signed;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 DISPUTES
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Dispute a report line: TenantChain will not charge it; instead the tenant pays the line's
+    /// cost into this contract under protest, plus a stake of `disputeBondBps` of it (at least
+    /// `disputeBondFloor`), until the arbiter rules (approve this contract first).
+    /// Requirements: the line's tenant; the period reported and within its dispute window; no dispute on
+    /// the line yet. Emits {DisputeOpened}.
+    function openDispute(uint32 hostId, uint32 period, uint256[] calldata lines, uint256 index)
+        external
+        nonReentrant
+        returns (uint256 disputeId)
+    {
+        uint256 line = _reportedLine(hostId, period, lines, index);
+        uint64 allocationId = uint64(line >> 128);
+        if (tenantChain.getAllocation(allocationId).tenant != msg.sender) revert MarketNotTenant(msg.sender, allocationId);
+        uint256 lineKey = _lineKey(allocationId, period);
+        if (_disputeOfLine[lineKey] != 0) revert MarketDisputeExists(allocationId, period, _disputeOfLine[lineKey] - 1);
+        uint256 lineCost = tenantChain.meteredCost(uint64(line >> 64), uint64(line), _host(hostId).meteredPrices);
+        Parameters storage p = _params;
+        uint256 bond = lineCost + Math.max(lineCost * p.disputeBondBps / _BPS, p.disputeBondFloor);
+        uint32 deadline = uint32(block.timestamp + p.rulingSeconds);
+
+        disputeId = _disputeCount++;
+        _disputes[disputeId] = Dispute(msg.sender, allocationId, period, deadline, DisputeStatus.Open, bond, lineCost);
+        _disputeOfLine[lineKey] = disputeId + 1;
+        _bonds[hostId].openDisputes += 1;
+        _owed += bond;
+        emit DisputeOpened(disputeId, hostId, allocationId, period, bond, deadline);
+        tenantChain.voidLine(hostId, allocationId, period);
+        _token.safeTransferFrom(msg.sender, address(this), bond);
+    }
+
+    /// @notice Rule on an open dispute. Upheld: the tenant's bond is returned (it pays nothing for the
+    /// line) and the host's bond slashed for the whole line. Rejected: the tenant's bond (the line's cost
+    /// and the stake) goes to the operator. Requirements: the arbiter; the dispute open; before its
+    /// deadline. Emits {DisputeResolved}.
+    function rule(uint256 disputeId, bool upheld) external nonReentrant {
+        if (msg.sender != _params.arbiter) revert MarketNotArbiter(msg.sender);
+        Dispute storage d = _openDispute(disputeId);
+        if (block.timestamp > d.deadline) revert MarketDeadlinePassed(disputeId, d.deadline);
+        uint32 hostId = uint32(d.allocationId >> 32);
+        Reputation storage r = _reputation[hostId];
+        if (upheld) {
+            r.disputesLost += 1;
+            _closeDispute(disputeId, d, hostId, DisputeStatus.Upheld);
+            _credit(d.tenant, d.bond);
+            _slash(hostId, d.allocationId, d.period, d.lineCost, d.tenant);
+        } else {
+            r.disputesWon += 1;
+            _closeDispute(disputeId, d, hostId, DisputeStatus.Rejected);
+            _credit(_host(hostId).operator, d.bond);
+        }
+    }
+
+    /// @notice End a dispute that the arbiter did not rule on in time: the line is paid as reported (its
+    /// cost to the operator) and the tenant's stake returned: neither side is punished for the arbiter's
+    /// silence, and the report stands as the host's bonded word. Anyone may call.
+    /// Requirements: the dispute open; its deadline passed. Emits {DisputeResolved}.
+    function expireDispute(uint256 disputeId) external nonReentrant {
+        Dispute storage d = _openDispute(disputeId);
+        if (block.timestamp <= d.deadline) revert MarketDeadlineNotPassed(disputeId, d.deadline);
+        uint32 hostId = uint32(d.allocationId >> 32);
+        _closeDispute(disputeId, d, hostId, DisputeStatus.Expired);
+        _credit(_host(hostId).operator, d.lineCost);
+        _credit(d.tenant, d.bond - d.lineCost);
+    }
+
+    /// @notice Pay what the caller is owed (slash shares, returned or won dispute bonds, the treasury's
+    /// share). Emits {PayoutWithdrawn}.
+    function withdrawPayout(address to) external nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert MarketZeroAddress();
+        amount = _payouts[msg.sender];
+        if (amount == 0) revert MarketNothingToWithdraw(msg.sender);
+        _payouts[msg.sender] = 0;
+        _owed -= amount;
+        emit PayoutWithdrawn(msg.sender, to, amount);
+        _token.safeTransfer(to, amount);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    function bondOf(uint32 hostId) external view returns (Bond memory) {
+        StoredBond storage b = _bonds[hostId];
+        Host memory h = _host(hostId);
+        uint256 required = (h.capacity.cpuMillis * uint256(h.reservedPrices.cpuMilli)
+                + h.capacity.memoryMiB * uint256(h.reservedPrices.memoryMiB)
+                + h.capacity.storageGiB * uint256(h.reservedPrices.storageGiB) + h.capacity.pids * uint256(h.reservedPrices.pid))
+            * _params.bondSeconds;
+        return Bond(b.amount, required, b.unbondingEndsAt, b.openDisputes);
+    }
+
+    function reputationOf(uint32 hostId) external view returns (Reputation memory) {
+        return _reputation[hostId];
+    }
+
+    function disputeOf(uint256 disputeId) external view returns (Dispute memory) {
+        return _disputes[disputeId];
+    }
+
+    /// @notice The id + 1 of the dispute on a line, 0 if none.
+    function disputeOfLine(uint64 allocationId, uint32 period) external view returns (uint256) {
+        return _disputeOfLine[_lineKey(allocationId, period)];
+    }
+
+    function disputeCount() external view returns (uint256) {
+        return _disputeCount;
+    }
+
+    function payoutOf(address account) external view returns (uint256) {
+        return _payouts[account];
+    }
+
+    /// @notice What this contract owes: bonds, open dispute bonds and payouts. Equals its token balance
+    /// (plus anything sent to it directly).
+    function owed() external view returns (uint256) {
+        return _owed;
+    }
+
+    function parameters() external view returns (Parameters memory) {
+        return _params;
+    }
+
+    /// @notice The EIP-712 digest a host's operator signs for `receipt`.
+    function receiptDigest(UsageReceipt calldata receipt) external view returns (bytes32) {
+        return _hashTypedDataV4(_receiptStruct(receipt));
+    }
+
+    /// @notice The digest TenantChain keeps for a report of `lines` (chained from `start`).
+    function digestOf(bytes32 start, uint256[] calldata lines) external pure returns (bytes32) {
+        return bytes32(UsageDigestLib.extend(uint256(start), lines));
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    function _setParameters(Parameters memory params) internal {
+        if (params.arbiter == address(0) || params.treasury == address(0)) revert MarketZeroAddress();
+        // A bond must outlive the dispute window of the retired host's last reports.
+        uint256 window = uint256(tenantChain.periodSeconds()) * (tenantChain.disputePeriods() + 1);
+        if (params.disputeBondBps > _BPS || params.unbondingSeconds < window) revert MarketInvalidParameters();
+        _params = params;
+        emit ParametersSet(params);
+    }
+
+    function _addBond(uint32 hostId, address from, uint256 amount) internal {
+        StoredBond storage b = _bonds[hostId];
+        b.amount += amount;
+        _owed += amount;
+        emit BondLocked(hostId, from, amount, b.amount);
+        _token.safeTransferFrom(from, address(this), amount);
+    }
+
+    /// @dev Take PENALTY_MULTIPLE x `overcharge` (at most the bond): half to the tenant, a quarter to
+    /// the treasury, the rest burned.
+    function _slash(uint32 hostId, uint64 allocationId, uint32 period, uint256 overcharge, address tenant) internal {
+        StoredBond storage b = _bonds[hostId];
+        uint256 penalty = Math.min(overcharge * PENALTY_MULTIPLE, b.amount);
+        uint256 toTenant = penalty / 2;
+        uint256 toTreasury = penalty / 4;
+        uint256 burned = penalty - toTenant - toTreasury;
+        b.amount -= penalty;
+        _owed -= penalty;
+        Reputation storage r = _reputation[hostId];
+        r.slashes += 1;
+        r.slashed += penalty;
+        _credit(tenant, toTenant);
+        _credit(_params.treasury, toTreasury);
+        emit Slashed(hostId, allocationId, period, overcharge, penalty, toTenant, toTreasury, burned);
+        if (burned != 0) _token.safeTransfer(BURN_ADDRESS, burned);
+    }
+
+    /// @dev Move `amount` (already counted in `_owed` as a bond or dispute bond) to `account`'s payout.
+    function _credit(address account, uint256 amount) internal {
+        if (amount == 0) return;
+        _payouts[account] += amount;
+        _owed += amount;
+    }
+
+    function _closeDispute(uint256 disputeId, Dispute storage d, uint32 hostId, DisputeStatus status) internal {
+        d.status = status;
+        _bonds[hostId].openDisputes -= 1;
+        _owed -= d.bond; // the dispute bond is credited to someone's payout by the caller
+        emit DisputeResolved(disputeId, status);
+    }
+
+    function _openDispute(uint256 disputeId) internal view returns (Dispute storage d) {
+        d = _disputes[disputeId];
+        if (d.status != DisputeStatus.Open) revert MarketDisputeNotOpen(disputeId, d.status);
+    }
+
+    /// @dev The `index`th of `lines` after checking that `lines` is `hostId`'s report of `period`, still
+    /// within its dispute window.
+    function _reportedLine(uint32 hostId, uint32 period, uint256[] calldata lines, uint256 index)
+        internal
+        view
+        returns (uint256)
+    {
+        uint32 closedAt = period + tenantChain.disputePeriods() + 1;
+        if (tenantChain.currentPeriod() >= closedAt) revert MarketWindowClosed(period, closedAt);
+        bytes32 digest = tenantChain.usageDigestOf(hostId, period);
+        if (digest == 0 || UsageDigestLib.extend(0, lines) != uint256(digest)) revert MarketReportMismatch(hostId, period);
+        if (index >= lines.length) revert MarketLineIndexOutOfRange(index, lines.length);
+        uint256 line = lines[index];
+        if (uint32(line >> 160) != hostId) revert MarketWrongHost(uint64(line >> 128), hostId);
+        return line;
+    }
+
+    function _host(uint32 hostId) internal view returns (Host memory) {
+        return tenantChain.getHost(hostId);
+    }
+
+    function _receiptStruct(UsageReceipt calldata r) internal pure returns (bytes32) {
+        return keccak256(abi.encode(RECEIPT_TYPEHASH, r.allocationId, r.period, r.cpuMs, r.memoryMiBSeconds));
+    }
+
+    function _lineKey(uint64 allocationId, uint32 period) internal pure returns (uint256) {
+        return (uint256(allocationId) << 32) | period;
+    }
+}

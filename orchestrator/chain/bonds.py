@@ -1,0 +1,35 @@
+"""Operator bonds: what registering or growing a host locks in the deployment's market, and the
+approval that lets the market take it (TenantChain asks the market to lock it during the call)."""
+
+from __future__ import annotations
+
+from eth_account.signers.local import LocalAccount
+
+from ..errors import ChainError
+from .client import Chain
+
+
+def bond_shortfall(chain: Chain, capacity, reserved_prices, host_id: int | None = None) -> int:
+    """Token units that registering (``host_id`` None) or updating a host to ``capacity`` at
+    ``reserved_prices`` will take from the operator: the bond its full reserved income for the market's
+    `bondSeconds` asks for, less what the host has bonded already."""
+    if chain.market is None:
+        return 0
+    bond_seconds = chain.read(chain.market.functions.parameters().call)[0]
+    required = sum(int(c) * int(p) for c, p in zip(capacity, reserved_prices)) * bond_seconds
+    held = chain.read(chain.market.functions.bondOf(host_id).call)[0] if host_id else 0
+    return max(0, required - held)
+
+
+def approve_bond(chain: Chain, account: LocalAccount, amount: int, tx=None) -> None:
+    """Let the market take ``amount`` from ``account`` (skipped when the allowance covers it already).
+    Raises :class:`ChainError` with one sentence when the account holds too little."""
+    if amount == 0:
+        return
+    token = chain.token.functions
+    balance = chain.read(token.balanceOf(account.address).call)
+    if balance < amount:
+        raise ChainError(f"the host's bond needs {amount} token units and {account.address} holds {balance}: "
+                         "get escrow tokens to that account first")
+    if chain.read(token.allowance(account.address, chain.market.address).call) < amount:
+        (tx or chain).transact(token.approve(chain.market.address, amount), account)

@@ -1,0 +1,202 @@
+"""Trust on-chain: `tenant receipts` (check a host's signed receipts against its reports, and slash it
+with them), `tenant dispute`, `operator bond`, `operator host surcharge`, and `market` (the arbiter's
+rulings, expiries, payouts). The contracts are TenantChain's usage window and TenantChainMarket."""
+
+from __future__ import annotations
+
+import click
+
+from ..billing.receipts import Receipt, pack_line, receipt_signer, unpack_line
+from ..chain.bonds import approve_bond
+from ..errors import ChainError, ConfigError
+from .common import ALLOCATION_ID, HOST_ID, Session, chain_command, human_tokens, token_amount
+from .host_api import HostApiClient
+from .operator import host, operator
+from .tenant import tenant
+
+DISPUTE_STATUS = ("none", "open", "upheld", "rejected", "expired", "settled by a receipt")
+
+
+def _market(s: Session):
+    if s.chain.market is None:
+        raise ConfigError("this deployment has no market (recorded before bonds and disputes existed)")
+    return s.chain.market
+
+
+def reported_lines(s: Session, host_id: int, period: int) -> list[tuple[int, int, int]]:
+    """Every line of ``host_id``'s report of ``period``, in the order the chain hashed them (all batches)."""
+    logs = s.chain.read(lambda: s.chain.tenantchain.events.UsageReported().get_logs(
+        from_block=s.chain.deployment.start_block, argument_filters={"hostId": host_id, "period": period}))
+    logs = sorted(logs, key=lambda e: (e.blockNumber, e.logIndex))
+    return [unpack_line(word) for e in logs for word in e.args.lines]
+
+
+def _line_index(lines: list, allocation: int, period: int) -> int:
+    for i, line in enumerate(lines):
+        if line[0] == allocation:
+            return i
+    raise ConfigError(f"the host reported no usage of allocation {allocation} in period {period}")
+
+
+@chain_command(tenant, "receipts")
+@click.argument("allocation", type=ALLOCATION_ID)
+@click.option("--slash", is_flag=True, help="Submit every receipt that shows an overcharge still in its window.")
+def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
+    """Fetch the host's signed usage receipts of an allocation, check each signature and compare it
+    with what the host reported on-chain; with --slash, take the overcharges to the market.
+
+    Example: tenantchain tenant receipts 4294967297 --slash --account alice
+    """
+    market = _market(s)
+    host_id = allocation >> 32
+    operator_address = s.chain.read(s.f.getHost(host_id).call)[0]
+    answer = HostApiClient(s.chain, s.signer, host_id).call(allocation, "receipts")
+    current = s.chain.read(s.f.currentPeriod().call)
+    window = s.chain.read(s.f.disputePeriods().call)
+    rows, slashed = [], []
+    for raw in answer.get("receipts", []):
+        receipt = Receipt(allocation, int(raw["period"]), int(raw["cpu_ms"]), int(raw["memory_mib_seconds"]),
+                          str(raw["signature"]))
+        row = {"period": receipt.period, "cpu_ms": receipt.cpu_ms, "memory_mib_seconds": receipt.memory_mib_seconds,
+               "signature": receipt.signature, "final": receipt.period + window < current}
+        if receipt_signer(receipt, s.chain.deployment.chain_id, market.address) != operator_address:
+            rows.append({**row, "status": "bad signature (not the host's operator)"})
+            continue
+        lines = reported_lines(s, host_id, receipt.period)
+        line = next((l for l in lines if l[0] == allocation), None)
+        if line is None:
+            rows.append({**row, "status": "not reported"})
+            continue
+        row["reported"] = {"cpu_ms": line[1], "memory_mib_seconds": line[2]}
+        if line[1] <= receipt.cpu_ms and line[2] <= receipt.memory_mib_seconds:
+            rows.append({**row, "status": "ok"})
+            continue
+        row["status"] = "overcharged"
+        if slash and not row["final"]:
+            tx = s.send(market.functions.slashWithReceipt(host_id, receipt.period, [pack_line(*l) for l in lines],
+                                                          _line_index(lines, allocation, receipt.period),
+                                                          receipt.as_tuple(), receipt.signature), "slash")
+            row["status"], row["tx"] = "slashed", tx.transactionHash.hex()
+            slashed.append(receipt.period)
+        rows.append(row)
+    summary = (f"allocation {allocation}: {len(rows)} receipts, "
+               f"{sum(r['status'] == 'ok' for r in rows)} match the reports")
+    bad = [r for r in rows if r["status"] not in ("ok", "not reported")]
+    lines_out = [summary] + [f"  period {r['period']}: {r['status']}"
+                             + (f" (reported cpu {r['reported']['cpu_ms']} ms, signed {r['cpu_ms']} ms)" if 'reported' in r else "")
+                             for r in bad]
+    s.out("\n".join(lines_out), {"allocation": allocation, "receipts": rows, "slashed": slashed})
+
+
+@chain_command(tenant, "dispute")
+@click.argument("allocation", type=ALLOCATION_ID)
+@click.option("--period", type=int, required=True, help="The reported period to dispute.")
+def tenant_dispute(s: Session, allocation: int, period: int) -> None:
+    """Dispute the host's usage line of an allocation in a period (within its window): the line is not
+    charged; you pay its cost plus a stake into the market until the arbiter rules.
+
+    Example: tenantchain tenant dispute 4294967297 --period 1234 --account alice
+    """
+    market = _market(s)
+    host_id = allocation >> 32
+    lines = reported_lines(s, host_id, period)
+    index = _line_index(lines, allocation, period)
+    prices = s.chain.read(s.f.getHost(host_id).call)[6]
+    cost = s.chain.read(s.f.meteredCost(lines[index][1], lines[index][2], prices).call)
+    params = s.chain.read(market.functions.parameters().call)
+    bond = cost + max(cost * params[3] // 10_000, params[4])
+    approve_bond(s.chain, s.signer, bond)
+    receipt = s.send(market.functions.openDispute(host_id, period, [pack_line(*l) for l in lines], index), "dispute")
+    event = market.events.DisputeOpened().process_receipt(receipt)[0]
+    s.out(f"dispute {event.args.disputeId} opened on period {period}: {human_tokens(s, bond)} held until the arbiter "
+          f"rules (deadline {event.args.deadline})",
+          {"dispute": event.args.disputeId, "bond": bond, "deadline": event.args.deadline, "tx": receipt.transactionHash.hex()})
+
+
+@click.group()
+def market() -> None:
+    """Disputes and payouts of the deployment's market (bonds: `operator bond`)."""
+
+
+@chain_command(market, "rule")
+@click.argument("dispute", type=int)
+@click.option("--uphold/--reject", required=True, help="Agree with the tenant (slash the host) or with the host.")
+def market_rule(s: Session, dispute: int, uphold: bool) -> None:
+    """The arbiter's ruling. Example: tenantchain market rule 0 --uphold --account arbiter"""
+    receipt = s.send(_market(s).functions.rule(dispute, uphold), "rule")
+    s.out(f"dispute {dispute} {'upheld' if uphold else 'rejected'}", {"dispute": dispute, "upheld": uphold,
+                                                                        "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(market, "expire")
+@click.argument("dispute", type=int)
+def market_expire(s: Session, dispute: int) -> None:
+    """End a dispute the arbiter left past its deadline (anyone). Example: tenantchain market expire 0"""
+    receipt = s.send(_market(s).functions.expireDispute(dispute), "expire")
+    s.out(f"dispute {dispute} expired: the line is paid as reported, the stake returned",
+          {"dispute": dispute, "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(market, "dispute", signs=False)
+@click.argument("dispute", type=int)
+def market_dispute(s: Session, dispute: int) -> None:
+    """Show a dispute. Example: tenantchain market dispute 0"""
+    m = _market(s)
+    if dispute >= s.chain.read(m.functions.disputeCount().call):
+        raise ConfigError(f"no dispute {dispute}")
+    tenant_address, allocation, period, deadline, status, bond, cost = s.chain.read(m.functions.disputeOf(dispute).call)
+    s.out(f"dispute {dispute}: allocation {allocation}, period {period}, {DISPUTE_STATUS[status]}, bond "
+          f"{human_tokens(s, bond)} (line {human_tokens(s, cost)}), deadline {deadline}",
+          {"dispute": dispute, "tenant": tenant_address, "allocation": allocation, "period": period,
+           "status": DISPUTE_STATUS[status], "bond": bond, "line_cost": cost, "deadline": deadline})
+
+
+@chain_command(market, "payout")
+def market_payout(s: Session) -> None:
+    """Withdraw what the market owes you (slash shares, dispute bonds). Example: tenantchain market payout --account alice"""
+    m = _market(s)
+    owed = s.chain.read(m.functions.payoutOf(s.signer.address).call)
+    if owed == 0:
+        raise ChainError(f"the market owes {s.signer.address} nothing")
+    receipt = s.send(m.functions.withdrawPayout(s.signer.address), "payout")
+    s.out(f"{human_tokens(s, owed)} paid out", {"amount": owed, "tx": receipt.transactionHash.hex()})
+
+
+@chain_command(operator, "bond")
+@click.argument("host_id", type=HOST_ID)
+@click.option("--add", "add", default=None, help="Add this many tokens to the bond (e.g. after a slash).")
+@click.option("--unbond", is_flag=True, help="Start unbonding (the host must be retired).")
+@click.option("--withdraw", is_flag=True, help="Withdraw the bond after unbonding.")
+def operator_bond(s: Session, host_id: int, add: str | None, unbond: bool, withdraw: bool) -> None:
+    """Show a host's bond, or add to it, start unbonding, withdraw it.
+
+    Example: tenantchain operator bond 1 --add 100
+    """
+    m = _market(s).functions
+    if add is not None:
+        amount = token_amount(s, add)
+        approve_bond(s.chain, s.signer, amount)
+        s.send(m.addBond(host_id, amount), "add bond")
+    if unbond:
+        s.send(m.startUnbonding(host_id), "unbond")
+    if withdraw:
+        s.send(m.withdrawBond(host_id, s.signer.address), "withdraw bond")
+    amount, required, ends_at, open_disputes = s.chain.read(m.bondOf(host_id).call)
+    s.out(f"host {host_id}: bond {human_tokens(s, amount)} of {human_tokens(s, required)} asked, "
+          f"{open_disputes} disputes open" + (f", unbonding until {ends_at}" if ends_at else ""),
+          {"host": host_id, "bond": amount, "required": required, "unbonding_ends_at": ends_at,
+           "open_disputes": open_disputes})
+
+
+@chain_command(host, "surcharge")
+@click.argument("host_id", type=HOST_ID)
+@click.argument("pct", type=click.IntRange(0, 255))
+def host_surcharge(s: Session, host_id: int, pct: int) -> None:
+    """Price the host's last free capacity above its first: at full utilisation a request costs (100 +
+    PCT)% of the base price, growing with the square of utilisation.
+
+    Example: tenantchain operator host surcharge 1 50
+    """
+    receipt = s.send(s.f.setSurcharge(host_id, pct), "surcharge")
+    s.out(f"host {host_id}: utilisation surcharge {pct}% at full use", {"host": host_id, "pct": pct,
+                                                                          "tx": receipt.transactionHash.hex()})
