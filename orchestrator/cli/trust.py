@@ -23,12 +23,16 @@ def _market(s: Session):
     return s.chain.market
 
 
-def reported_lines(s: Session, host_id: int, period: int) -> list[tuple[int, int, int]]:
-    """Every line of ``host_id``'s report of ``period``, in the order the chain hashed them (all batches)."""
+def reported_lines(s: Session, host_id: int, period: int | None = None) -> dict[int, list[tuple[int, int, int]]]:
+    """Per period (one, or all): every line of ``host_id``'s report, in the order the chain hashed them
+    (all batches)."""
+    filters = {"hostId": host_id, **({"period": period} if period is not None else {})}
     logs = s.chain.read(lambda: s.chain.tenantchain.events.UsageReported().get_logs(
-        from_block=s.chain.deployment.start_block, argument_filters={"hostId": host_id, "period": period}))
-    logs = sorted(logs, key=lambda e: (e.blockNumber, e.logIndex))
-    return [unpack_line(word) for e in logs for word in e.args.lines]
+        from_block=s.chain.deployment.start_block, argument_filters=filters))
+    by_period: dict[int, list] = {}
+    for e in sorted(logs, key=lambda e: (e.blockNumber, e.logIndex)):
+        by_period.setdefault(e.args.period, []).extend(unpack_line(word) for word in e.args.lines)
+    return by_period
 
 
 def _line_index(lines: list, allocation: int, period: int) -> int:
@@ -54,6 +58,7 @@ def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
     current = s.chain.read(s.f.currentPeriod().call)
     window = s.chain.read(s.f.disputePeriods().call)
     rows, slashed = [], []
+    reports = reported_lines(s, host_id)
     for raw in answer.get("receipts", []):
         receipt = Receipt(allocation, int(raw["period"]), int(raw["cpu_ms"]), int(raw["memory_mib_seconds"]),
                           str(raw["signature"]))
@@ -62,7 +67,7 @@ def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
         if receipt_signer(receipt, s.chain.deployment.chain_id, market.address) != operator_address:
             rows.append({**row, "status": "bad signature (not the host's operator)"})
             continue
-        lines = reported_lines(s, host_id, receipt.period)
+        lines = reports.get(receipt.period, [])
         line = next((l for l in lines if l[0] == allocation), None)
         if line is None:
             rows.append({**row, "status": "not reported"})
@@ -99,7 +104,7 @@ def tenant_dispute(s: Session, allocation: int, period: int) -> None:
     """
     market = _market(s)
     host_id = allocation >> 32
-    lines = reported_lines(s, host_id, period)
+    lines = reported_lines(s, host_id, period).get(period, [])
     index = _line_index(lines, allocation, period)
     prices = s.chain.read(s.f.getHost(host_id).call)[6]
     cost = s.chain.read(s.f.meteredCost(lines[index][1], lines[index][2], prices).call)
