@@ -11,6 +11,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IMarket} from "./interfaces/IMarket.sol";
+import {ResourcesLib} from "./libraries/ResourcesLib.sol";
 import {UsageDigestLib} from "./libraries/UsageDigestLib.sol";
 import {ITenantChain} from "./interfaces/ITenantChain.sol";
 
@@ -61,6 +62,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     mapping(address account => uint256) internal _payouts;
     uint256 internal _disputeCount;
     /// @dev Everything this contract owes: bonds + open dispute bonds + payouts (the invariant's sum).
+    /// Moves only with tokens: in (bonds, dispute bonds), out (withdrawals, payouts, burns).
     uint256 internal _owed;
 
     /*//////////////////////////////////////////////////////////////
@@ -95,7 +97,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     /// contract). Requirements: TenantChain (on host registration and update). Emits {BondLocked}.
     function lockBond(uint32 hostId, address operator, uint256 fullRatePerSecond) external {
         if (msg.sender != address(tenantChain)) revert MarketNotTenantChain(msg.sender);
-        uint256 required = fullRatePerSecond * _params.bondSeconds;
+        uint256 required = _bondFor(fullRatePerSecond);
         uint256 amount = _bonds[hostId].amount;
         if (amount < required) _addBond(hostId, operator, required - amount);
     }
@@ -224,9 +226,8 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         uint256 lineKey = _lineKey(allocationId, period);
         if (_disputeOfLine[lineKey] != 0) revert MarketDisputeExists(allocationId, period, _disputeOfLine[lineKey] - 1);
         uint256 lineCost = tenantChain.meteredCost(uint64(line >> 64), uint64(line), _host(hostId).meteredPrices);
-        Parameters storage p = _params;
-        uint256 bond = lineCost + Math.max(lineCost * p.disputeBondBps / _BPS, p.disputeBondFloor);
-        uint32 deadline = uint32(block.timestamp + p.rulingSeconds);
+        uint256 bond = disputeBondFor(lineCost);
+        uint32 deadline = uint32(block.timestamp + _params.rulingSeconds);
 
         disputeId = _disputeCount++;
         _disputes[disputeId] = Dispute(msg.sender, allocationId, period, deadline, DisputeStatus.Open, bond, lineCost);
@@ -292,10 +293,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     function bondOf(uint32 hostId) external view returns (Bond memory) {
         StoredBond storage b = _bonds[hostId];
         Host memory h = _host(hostId);
-        uint256 required = (h.capacity.cpuMillis * uint256(h.reservedPrices.cpuMilli)
-                + h.capacity.memoryMiB * uint256(h.reservedPrices.memoryMiB)
-                + h.capacity.storageGiB * uint256(h.reservedPrices.storageGiB) + h.capacity.pids * uint256(h.reservedPrices.pid))
-            * _params.bondSeconds;
+        uint256 required = _bondFor(ResourcesLib.rate(ResourcesLib.pack(h.capacity), h.reservedPrices));
         return Bond(b.amount, required, b.unbondingEndsAt, b.openDisputes);
     }
 
@@ -310,6 +308,13 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     /// @notice The id + 1 of the dispute on a line, 0 if none.
     function disputeOfLine(uint64 allocationId, uint32 period) external view returns (uint256) {
         return _disputeOfLine[_lineKey(allocationId, period)];
+    }
+
+    /// @notice What disputing a line of `lineCost` takes from the tenant: the cost, paid under protest,
+    /// and the stake (`disputeBondBps` of it, at least `disputeBondFloor`).
+    function disputeBondFor(uint256 lineCost) public view returns (uint256) {
+        Parameters storage p = _params;
+        return lineCost + Math.max(lineCost * p.disputeBondBps / _BPS, p.disputeBondFloor);
     }
 
     function disputeCount() external view returns (uint256) {
@@ -370,7 +375,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         uint256 toTreasury = penalty / 4;
         uint256 burned = penalty - toTenant - toTreasury;
         b.amount -= penalty;
-        _owed -= penalty;
+        _owed -= burned;
         Reputation storage r = _reputation[hostId];
         r.slashes += 1;
         r.slashed += penalty;
@@ -380,17 +385,19 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         if (burned != 0) _token.safeTransfer(BURN_ADDRESS, burned);
     }
 
-    /// @dev Move `amount` (already counted in `_owed` as a bond or dispute bond) to `account`'s payout.
+    /// @dev Pay `amount`, held here already (a bond or a dispute bond), to `account` (pull).
     function _credit(address account, uint256 amount) internal {
-        if (amount == 0) return;
-        _payouts[account] += amount;
-        _owed += amount;
+        if (amount != 0) _payouts[account] += amount;
+    }
+
+    /// @dev The bond a host of full reserved income `fullRatePerSecond` needs.
+    function _bondFor(uint256 fullRatePerSecond) internal view returns (uint256) {
+        return fullRatePerSecond * _params.bondSeconds;
     }
 
     function _closeDispute(uint256 disputeId, Dispute storage d, uint32 hostId, DisputeStatus status) internal {
         d.status = status;
         _bonds[hostId].openDisputes -= 1;
-        _owed -= d.bond; // the dispute bond is credited to someone's payout by the caller
         emit DisputeResolved(disputeId, status);
     }
 

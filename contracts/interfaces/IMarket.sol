@@ -130,6 +130,7 @@ interface IMarket is ITypes {
     function reputationOf(uint32 hostId) external view returns (Reputation memory);
     function disputeOf(uint256 disputeId) external view returns (Dispute memory);
     function disputeCount() external view returns (uint256);
+    function disputeBondFor(uint256 lineCost) external view returns (uint256);
     function payoutOf(address account) external view returns (uint256);
     function parameters() external view returns (Parameters memory);
     function receiptDigest(UsageReceipt calldata receipt) external view returns (bytes32);

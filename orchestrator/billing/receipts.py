@@ -21,6 +21,8 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
+from ..chain.signed_requests import DOMAIN_TYPES
+
 DIGEST_MASK = ~((1 << 40) - 1) & ((1 << 256) - 1)
 TYPES = {
     "UsageReceipt": [
@@ -30,8 +32,6 @@ TYPES = {
         {"name": "memoryMiBSeconds", "type": "uint64"},
     ]
 }
-_DOMAIN_TYPES = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                 {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Receipt:
 
 
 def _typed(receipt: Receipt, chain_id: int, market: str) -> dict:
-    return {"types": {"EIP712Domain": _DOMAIN_TYPES, **TYPES}, "primaryType": "UsageReceipt",
+    return {"types": {"EIP712Domain": DOMAIN_TYPES, **TYPES}, "primaryType": "UsageReceipt",
             "domain": {"name": "TenantChainMarket", "version": "1", "chainId": chain_id, "verifyingContract": market},
             "message": {"allocationId": receipt.allocation, "period": receipt.period, "cpuMs": receipt.cpu_ms,
                         "memoryMiBSeconds": receipt.memory_mib_seconds}}

@@ -42,10 +42,13 @@ def domain(chain_id: int, contract: str) -> dict:
     return {"name": "TenantChain host API", "version": "1", "chainId": chain_id, "verifyingContract": contract}
 
 
+# The EIP-712 domain every typed message here names (also billing.receipts'): name, version, chain, contract.
+DOMAIN_TYPES = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}]
+
+
 def _typed(message: dict, chain_id: int, contract: str) -> dict:
-    return {"types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                       {"name": "chainId", "type": "uint256"},
-                                       {"name": "verifyingContract", "type": "address"}], **TYPES},
+    return {"types": {"EIP712Domain": DOMAIN_TYPES, **TYPES},
             "primaryType": "Request", "domain": domain(chain_id, contract), "message": message}
 
 

@@ -50,13 +50,16 @@ def _empty() -> dict:
 def hosts_on_chain(s: Session) -> list[dict]:
     """Every registered host with its free capacity, prices and record, in one batch of reads."""
     count = s.chain.read(s.f.hostCount().call)
-    found = s.chain.read_many([s.f.getHost(i) for i in range(1, count + 1)]) if count else []
-    record = reputation(s) if count else {}
     ids = range(1, count + 1)
-    records = s.chain.read_many([s.f.hostRecordOf(i) for i in ids]) if count else []
     market = s.chain.market
-    bonds = s.chain.read_many([market.functions.bondOf(i) for i in ids]) if count and market else [None] * count
-    trust = s.chain.read_many([market.functions.reputationOf(i) for i in ids]) if count and market else [None] * count
+    # One batch of reads for every host: its record, its counters and, with a market, bond and reputation.
+    calls = [s.f.getHost(i) for i in ids] + [s.f.hostRecordOf(i) for i in ids]
+    if market:
+        calls += [market.functions.bondOf(i) for i in ids] + [market.functions.reputationOf(i) for i in ids]
+    values = s.chain.read_many(calls) if count else []
+    found, records = values[:count], values[count:2 * count]
+    bonds, trust = (values[2 * count:3 * count], values[3 * count:]) if market else ([None] * count, [None] * count)
+    record = reputation(s) if count else {}
     rows = []
     for host_id, host in enumerate(found, start=1):
         operator, status, capacity, used, allocations, prices, metered, _key = host

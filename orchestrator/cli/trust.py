@@ -108,8 +108,7 @@ def tenant_dispute(s: Session, allocation: int, period: int) -> None:
     index = _line_index(lines, allocation, period)
     prices = s.chain.read(s.f.getHost(host_id).call)[6]
     cost = s.chain.read(s.f.meteredCost(lines[index][1], lines[index][2], prices).call)
-    params = s.chain.read(market.functions.parameters().call)
-    bond = cost + max(cost * params[3] // 10_000, params[4])
+    bond = s.chain.read(market.functions.disputeBondFor(cost).call)
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(market.functions.openDispute(host_id, period, [pack_line(*l) for l in lines], index), "dispute")
     event = market.events.DisputeOpened().process_receipt(receipt)[0]
