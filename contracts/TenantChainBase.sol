@@ -42,7 +42,10 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// was written once (kept non-zero so that reports pay 2,900 gas for it, not 22,100).
     uint256 internal constant _VOIDS_BIT = 1 << 32;
     uint256 internal constant _CLAIMED_BIT = 1 << 33; // claimed on its own: the period stays taken
+    uint256 internal constant _HELD_BIT = 1 << 34; // holds the period's report, not claimed yet
     uint256 internal constant _USED_BIT = 1 << 39;
+    /// @dev Admin changes that can hurt open positions wait this long (see proposeParameters).
+    uint32 public constant PARAMETER_DELAY = 2 days;
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -78,10 +81,11 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         uint104 used;
         uint32 allocationCount;
         uint8 surchargePct; // the price at full utilisation is (100 + surchargePct)% of the base
-        // slot 1: read by every operator call
+        // slot 1: read by every operator call (and by admission, for the bond)
         address operator;
         uint32 rejected; // allocations rejected by the operator
         uint32 dropped; // report lines the claim dropped for breaking the rules
+        bool bondShort; // the market says the bond is below what the capacity requires: no admissions
         // slots 2, 3
         ReservedPrices reservedPrices;
         MeteredPrices meteredPrices;
@@ -101,6 +105,43 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         uint32 lastSettled;
     }
 
+    /// @dev What an allocation agreed to pay per unit, fixed at admission: metered prices for its whole
+    /// life; reserved prices (surcharge included) until the tenant itself resizes. `peak*` is the most the
+    /// allocation ever held of CPU and memory: no single line may exceed a period of it.
+    struct MeterTerms {
+        uint96 cpuSecond;
+        uint96 memoryGiBSecond;
+        uint24 peakCpuMillis;
+        uint32 peakMemoryMiB;
+    }
+
+    /// @dev An allocation's physical bound in aggregate: resources held (millicore-seconds = CPU-ms,
+    /// MiB-seconds) up to `heldAt` (the last resize or the close), and what claims have charged against it.
+    struct Meter {
+        uint56 heldCpuMs;
+        uint56 heldMemoryMiBSeconds;
+        uint56 usedCpuMs;
+        uint56 usedMemoryMiBSeconds;
+        uint32 heldAt;
+    }
+
+    /// @dev A tenant's metered exposure: what claims may still charge, which withdrawals hold back.
+    /// `meteredRate` is the physical-bound cost per second of its active allocations (held back for
+    /// `_exposureSeconds()`); `closed` that of allocations it ended, held back until `closedUntil`.
+    struct Exposure {
+        uint96 meteredRate;
+        uint128 closed;
+        uint32 closedUntil;
+    }
+
+    /// @dev A parameter change waiting out PARAMETER_DELAY.
+    struct PendingParameters {
+        uint32 minPrepaidSeconds;
+        uint32 gracePeriodSeconds;
+        address treasury;
+        uint32 effectiveAt; // 0: nothing pending
+    }
+
     /// @dev A tenant's consent to automatic resizes; `maxRatePerSecond` 0 means none.
     struct ScalingPolicy {
         uint104 min;
@@ -115,8 +156,11 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// @dev Fixed at deployment: providers know the cut can't change under them, and settlement
     /// (the keeper's hot path) reads no storage for it.
     uint16 internal immutable _feeBps;
-    /// @dev Reported usage becomes final (chargeable) this many periods after its period ended.
+    /// @dev Reported usage becomes final (chargeable) this many periods after its period closed to batches.
     uint32 internal immutable _disputePeriods;
+    /// @dev A period can be reported (in any number of batches) until this many periods after it ended;
+    /// then it is closed: its digest is what receipts and disputes check, for `_disputePeriods` more.
+    uint32 internal immutable _reportGracePeriods;
 
     // Each half writes some of these and reads others: an analysis of one half alone (slither's) sees
     // state that "is never initialized" or "could be constant" because the other half writes it.
@@ -146,6 +190,23 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// @dev (allocationId << 32 | period) => voided by the market.
     // slither-disable-next-line uninitialized-state
     mapping(uint256 lineKey => bool) internal _voided;
+    mapping(uint64 allocationId => ReservedPrices) internal _reservedTerms;
+    mapping(uint64 allocationId => MeterTerms) internal _meterTerms;
+    mapping(uint64 allocationId => Meter) internal _meters;
+    mapping(address tenant => Exposure) internal _exposures;
+    // slither-disable-next-line uninitialized-state
+    PendingParameters internal _pendingParameters;
+    /// @dev Two-step operator rotation: the proposed operator, and the one before the last rotation
+    /// (whose receipts stay valid for the periods up to `_rotatedAt`).
+    // slither-disable-next-line uninitialized-state
+    mapping(uint32 hostId => address) internal _pendingOperator;
+    // slither-disable-next-line uninitialized-state
+    mapping(uint32 hostId => address) internal _previousOperator;
+    // slither-disable-next-line uninitialized-state
+    mapping(uint32 hostId => uint32 period) internal _rotatedAt;
+    /// @dev The period in which a host retired: it may report periods up to this one only.
+    // slither-disable-next-line uninitialized-state
+    mapping(uint32 hostId => uint32 period) internal _retiredAt;
 
     /*//////////////////////////////////////////////////////////////
                                  CONSTRUCTOR
@@ -153,11 +214,19 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
 
     /// @dev Immutables only: they live in each half's code, so both halves are built with the same
     /// arguments in one transaction (same `block.timestamp` for the genesis).
-    constructor(address admin, IERC20 token_, uint32 periodSeconds_, uint16 feeBps_, uint32 disputePeriods_)
-        Ownable(admin)
-    {
+    constructor(
+        address admin,
+        IERC20 token_,
+        uint32 periodSeconds_,
+        uint16 feeBps_,
+        uint32 disputePeriods_,
+        uint32 reportGracePeriods_
+    ) Ownable(admin) {
         if (address(token_) == address(0)) revert RegistryZeroAddress();
-        if (periodSeconds_ == 0 || feeBps_ > MAX_FEE_BPS || disputePeriods_ == 0 || disputePeriods_ > MAX_DISPUTE_PERIODS) {
+        if (
+            periodSeconds_ == 0 || feeBps_ > MAX_FEE_BPS || disputePeriods_ == 0 || disputePeriods_ > MAX_DISPUTE_PERIODS
+                || reportGracePeriods_ == 0 || reportGracePeriods_ > MAX_DISPUTE_PERIODS
+        ) {
             revert RegistryInvalidParameters();
         }
         _token = token_;
@@ -165,6 +234,7 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         _genesis = uint32(block.timestamp);
         _feeBps = feeBps_;
         _disputePeriods = disputePeriods_;
+        _reportGracePeriods = reportGracePeriods_;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -203,8 +273,28 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         }
     }
 
+    /// @dev A host's ring of usage slots: `grace + disputePeriods` of them, so that reporting period p
+    /// (at the latest `grace` periods after it ended) finds p - ring final and claims it.
     function _usageKey(uint32 hostId, uint32 period) internal view returns (uint256) {
-        return (uint256(hostId) << 32) | (period % _disputePeriods);
+        return (uint256(hostId) << 32) | (period % (_disputePeriods + _reportGracePeriods));
+    }
+
+    /// @dev The first period in which `period`'s lines are final: `grace` periods for batches, then
+    /// `disputePeriods` full periods for receipts and disputes against the closed digest.
+    function _finalFrom(uint32 period) internal view returns (uint32) {
+        return period + _reportGracePeriods + _disputePeriods + 1;
+    }
+
+    /// @dev The first period in which `period`'s lines can no longer be claimed (forfeited): the ring's
+    /// own claim always comes earlier, so this bounds only a host that stopped reporting.
+    function _claimClosesAt(uint32 period) internal view returns (uint32) {
+        return _finalFrom(period) + _reportGracePeriods + 1;
+    }
+
+    /// @dev How long an active allocation's physical-bound metered cost is held back from withdrawals:
+    /// every period that can still be charged, from the oldest claimable one to the running one.
+    function _exposureSeconds() internal view returns (uint256) {
+        return uint256(_claimClosesAt(0) + 1) * _periodSeconds;
     }
 
     /// @dev Mark the tenant suspended (from when its escrow ran out) if it is out of funds and not yet
@@ -221,9 +311,20 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         return paidThrough;
     }
 
-    function _withdrawable(StoredAccount storage acct) internal view returns (uint256) {
-        uint256 committed = uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds);
+    /// @dev Escrow that is neither spent, nor reserved as the minimum prepaid period, nor held back
+    /// for metered charges that claims may still bring (Exposure).
+    function _withdrawable(StoredAccount storage acct, Exposure storage x) internal view returns (uint256) {
+        uint256 committed = uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds)
+            + uint256(x.meteredRate) * _exposureSeconds();
+        if (x.closedUntil > block.timestamp) committed += x.closed;
         return acct.funded > committed ? acct.funded - committed : 0;
+    }
+
+    /// @dev The physical-bound metered cost per second of an allocation at its terms, rounded up: at its
+    /// peak, since lines of earlier periods at a larger size may still be claimed after a shrink.
+    function _meteredRate(MeterTerms storage terms) internal view returns (uint256) {
+        return Math.ceilDiv(uint256(terms.peakCpuMillis) * terms.cpuSecond, 1000)
+            + Math.ceilDiv(uint256(terms.peakMemoryMiB) * terms.memoryGiBSecond, 1024);
     }
 
     function _checkTenantOrDelegate(address tenant) internal view {
@@ -268,30 +369,43 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         }
     }
 
-    function _rateWithin(uint104 req, ReservedPrices storage prices) internal view returns (uint256 rate) {
+    function _rateWithin(uint104 req, ReservedPrices memory prices) internal pure returns (uint256 rate) {
         rate = req.rate(prices);
         if (rate > type(uint64).max) revert AllocationRateTooHigh(rate);
     }
 
-    /// @dev The rate of `req` admitted on `h` beside `used`: base prices times the utilisation surcharge.
-    function _admissionRate(StoredHost storage h, uint104 used, uint104 req) internal view returns (uint256 rate) {
-        rate = _surcharged(req.rate(h.reservedPrices), h, used, req);
-        if (rate > type(uint64).max) revert AllocationRateTooHigh(rate);
-    }
-
-    /// @dev `base * (1 + pct/100 * (u0^2 + u0*u1 + u1^2) / 3)`, u in basis points of capacity, for the
-    /// larger of the CPU and memory terms: the mean price over the utilisation the request spans, so
-    /// that one request costs what the same resources cost requested in parts. Rounded down.
-    function _surcharged(uint256 base, StoredHost storage h, uint104 used, uint104 req) internal view returns (uint256) {
+    /// @dev The per-unit reserved prices at which `req` is admitted on `h` beside `used`: the base prices
+    /// times the utilisation surcharge, each rounded down (the quote {rateOf} gives is `req` at these).
+    function _quotePrices(StoredHost storage h, uint104 used, uint104 req)
+        internal
+        view
+        returns (ReservedPrices memory q)
+    {
+        q = h.reservedPrices;
         uint256 pct = h.surchargePct;
-        if (pct == 0) return base;
+        if (pct == 0) return q;
         uint104 cap = h.capacity;
         uint256 s = Math.max(
             _spanSquares(uint24(used), uint24(req), uint24(cap)),
             _spanSquares(uint32(used >> 24), uint32(req >> 24), uint32(cap >> 24))
         );
-        return base + base * pct * s / 3e10; // pct/100 * s/(3 * 10^8)
+        uint256 factor = 3e10 + pct * s; // (1 + pct/100 * s/(3 * 10^8)) * 3e10
+        q.cpuMilli = _scaled(q.cpuMilli, factor);
+        q.memoryMiB = _scaled(q.memoryMiB, factor);
+        q.storageGiB = _scaled(q.storageGiB, factor);
+        q.pid = _scaled(q.pid, factor);
     }
+
+    /// @dev `price * factor / 3e10`, refused above 64 bits.
+    function _scaled(uint64 price, uint256 factor) private pure returns (uint64) {
+        uint256 p = uint256(price) * factor / 3e10;
+        if (p > type(uint64).max) revert AllocationRateTooHigh(p);
+        return uint64(p);
+    }
+
+    /// @dev The surcharge on utilisation is `pct/100 * (u0^2 + u0*u1 + u1^2) / 3`, u in basis points of
+    /// capacity, for the larger of the CPU and memory terms: the mean price over the utilisation the
+    /// request spans, so that one request costs what the same resources cost requested in parts.
 
     /// @dev Utilisation is quantised to basis points on purpose (the quote a client computes is exact).
     // slither-disable-next-line divide-before-multiply
@@ -300,6 +414,53 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         uint256 u0 = used * 1e4 / cap;
         uint256 u1 = Math.min((used + req) * 1e4 / cap, 1e4);
         return u0 * u0 + u0 * u1 + u1 * u1;
+    }
+
+    /// @dev The rules a report line must keep to be charged, short of the aggregate bound (which depends on
+    /// the lines claimed before it), and its cost at the allocation's agreed prices: the right host; an
+    /// allocation that was not rejected; a period from its admission on, after every period already
+    /// charged, and not after its close; at most a period of the most it ever held, in CPU and memory.
+    function _lineCost(uint32 hostId, uint32 period, uint256 line) internal view returns (bool ok, uint256 cost) {
+        uint64 id = uint64(line >> 128);
+        if (line >> 192 != 0 || _hostOf(id) != hostId) return (false, 0);
+        StoredAllocation storage a = _allocations[id];
+        AllocationStatus status = a.status;
+        if (status == AllocationStatus.None || a.closeReason == CloseReason.Rejected) return (false, 0);
+        if (period < a.nextReportPeriod) return (false, 0);
+        // A closed allocation may still be charged for the periods it ran in.
+        if (status == AllocationStatus.Closed && period > _periodAt(_meters[id].heldAt)) return (false, 0);
+        MeterTerms storage terms = _meterTerms[id];
+        uint256 cpuMs = uint64(line >> 64);
+        uint256 memoryMiBSeconds = uint64(line);
+        if (cpuMs > uint256(terms.peakCpuMillis) * _periodSeconds) return (false, 0); // millicores x s = CPU-ms
+        if (memoryMiBSeconds > uint256(terms.peakMemoryMiB) * _periodSeconds) return (false, 0);
+        return (true, _cost(cpuMs, memoryMiBSeconds, terms.cpuSecond, terms.memoryGiBSecond));
+    }
+
+    /// @dev What the allocation held (CPU-ms, MiB-seconds) from admission to `t` (at most now).
+    function _heldUntil(StoredAllocation storage a, Meter storage m, uint256 t)
+        internal
+        view
+        returns (uint256 cpuMs, uint256 memoryMiBSeconds)
+    {
+        (cpuMs, memoryMiBSeconds) = (m.heldCpuMs, m.heldMemoryMiBSeconds);
+        uint256 heldAt = m.heldAt;
+        if (t > block.timestamp) t = block.timestamp;
+        if (a.status == AllocationStatus.Active && t > heldAt) {
+            uint104 res = a.resources;
+            cpuMs += uint256(uint24(res)) * (t - heldAt);
+            memoryMiBSeconds += uint256(uint32(res >> 24)) * (t - heldAt);
+        }
+    }
+
+    /// @dev Metered cost of a line, rounded down (in the tenant's favour). Reports carry uint64 amounts
+    /// and prices are at most uint128: the products can't overflow.
+    function _cost(uint256 cpuMs, uint256 memoryMiBSeconds, uint256 cpuSecond, uint256 memoryGiBSecond)
+        internal
+        pure
+        returns (uint256)
+    {
+        return cpuMs * cpuSecond / 1000 + memoryMiBSeconds * memoryGiBSecond / 1024;
     }
 
     function _activeAllocation(uint64 allocationId) internal view returns (StoredAllocation storage a) {
@@ -316,6 +477,12 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
 
     function _hostOf(uint64 allocationId) internal pure returns (uint32) {
         return uint32(allocationId >> 32);
+    }
+
+    /// @dev Refuse a rate above the caller's bound (slippage: prices may move between quote and inclusion).
+    function _checkMaxRate(uint256 rate, uint256 maxRate) internal pure {
+        if (rate > type(uint64).max) revert AllocationRateTooHigh(rate);
+        if (rate > maxRate) revert AllocationRateAboveMax(rate, maxRate);
     }
 
     function _periodAt(uint256 timestamp) internal view returns (uint32) {

@@ -16,9 +16,14 @@ contract TenantChainExtension is TenantChainBase {
     using ResourcesLib for Resources;
     using ResourcesLib for uint104;
 
-    constructor(address admin, IERC20 token_, uint32 periodSeconds_, uint16 feeBps_, uint32 disputePeriods_)
-        TenantChainBase(admin, token_, periodSeconds_, feeBps_, disputePeriods_)
-    {}
+    constructor(
+        address admin,
+        IERC20 token_,
+        uint32 periodSeconds_,
+        uint16 feeBps_,
+        uint32 disputePeriods_,
+        uint32 reportGracePeriods_
+    ) TenantChainBase(admin, token_, periodSeconds_, feeBps_, disputePeriods_, reportGracePeriods_) {}
 
     /*//////////////////////////////////////////////////////////////
                               REGISTRY: TENANTS
@@ -109,15 +114,15 @@ contract TenantChainExtension is TenantChainBase {
         h.publicKey = publicKey;
         // Every usage slot written once now, so that reports overwrite (2,900 gas) instead of creating.
         uint256 base = uint256(hostId) << 32;
-        for (uint256 i; i < _disputePeriods; ++i) {
+        for (uint256 i; i < _disputePeriods + _reportGracePeriods; ++i) {
             _usageSlots[base | i] = _USED_BIT;
         }
         emit HostRegistered(hostId, msg.sender, capacity, reservedPrices, meteredPrices, publicKey);
         _lockBond(hostId, capacity, reservedPrices);
     }
 
-    /// @notice Change a host's capacity and prices. New reserved prices apply to new admissions and
-    /// resizes; running allocations keep the rate fixed at admission. Metered prices apply to reports.
+    /// @notice Change a host's capacity and prices. New prices apply to new admissions and to the tenants'
+    /// own resizes; running allocations keep the prices they agreed to (reserved and metered).
     /// Requirements: the host's operator; the host is not retired; capacity covers what is in use.
     /// Emits {HostUpdated}.
     function updateHost(
@@ -135,6 +140,51 @@ contract TenantChainExtension is TenantChainBase {
         h.meteredPrices = meteredPrices;
         emit HostUpdated(hostId, capacity, reservedPrices, meteredPrices);
         _lockBond(hostId, capacity, reservedPrices);
+        // The bond now covers the capacity (lockBond topped it up).
+        if (h.bondShort) {
+            h.bondShort = false;
+            emit HostBondStatusSet(hostId, false);
+        }
+    }
+
+    /// @notice Propose `operator` to take over `hostId` (a key rotation); it accepts with
+    /// {acceptHostOperator}. Requirements: the host's operator. Emits {HostOperatorProposed}.
+    function proposeHostOperator(uint32 hostId, address operator) external onlyHostOperator(hostId) {
+        _pendingOperator[hostId] = operator;
+        emit HostOperatorProposed(hostId, operator);
+    }
+
+    /// @notice Take over `hostId` as the proposed operator. The previous operator's receipts stay valid
+    /// for the periods up to now, so one rotation must be out of every window before the next.
+    /// Requirements: the proposed operator, approved; the last rotation's periods no longer claimable.
+    /// Emits {HostOperatorChanged}.
+    function acceptHostOperator(uint32 hostId) external {
+        if (_pendingOperator[hostId] != msg.sender || msg.sender == address(0)) revert RegistryNoPendingOperator(hostId);
+        if (!_operators[msg.sender]) revert RegistryOperatorNotApproved(msg.sender);
+        uint32 current = _periodAt(block.timestamp);
+        address previous = _previousOperator[hostId];
+        if (previous != address(0)) {
+            uint32 next = _claimClosesAt(_rotatedAt[hostId]);
+            if (current < next) revert RegistryRotationTooSoon(hostId, next);
+        }
+        StoredHost storage h = _hosts[hostId];
+        previous = h.operator;
+        _previousOperator[hostId] = previous;
+        _rotatedAt[hostId] = current;
+        delete _pendingOperator[hostId];
+        h.operator = msg.sender;
+        emit HostOperatorChanged(hostId, previous, msg.sender);
+    }
+
+    /// @notice The market's word on a host's bond: below what its capacity requires (`short`), the host
+    /// admits nothing new. Requirements: the market. Emits {HostBondStatusSet} when it changes.
+    function setHostBondShort(uint32 hostId, bool short) external {
+        if (msg.sender != _market) revert UsageNotMarket(msg.sender);
+        StoredHost storage h = _hosts[hostId];
+        if (h.bondShort != short) {
+            h.bondShort = short;
+            emit HostBondStatusSet(hostId, short);
+        }
     }
 
     /// @notice Set how much more the last free capacity costs than the first: an allocation's rate is
@@ -173,7 +223,10 @@ contract TenantChainExtension is TenantChainBase {
         if (from == HostStatus.Retired || status == HostStatus.None || status == from) {
             revert RegistryInvalidHostStatus(from, status);
         }
-        if (status == HostStatus.Retired && h.used != 0) revert RegistryHostInUse(hostId);
+        if (status == HostStatus.Retired) {
+            if (h.used != 0) revert RegistryHostInUse(hostId);
+            _retiredAt[hostId] = _periodAt(block.timestamp); // it may report what it served, no later
+        }
         h.status = status;
         emit HostStatusChanged(hostId, status);
     }
@@ -197,15 +250,28 @@ contract TenantChainExtension is TenantChainBase {
         emit DefaultQuotaSet(quota);
     }
 
-    /// @notice Set the billing parameters (the fee is fixed at deployment).
-    /// Requirements: owner; a treasury. Emits {ParametersSet}.
-    function setParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury) external onlyOwner {
+    /// @notice Propose new billing parameters (the fee is fixed at deployment); they apply after
+    /// PARAMETER_DELAY ({applyParameters}), so that tenants can act before a shorter grace or a longer
+    /// prepaid period reaches them. A new proposal replaces a pending one.
+    /// Requirements: owner; a treasury. Emits {ParametersProposed}.
+    function proposeParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury) external onlyOwner {
         if (treasury == address(0)) revert RegistryZeroAddress();
+        uint32 effectiveAt = uint32(block.timestamp + PARAMETER_DELAY);
+        _pendingParameters = PendingParameters(minPrepaidSeconds, gracePeriodSeconds, treasury, effectiveAt);
+        emit ParametersProposed(minPrepaidSeconds, gracePeriodSeconds, treasury, effectiveAt);
+    }
+
+    /// @notice Apply the proposed parameters once their delay is over; anyone may.
+    /// Requirements: a proposal whose delay is over. Emits {ParametersSet}.
+    function applyParameters() external {
+        PendingParameters memory p = _pendingParameters;
+        if (p.effectiveAt == 0 || block.timestamp < p.effectiveAt) revert RegistryParametersNotDue(p.effectiveAt);
+        delete _pendingParameters;
         Config storage c = _config;
-        c.minPrepaidSeconds = minPrepaidSeconds;
-        c.gracePeriodSeconds = gracePeriodSeconds;
-        _treasury = treasury;
-        emit ParametersSet(minPrepaidSeconds, gracePeriodSeconds, treasury);
+        c.minPrepaidSeconds = p.minPrepaidSeconds;
+        c.gracePeriodSeconds = p.gracePeriodSeconds;
+        _treasury = p.treasury;
+        emit ParametersSet(p.minPrepaidSeconds, p.gracePeriodSeconds, p.treasury);
     }
 
     /// @notice The highest utilisation surcharge a host may set. Requirements: owner. Emits {MaxSurchargeSet}.
@@ -223,8 +289,9 @@ contract TenantChainExtension is TenantChainBase {
         emit MarketSet(market);
     }
 
-    /// @notice Emergency stop: no registrations, requests, resizes, deposits or host registrations.
-    /// Releases, settlement, reports and every withdrawal keep working, so nobody's funds are stuck.
+    /// @notice Emergency stop that protects money: no registrations, requests, resizes, automatic resizes,
+    /// expiries or operator withdrawals. Deposits, releases, settlement, reports and tenants' withdrawals
+    /// keep working: money may come in and go back to tenants, none leaves to an operator.
     /// Requirements: owner; not paused. Emits {Paused}.
     function pause() external onlyOwner whenNotPaused {
         _config.paused = true;
@@ -246,7 +313,7 @@ contract TenantChainExtension is TenantChainBase {
     /// most `maxRatePerSecond`; 0 turns automatic resizing off.
     /// Requirements: the tenant or a delegate; active; `min` non-empty and at most `max` in every
     /// resource; `max` within what the tenant's quota leaves beside its other allocations; the rate at
-    /// `min` within the ceiling. Emits {ScalingPolicySet}.
+    /// `min` (at the allocation's agreed prices) within the ceiling. Emits {ScalingPolicySet}.
     function setScalingPolicy(uint64 allocationId, Resources calldata min, Resources calldata max, uint64 maxRatePerSecond)
         external
     {
@@ -261,7 +328,8 @@ contract TenantChainExtension is TenantChainBase {
             if (lo == 0 || !lo.fits(hi)) revert ScalingInvalidBounds(min, max);
             StoredTenant storage t = _tenants[tenant];
             _checkQuota(tenant, _quotaOf(tenant, t), t.used - a.resources, hi);
-            uint256 floorRate = _rateWithin(lo, _hosts[_hostOf(allocationId)].reservedPrices);
+            // Shrinking to `min` keeps the agreed prices (autoResizeAllocation): that is its rate.
+            uint256 floorRate = _rateWithin(lo, _reservedTerms[allocationId]);
             if (floorRate > maxRatePerSecond) revert ScalingRateAboveCeiling(allocationId, floorRate, maxRatePerSecond);
             _scaling[allocationId] = ScalingPolicy(lo, hi, _scaling[allocationId].lastAutoResize, maxRatePerSecond);
         }
@@ -289,7 +357,9 @@ contract TenantChainExtension is TenantChainBase {
         if (_hostOf(allocationId) != hostId) revert BillingWrongHost(allocationId, hostId);
         uint256 key = _usageKey(hostId, period);
         uint256 slot = _usageSlots[key];
-        if (uint32(slot) != period || slot & UsageDigestLib.DIGEST_MASK == 0) revert UsageNotReported(hostId, period);
+        if (uint32(slot) != period || slot & _HELD_BIT == 0) revert UsageNotReported(hostId, period);
+        uint32 finalFrom_ = _finalFrom(period);
+        if (_periodAt(block.timestamp) >= finalFrom_) revert UsageNotFinal(period, finalFrom_);
         uint256 lineKey = (uint256(allocationId) << 32) | period;
         if (_voided[lineKey]) revert UsageLineVoided(allocationId, period);
         _voided[lineKey] = true;
@@ -351,7 +421,92 @@ contract TenantChainExtension is TenantChainBase {
     /// (zero otherwise).
     function usageDigestOf(uint32 hostId, uint32 period) external view returns (bytes32) {
         uint256 slot = _usageSlots[_usageKey(hostId, period)];
-        return uint32(slot) == period ? bytes32(slot & UsageDigestLib.DIGEST_MASK) : bytes32(0);
+        return uint32(slot) == period && slot & _HELD_BIT != 0 ? bytes32(slot & UsageDigestLib.DIGEST_MASK) : bytes32(0);
+    }
+
+    /// @notice The first period in which `period`'s lines are final (chargeable; no receipt or dispute).
+    function finalFrom(uint32 period) external view returns (uint32) {
+        return _finalFrom(period);
+    }
+
+    /// @notice The first period in which `period`'s lines can no longer be claimed (forfeited).
+    function claimClosesAt(uint32 period) external view returns (uint32) {
+        return _claimClosesAt(period);
+    }
+
+    function reportGracePeriods() external view returns (uint32) {
+        return _reportGracePeriods;
+    }
+
+    /// @notice Whether `line` of `hostId`'s report of `period` keeps the claim's rules as they stand now
+    /// (all but the aggregate bound), and its cost at the allocation's agreed prices: what receipts and
+    /// disputes weigh.
+    function lineCost(uint32 hostId, uint32 period, uint256 line) external view returns (bool chargeable, uint256 cost) {
+        return _lineCost(hostId, period, line);
+    }
+
+    /// @notice The cost of `cpuMs` and `memoryMiBSeconds` at `allocationId`'s agreed metered prices.
+    function allocationMeteredCost(uint64 allocationId, uint256 cpuMs, uint256 memoryMiBSeconds)
+        external
+        view
+        returns (uint256)
+    {
+        MeterTerms storage t = _meterTerms[allocationId];
+        return _cost(cpuMs, memoryMiBSeconds, t.cpuSecond, t.memoryGiBSecond);
+    }
+
+    /// @notice What `allocationId` agreed to pay per unit (reserved: surcharge included) and the most
+    /// CPU and memory it ever held (a line's per-period bound).
+    function termsOf(uint64 allocationId)
+        external
+        view
+        returns (ReservedPrices memory reserved, MeteredPrices memory metered, uint24 peakCpuMillis, uint32 peakMemoryMiB)
+    {
+        MeterTerms storage t = _meterTerms[allocationId];
+        return (_reservedTerms[allocationId], MeteredPrices(t.cpuSecond, t.memoryGiBSecond), t.peakCpuMillis, t.peakMemoryMiB);
+    }
+
+    /// @notice The allocation's aggregate bound: CPU-ms and MiB-seconds held until now, and charged.
+    function meterOf(uint64 allocationId)
+        external
+        view
+        returns (uint256 heldCpuMs, uint256 heldMemoryMiBSeconds, uint256 usedCpuMs, uint256 usedMemoryMiBSeconds)
+    {
+        Meter storage m = _meters[allocationId];
+        (heldCpuMs, heldMemoryMiBSeconds) = _heldUntil(_allocations[allocationId], m, block.timestamp);
+        return (heldCpuMs, heldMemoryMiBSeconds, m.usedCpuMs, m.usedMemoryMiBSeconds);
+    }
+
+    /// @notice What withdrawals hold back of `tenant`'s escrow for metered charges claims may still bring.
+    function exposureOf(address tenant) external view returns (uint256) {
+        Exposure storage x = _exposures[tenant];
+        uint256 held = uint256(x.meteredRate) * _exposureSeconds();
+        return x.closedUntil > block.timestamp ? held + x.closed : held;
+    }
+
+    /// @notice Whether `signer` may sign `hostId`'s receipts for `period`: its operator, or the one before
+    /// the last rotation for the periods up to it.
+    function isHostSigner(uint32 hostId, address signer, uint32 period) external view returns (bool) {
+        if (signer == address(0)) return false;
+        if (signer == _hosts[hostId].operator) return true;
+        return signer == _previousOperator[hostId] && period <= _rotatedAt[hostId];
+    }
+
+    function pendingOperatorOf(uint32 hostId) external view returns (address) {
+        return _pendingOperator[hostId];
+    }
+
+    function pendingParameters()
+        external
+        view
+        returns (uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury, uint32 effectiveAt)
+    {
+        PendingParameters memory p = _pendingParameters;
+        return (p.minPrepaidSeconds, p.gracePeriodSeconds, p.treasury, p.effectiveAt);
+    }
+
+    function hostBondShort(uint32 hostId) external view returns (bool) {
+        return _hosts[hostId].bondShort;
     }
 
     function isVoided(uint64 allocationId, uint32 period) external view returns (bool) {
@@ -392,10 +547,11 @@ contract TenantChainExtension is TenantChainBase {
     }
 
     /// @notice The reserved charge per second of `resources` admitted on `hostId` now: its prices and
-    /// its utilisation surcharge.
+    /// its utilisation surcharge (the quote to pass as `maxRatePerSecond`).
     function rateOf(uint32 hostId, Resources calldata resources) external view returns (uint256) {
         StoredHost storage h = _hosts[hostId];
-        return _surcharged(ResourcesLib.rate(resources.pack(), h.reservedPrices), h, h.used, resources.pack());
+        uint104 req = resources.pack();
+        return req.rate(_quotePrices(h, h.used, req));
     }
 
     function token() external view returns (address) {
@@ -420,7 +576,7 @@ contract TenantChainExtension is TenantChainBase {
         acct.ratePerSecond = rate;
         acct.paidThrough = rate == 0 ? type(uint256).max : s.funded / rate;
         acct.suspendedAt = s.suspendedAt;
-        acct.withdrawable = _withdrawable(s);
+        acct.withdrawable = _withdrawable(s, _exposures[tenant]);
         acct.funded = s.funded;
     }
 

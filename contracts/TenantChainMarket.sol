@@ -34,6 +34,9 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     //////////////////////////////////////////////////////////////*/
 
     uint256 public constant PENALTY_MULTIPLE = 2;
+    /// @dev Parameter changes (bond size, unbonding, ruling time, dispute bonds, arbiter, treasury) wait
+    /// this long, so that hosts and tenants with open positions can act first.
+    uint32 public constant PARAMETER_DELAY = 2 days;
     uint16 internal constant _BPS = 10_000;
     /// @dev Tokens are burned by sending them here: not every ERC20 can burn, none lets this key sign.
     address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
@@ -54,6 +57,8 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     IERC20 internal immutable _token;
 
     Parameters internal _params;
+    Parameters internal _pendingParams;
+    uint32 internal _pendingEffectiveAt; // 0: nothing pending
     mapping(uint32 hostId => StoredBond) internal _bonds;
     mapping(uint32 hostId => Reputation) internal _reputation;
     mapping(uint256 disputeId => Dispute) internal _disputes;
@@ -82,11 +87,24 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
                               ADMINISTRATION
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice Set bond sizing, unbonding, dispute bonds, the arbiter and the treasury. A new bond size
-    /// applies when a host next registers or grows. Requirements: owner; an arbiter and a treasury; a
-    /// dispute bond of at most 100%. Emits {ParametersSet}.
-    function setParameters(Parameters calldata params) external onlyOwner {
-        _setParameters(params);
+    /// @notice Propose bond sizing, unbonding, dispute bonds, the arbiter and the treasury; they apply
+    /// after PARAMETER_DELAY ({applyParameters}). A new bond size applies when a host next registers or
+    /// grows. Requirements: owner; an arbiter and a treasury; a dispute bond of at most 100%; unbonding at
+    /// least a retired host's last claim window. Emits {ParametersProposed}.
+    function proposeParameters(Parameters calldata params) external onlyOwner {
+        _checkParameters(params);
+        uint32 effectiveAt = uint32(block.timestamp + PARAMETER_DELAY);
+        _pendingParams = params;
+        _pendingEffectiveAt = effectiveAt;
+        emit ParametersProposed(params, effectiveAt);
+    }
+
+    /// @notice Apply the proposed parameters once their delay is over; anyone may. Emits {ParametersSet}.
+    function applyParameters() external {
+        uint32 effectiveAt = _pendingEffectiveAt;
+        if (effectiveAt == 0 || block.timestamp < effectiveAt) revert MarketParametersNotDue(effectiveAt);
+        _pendingEffectiveAt = 0;
+        _setParameters(_pendingParams);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -104,8 +122,11 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
 
     /// @notice Add to a host's bond (after a slash, say); anyone may. Emits {BondLocked}.
     function addBond(uint32 hostId, uint256 amount) external nonReentrant {
-        if (tenantChain.getHost(hostId).operator == address(0)) revert MarketWrongHost(0, hostId);
+        Host memory h = _host(hostId);
+        if (h.operator == address(0)) revert MarketWrongHost(0, hostId);
         _addBond(hostId, msg.sender, amount);
+        // The host admits again once its bond covers its capacity.
+        if (_bonds[hostId].amount >= _requiredBond(h)) tenantChain.setHostBondShort(hostId, false);
     }
 
     /// @notice Start the unbonding period of a retired host's bond.
@@ -122,10 +143,11 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     }
 
     /// @notice Pay out a retired host's bond after unbonding.
-    /// Requirements: the host's operator; unbonding over; no dispute open on the host; a bond left.
-    /// Emits {BondWithdrawn}.
+    /// Requirements: not paused (TenantChain's emergency stop); the host's operator; unbonding over; no
+    /// dispute open on the host; a bond left. Emits {BondWithdrawn}.
     function withdrawBond(uint32 hostId, address to) external nonReentrant {
         if (to == address(0)) revert MarketZeroAddress();
+        if (tenantChain.paused()) revert MarketPaused();
         if (msg.sender != _host(hostId).operator) revert MarketNotOperator(msg.sender, hostId);
         StoredBond storage b = _bonds[hostId];
         uint32 endsAt = b.unbondingEndsAt;
@@ -159,7 +181,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         bytes calldata signature
     ) external nonReentrant {
         if (receipt.period != period) revert MarketReceiptMismatch(receipt.allocationId, receipt.period);
-        (uint64 allocationId, uint256 overcharge) = _checkReceipt(hostId, _reportedLine(hostId, period, lines, index), receipt, signature);
+        (uint64 allocationId, uint256 overcharge) = _checkReceipt(hostId, period, lines, index, receipt, signature);
         if (overcharge == 0) revert MarketNoOvercharge(allocationId, period);
         uint256 disputed = _disputeOfLine[_lineKey(allocationId, period)];
         if (disputed == 0) {
@@ -175,35 +197,31 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         }
     }
 
-    /// @dev Check that `receipt` is the host operator's signature for `line`; returns the line's allocation
-    /// and what the line charges above the receipt.
-    function _checkReceipt(uint32 hostId, uint256 line, UsageReceipt calldata receipt, bytes calldata signature)
-        internal
-        view
-        returns (uint64 allocationId, uint256 overcharge)
-    {
+    /// @dev Check that `receipt` is the host operator's signature for the `index`th line of the report;
+    /// returns the line's allocation and what the line charges above the receipt.
+    function _checkReceipt(
+        uint32 hostId,
+        uint32 period,
+        uint256[] calldata lines,
+        uint256 index,
+        UsageReceipt calldata receipt,
+        bytes calldata signature
+    ) internal view returns (uint64 allocationId, uint256 overcharge) {
+        (uint256 line, uint256 cost) = _reportedLine(hostId, period, lines, index);
         allocationId = uint64(line >> 128);
-        uint32 period = receipt.period;
         if (receipt.allocationId != allocationId) revert MarketReceiptMismatch(receipt.allocationId, period);
-        Host memory h = _host(hostId);
         address signer = ECDSA.recover(_hashTypedDataV4(_receiptStruct(receipt)), signature);
-        if (signer != h.operator) revert MarketForgedReceipt(signer, h.operator);
-        overcharge = _overcharge(line, receipt, h.meteredPrices);
+        // The operator of the period signs its receipts (a rotation keeps the previous key's valid).
+        if (!tenantChain.isHostSigner(hostId, signer, period)) revert MarketForgedReceipt(signer, _host(hostId).operator);
+        overcharge = cost - _signedCost(allocationId, line, receipt);
     }
 
-    /// @dev What `line` charges above the usage `receipt` signed for (per resource: a receipt above
-    /// the line in one resource doesn't offset the other).
-    function _overcharge(uint256 line, UsageReceipt calldata receipt, MeteredPrices memory prices)
-        internal
-        view
-        returns (uint256)
-    {
-        (uint256 cpuMs, uint256 memoryMiBSeconds) = (uint64(line >> 64), uint64(line));
-        uint256 charged = tenantChain.meteredCost(cpuMs, memoryMiBSeconds, prices);
-        uint256 signed = tenantChain.meteredCost(
-            Math.min(cpuMs, receipt.cpuMs), Math.min(memoryMiBSeconds, receipt.memoryMiBSeconds), prices
+    /// @dev What `line` would cost at the usage `receipt` signed for, at the allocation's agreed prices
+    /// (per resource: a receipt above the line in one resource doesn't offset the other).
+    function _signedCost(uint64 allocationId, uint256 line, UsageReceipt calldata receipt) internal view returns (uint256) {
+        return tenantChain.allocationMeteredCost(
+            allocationId, Math.min(uint64(line >> 64), receipt.cpuMs), Math.min(uint64(line), receipt.memoryMiBSeconds)
         );
-        return charged - signed;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -220,12 +238,11 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         nonReentrant
         returns (uint256 disputeId)
     {
-        uint256 line = _reportedLine(hostId, period, lines, index);
+        (uint256 line, uint256 lineCost) = _reportedLine(hostId, period, lines, index);
         uint64 allocationId = uint64(line >> 128);
         if (tenantChain.getAllocation(allocationId).tenant != msg.sender) revert MarketNotTenant(msg.sender, allocationId);
         uint256 lineKey = _lineKey(allocationId, period);
         if (_disputeOfLine[lineKey] != 0) revert MarketDisputeExists(allocationId, period, _disputeOfLine[lineKey] - 1);
-        uint256 lineCost = tenantChain.meteredCost(uint64(line >> 64), uint64(line), _host(hostId).meteredPrices);
         uint256 bond = disputeBondFor(lineCost);
         uint32 deadline = uint32(block.timestamp + _params.rulingSeconds);
 
@@ -236,7 +253,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         _owed += bond;
         emit DisputeOpened(disputeId, hostId, allocationId, period, bond, deadline);
         tenantChain.voidLine(hostId, allocationId, period);
-        _token.safeTransferFrom(msg.sender, address(this), bond);
+        _pullExactly(msg.sender, bond);
     }
 
     /// @notice Rule on an open dispute. Upheld: the tenant's bond is returned (it pays nothing for the
@@ -292,9 +309,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
 
     function bondOf(uint32 hostId) external view returns (Bond memory) {
         StoredBond storage b = _bonds[hostId];
-        Host memory h = _host(hostId);
-        uint256 required = _bondFor(ResourcesLib.rate(ResourcesLib.pack(h.capacity), h.reservedPrices));
-        return Bond(b.amount, required, b.unbondingEndsAt, b.openDisputes);
+        return Bond(b.amount, _requiredBond(_host(hostId)), b.unbondingEndsAt, b.openDisputes);
     }
 
     function reputationOf(uint32 hostId) external view returns (Reputation memory) {
@@ -335,6 +350,11 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         return _params;
     }
 
+    /// @notice The proposed parameters and when they may apply (0: none pending).
+    function pendingParameters() external view returns (Parameters memory params, uint32 effectiveAt) {
+        return (_pendingParams, _pendingEffectiveAt);
+    }
+
     /// @notice The EIP-712 digest a host's operator signs for `receipt`.
     function receiptDigest(UsageReceipt calldata receipt) external view returns (bytes32) {
         return _hashTypedDataV4(_receiptStruct(receipt));
@@ -350,12 +370,17 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     //////////////////////////////////////////////////////////////*/
 
     function _setParameters(Parameters memory params) internal {
-        if (params.arbiter == address(0) || params.treasury == address(0)) revert MarketZeroAddress();
-        // A bond must outlive the dispute window of the retired host's last reports.
-        uint256 window = uint256(tenantChain.periodSeconds()) * (tenantChain.disputePeriods() + 1);
-        if (params.disputeBondBps > _BPS || params.unbondingSeconds < window) revert MarketInvalidParameters();
+        _checkParameters(params);
         _params = params;
         emit ParametersSet(params);
+    }
+
+    function _checkParameters(Parameters memory params) internal view {
+        if (params.arbiter == address(0) || params.treasury == address(0)) revert MarketZeroAddress();
+        // A bond must outlive the dispute window of the retired host's last reports (reported up to
+        // the grace after retirement, disputable until final, claimable until the claim closes).
+        uint256 window = uint256(tenantChain.periodSeconds()) * tenantChain.claimClosesAt(0);
+        if (params.disputeBondBps > _BPS || params.unbondingSeconds < window) revert MarketInvalidParameters();
     }
 
     function _addBond(uint32 hostId, address from, uint256 amount) internal {
@@ -363,7 +388,19 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         b.amount += amount;
         _owed += amount;
         emit BondLocked(hostId, from, amount, b.amount);
+        _pullExactly(from, amount);
+    }
+
+    /// @dev Take `amount` from `from` and check that exactly that arrived (no fee-on-transfer tokens).
+    function _pullExactly(address from, uint256 amount) internal {
+        uint256 before = _token.balanceOf(address(this));
         _token.safeTransferFrom(from, address(this), amount);
+        uint256 received = _token.balanceOf(address(this)) - before;
+        if (received != amount) revert MarketTokenAmountMismatch(amount, received);
+    }
+
+    function _requiredBond(Host memory h) internal view returns (uint256) {
+        return _bondFor(ResourcesLib.rate(ResourcesLib.pack(h.capacity), h.reservedPrices));
     }
 
     /// @dev Take PENALTY_MULTIPLE x `overcharge` (at most the bond): half to the tenant, a quarter to
@@ -382,6 +419,8 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         _credit(tenant, toTenant);
         _credit(_params.treasury, toTreasury);
         emit Slashed(hostId, allocationId, period, overcharge, penalty, toTenant, toTreasury, burned);
+        // Below what its capacity requires, the host admits nothing new (until topped up).
+        if (b.amount < _requiredBond(_host(hostId))) tenantChain.setHostBondShort(hostId, true);
         if (burned != 0) _token.safeTransfer(BURN_ADDRESS, burned);
     }
 
@@ -406,21 +445,24 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         if (d.status != DisputeStatus.Open) revert MarketDisputeNotOpen(disputeId, d.status);
     }
 
-    /// @dev The `index`th of `lines` after checking that `lines` is `hostId`'s report of `period`, still
-    /// within its dispute window.
+    /// @dev The `index`th of `lines` and its cost at the allocation's agreed prices, after checking that
+    /// `lines` is `hostId`'s report of `period`, still within its dispute window, and that the line keeps
+    /// the claim's rules (TenantChain's {lineCost}: a line the claim drops charges nothing to dispute).
     function _reportedLine(uint32 hostId, uint32 period, uint256[] calldata lines, uint256 index)
         internal
         view
-        returns (uint256)
+        returns (uint256 line, uint256 cost)
     {
-        uint32 closedAt = period + tenantChain.disputePeriods() + 1;
+        uint32 closedAt = tenantChain.finalFrom(period);
         if (tenantChain.currentPeriod() >= closedAt) revert MarketWindowClosed(period, closedAt);
         bytes32 digest = tenantChain.usageDigestOf(hostId, period);
         if (digest == 0 || UsageDigestLib.extend(0, lines) != uint256(digest)) revert MarketReportMismatch(hostId, period);
         if (index >= lines.length) revert MarketLineIndexOutOfRange(index, lines.length);
-        uint256 line = lines[index];
+        line = lines[index];
         if (uint32(line >> 160) != hostId) revert MarketWrongHost(uint64(line >> 128), hostId);
-        return line;
+        bool chargeable;
+        (chargeable, cost) = tenantChain.lineCost(hostId, period, line);
+        if (!chargeable) revert MarketLineNotChargeable(uint64(line >> 128), period);
     }
 
     function _host(uint32 hostId) internal view returns (Host memory) {

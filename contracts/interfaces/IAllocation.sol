@@ -24,6 +24,10 @@ interface IAllocation is ITypes {
     );
     event AllocationResized(uint64 indexed allocationId, Resources resources, uint64 ratePerSecond);
     event AllocationClosed(uint64 indexed allocationId, CloseReason reason, uint16 code);
+    /// @notice What the allocation pays per unit from now on: reserved prices (its utilisation surcharge
+    /// included; `ratePerSecond` is its resources at these) and metered prices, fixed at admission. Emitted
+    /// on admission and on every resize, before {AllocationRequested} or {AllocationResized}.
+    event AllocationTermsSet(uint64 indexed allocationId, ReservedPrices reservedPrices, MeteredPrices meteredPrices);
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -36,4 +40,7 @@ interface IAllocation is ITypes {
     error AllocationQuotaExceeded(address tenant, Resources requested, Resources remaining);
     error AllocationRateTooHigh(uint256 ratePerSecond);
     error AllocationNotExpired(uint64 allocationId, uint256 expiresAt);
+    error AllocationRateAboveMax(uint256 ratePerSecond, uint256 maxRatePerSecond);
+    error AllocationMeteredAboveMax(MeteredPrices prices, MeteredPrices max);
+    error AllocationHostBondShort(uint32 hostId);
 }

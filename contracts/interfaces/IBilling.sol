@@ -41,4 +41,6 @@ interface IBilling is ITypes {
     error BillingWrongHost(uint64 allocationId, uint32 hostId);
     error BillingNotTreasury(address caller);
     error BillingAmountTooLarge(uint256 amount);
+    /// @notice The token moved a different amount than asked (a fee on transfer): not supported.
+    error BillingTokenAmountMismatch(uint256 expected, uint256 received);
 }

@@ -63,6 +63,7 @@ interface IMarket is ITypes {
     //////////////////////////////////////////////////////////////*/
 
     event ParametersSet(Parameters parameters);
+    event ParametersProposed(Parameters parameters, uint32 effectiveAt);
     event BondLocked(uint32 indexed hostId, address indexed from, uint256 added, uint256 total);
     event UnbondingStarted(uint32 indexed hostId, uint32 endsAt);
     event BondWithdrawn(uint32 indexed hostId, address indexed to, uint256 amount);
@@ -102,6 +103,10 @@ interface IMarket is ITypes {
     error MarketDeadlineNotPassed(uint256 disputeId, uint32 deadline);
     error MarketNothingToWithdraw(address account);
     error MarketZeroAddress();
+    error MarketLineNotChargeable(uint64 allocationId, uint32 period);
+    error MarketPaused();
+    error MarketParametersNotDue(uint32 effectiveAt);
+    error MarketTokenAmountMismatch(uint256 expected, uint256 received);
 
     /*//////////////////////////////////////////////////////////////
                                FUNCTIONS
@@ -125,6 +130,8 @@ interface IMarket is ITypes {
     function rule(uint256 disputeId, bool upheld) external;
     function expireDispute(uint256 disputeId) external;
     function withdrawPayout(address to) external returns (uint256 amount);
+    function proposeParameters(Parameters calldata params) external;
+    function applyParameters() external;
 
     function bondOf(uint32 hostId) external view returns (Bond memory);
     function reputationOf(uint32 hostId) external view returns (Reputation memory);

@@ -32,6 +32,12 @@ interface IRegistry is ITypes {
     event QuotaSet(address indexed tenant, Resources quota, bool custom);
     event DefaultQuotaSet(Resources quota);
     event ParametersSet(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury);
+    event ParametersProposed(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury, uint32 effectiveAt);
+    event HostOperatorProposed(uint32 indexed hostId, address indexed operator);
+    event HostOperatorChanged(uint32 indexed hostId, address indexed previous, address indexed operator);
+    /// @notice The market found the host's bond below what its capacity requires (`short`): it admits
+    /// nothing new until the bond is topped up.
+    event HostBondStatusSet(uint32 indexed hostId, bool short);
     event Paused(address account);
     event Unpaused(address account);
     event SurchargeSet(uint32 indexed hostId, uint8 pct);
@@ -63,4 +69,8 @@ interface IRegistry is ITypes {
     error RegistrySurchargeTooHigh(uint8 pct, uint8 max);
     error RegistryMarketAlreadySet(address market);
     error RegistryMarketNotSet();
+    error RegistryParametersNotDue(uint32 effectiveAt);
+    error RegistryNoPendingOperator(uint32 hostId);
+    error RegistryRotationTooSoon(uint32 hostId, uint32 nextPeriod);
+    error RegistryInvalidToken(address token);
 }

@@ -34,7 +34,18 @@ interface ITenantChain is IRegistry, IAllocation, IBilling, IScaling, IUsage {
     function setHostStatus(uint32 hostId, HostStatus status) external;
     function setQuota(address tenant, Resources calldata quota, bool custom) external;
     function setDefaultQuota(Resources calldata quota) external;
-    function setParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury) external;
+    function proposeParameters(uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury) external;
+    function applyParameters() external;
+    function pendingParameters()
+        external
+        view
+        returns (uint32 minPrepaidSeconds, uint32 gracePeriodSeconds, address treasury, uint32 effectiveAt);
+    function proposeHostOperator(uint32 hostId, address operator) external;
+    function acceptHostOperator(uint32 hostId) external;
+    function pendingOperatorOf(uint32 hostId) external view returns (address);
+    function isHostSigner(uint32 hostId, address signer, uint32 period) external view returns (bool);
+    function setHostBondShort(uint32 hostId, bool short) external;
+    function hostBondShort(uint32 hostId) external view returns (bool);
     function pause() external;
     function unpause() external;
 
@@ -49,6 +60,8 @@ interface ITenantChain is IRegistry, IAllocation, IBilling, IScaling, IUsage {
     function requestAllocation(
         uint32 hostId,
         Resources calldata resources,
+        uint64 maxRatePerSecond,
+        MeteredPrices calldata maxMetered,
         bytes32 specHash,
         bytes calldata encryptedSpec
     ) external returns (uint64 allocationId);
@@ -56,16 +69,26 @@ interface ITenantChain is IRegistry, IAllocation, IBilling, IScaling, IUsage {
         address tenant,
         uint32 hostId,
         Resources calldata resources,
+        uint64 maxRatePerSecond,
+        MeteredPrices calldata maxMetered,
         bytes32 specHash,
         bytes calldata encryptedSpec
     ) external returns (uint64 allocationId);
-    function resizeAllocation(uint64 allocationId, Resources calldata resources) external;
+    function resizeAllocation(uint64 allocationId, Resources calldata resources, uint64 maxRatePerSecond) external;
     function releaseAllocation(uint64 allocationId) external;
     function rejectAllocation(uint64 allocationId, uint16 code) external;
     function expireAllocation(uint64 allocationId) external;
 
     function getAllocation(uint64 allocationId) external view returns (Allocation memory);
     function rateOf(uint32 hostId, Resources calldata resources) external view returns (uint256);
+    function termsOf(uint64 allocationId)
+        external
+        view
+        returns (ReservedPrices memory reserved, MeteredPrices memory metered, uint24 peakCpuMillis, uint32 peakMemoryMiB);
+    function meterOf(uint64 allocationId)
+        external
+        view
+        returns (uint256 heldCpuMs, uint256 heldMemoryMiBSeconds, uint256 usedCpuMs, uint256 usedMemoryMiBSeconds);
 
     // IBilling
     function deposit(address tenant, uint256 amount) external;
@@ -82,6 +105,7 @@ interface ITenantChain is IRegistry, IAllocation, IBilling, IScaling, IUsage {
     function earningsOf(uint32 hostId) external view returns (uint256);
     function feesAccrued() external view returns (uint256);
     function unsettledOf(uint64 allocationId) external view returns (uint256 reserved, uint256 metered);
+    function exposureOf(address tenant) external view returns (uint256);
 
     // IScaling
     function setScalingPolicy(uint64 allocationId, Resources calldata min, Resources calldata max, uint64 maxRatePerSecond)
@@ -101,6 +125,14 @@ interface ITenantChain is IRegistry, IAllocation, IBilling, IScaling, IUsage {
     function usageDigestOf(uint32 hostId, uint32 period) external view returns (bytes32);
     function isVoided(uint64 allocationId, uint32 period) external view returns (bool);
     function disputePeriods() external view returns (uint32);
+    function reportGracePeriods() external view returns (uint32);
+    function finalFrom(uint32 period) external view returns (uint32);
+    function claimClosesAt(uint32 period) external view returns (uint32);
+    function lineCost(uint32 hostId, uint32 period, uint256 line) external view returns (bool chargeable, uint256 cost);
+    function allocationMeteredCost(uint64 allocationId, uint256 cpuMs, uint256 memoryMiBSeconds)
+        external
+        view
+        returns (uint256);
     function marketOf() external view returns (address);
     function hostRecordOf(uint32 hostId) external view returns (uint8 surchargePct, uint32 rejected, uint32 dropped);
 
@@ -109,6 +141,8 @@ interface ITenantChain is IRegistry, IAllocation, IBilling, IScaling, IUsage {
     function MAX_FEE_BPS() external view returns (uint16);
     // solhint-disable-next-line func-name-mixedcase
     function MAX_DISPUTE_PERIODS() external view returns (uint32);
+    // solhint-disable-next-line func-name-mixedcase
+    function PARAMETER_DELAY() external view returns (uint32);
 
     // Ownership (OpenZeppelin's Ownable2Step): the admin
     function owner() external view returns (address);

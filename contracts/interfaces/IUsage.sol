@@ -33,4 +33,7 @@ interface IUsage is ITypes {
     error UsageNotMarket(address caller);
     error UsageLineVoided(uint64 allocationId, uint32 period);
     error UsageNotReported(uint32 hostId, uint32 period);
+    error UsageReportTooLate(uint32 period, uint32 closedAt);
+    error UsageClaimClosed(uint32 period, uint32 closedAt);
+    error UsageHostRetired(uint32 hostId, uint32 period, uint32 retiredAt);
 }

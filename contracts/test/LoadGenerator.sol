@@ -42,7 +42,7 @@ contract LoadGenerator {
     }
 
     /// @notice `n` allocations on `hostId`, each requested, resized to `larger` and released:
-    /// four events each (requested, resized, settled, closed).
+    /// six events each (terms, requested, settled, terms, resized, closed).
     function lifecycles(
         uint32 hostId,
         uint256 n,
@@ -52,8 +52,11 @@ contract LoadGenerator {
         bytes calldata encryptedSpec
     ) external onlyOwner {
         for (uint256 i; i < n; ++i) {
-            uint64 id = ITenantChain(chain).requestAllocation(hostId, resources, specHash, encryptedSpec);
-            ITenantChain(chain).resizeAllocation(id, larger);
+            // No slippage bound: this is load, not a tenant that quotes.
+            uint64 id = ITenantChain(chain).requestAllocation(
+                hostId, resources, type(uint64).max, ITypes.MeteredPrices(type(uint128).max, type(uint128).max), specHash, encryptedSpec
+            );
+            ITenantChain(chain).resizeAllocation(id, larger, type(uint64).max);
             ITenantChain(chain).releaseAllocation(id);
         }
     }
