@@ -50,8 +50,8 @@ contract TenantChain is TenantChainBase {
         Resources memory defaultQuota
     ) TenantChainBase(admin, token_, periodSeconds_, feeBps_, disputePeriods_, reportGracePeriods_) {
         // A token must at least answer the ERC20 views (an EOA or a non-token would take deposits' calls).
-        if (address(token_).code.length == 0) revert RegistryInvalidToken(address(token_));
-        token_.totalSupply();
+        (bool ok, bytes memory answer) = address(token_).staticcall(abi.encodeCall(IERC20.totalSupply, ()));
+        if (!ok || answer.length < 32 || address(token_).code.length == 0) revert RegistryInvalidToken(address(token_));
         _extension = address(
             new TenantChainExtension(admin, token_, periodSeconds_, feeBps_, disputePeriods_, reportGracePeriods_)
         );

@@ -190,9 +190,13 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// @dev (allocationId << 32 | period) => voided by the market.
     // slither-disable-next-line uninitialized-state
     mapping(uint256 lineKey => bool) internal _voided;
+    // slither-disable-next-line uninitialized-state
     mapping(uint64 allocationId => ReservedPrices) internal _reservedTerms;
+    // slither-disable-next-line uninitialized-state
     mapping(uint64 allocationId => MeterTerms) internal _meterTerms;
+    // slither-disable-next-line uninitialized-state
     mapping(uint64 allocationId => Meter) internal _meters;
+    // slither-disable-next-line uninitialized-state
     mapping(address tenant => Exposure) internal _exposures;
     // slither-disable-next-line uninitialized-state
     PendingParameters internal _pendingParameters;

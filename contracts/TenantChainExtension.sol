@@ -138,13 +138,13 @@ contract TenantChainExtension is TenantChainBase {
         h.capacity = packed;
         h.reservedPrices = reservedPrices;
         h.meteredPrices = meteredPrices;
-        emit HostUpdated(hostId, capacity, reservedPrices, meteredPrices);
-        _lockBond(hostId, capacity, reservedPrices);
-        // The bond now covers the capacity (lockBond topped it up).
+        // The bond will cover the capacity: lockBond tops it up (or the update reverts).
         if (h.bondShort) {
             h.bondShort = false;
             emit HostBondStatusSet(hostId, false);
         }
+        emit HostUpdated(hostId, capacity, reservedPrices, meteredPrices);
+        _lockBond(hostId, capacity, reservedPrices);
     }
 
     /// @notice Propose `operator` to take over `hostId` (a key rotation); it accepts with
@@ -265,6 +265,7 @@ contract TenantChainExtension is TenantChainBase {
     /// Requirements: a proposal whose delay is over. Emits {ParametersSet}.
     function applyParameters() external {
         PendingParameters memory p = _pendingParameters;
+        // slither-disable-next-line incorrect-equality (0 is "nothing pending", not a time)
         if (p.effectiveAt == 0 || block.timestamp < p.effectiveAt) revert RegistryParametersNotDue(p.effectiveAt);
         delete _pendingParameters;
         Config storage c = _config;

@@ -102,6 +102,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     /// @notice Apply the proposed parameters once their delay is over; anyone may. Emits {ParametersSet}.
     function applyParameters() external {
         uint32 effectiveAt = _pendingEffectiveAt;
+        // slither-disable-next-line incorrect-equality (0 is "nothing pending", not a time)
         if (effectiveAt == 0 || block.timestamp < effectiveAt) revert MarketParametersNotDue(effectiveAt);
         _pendingEffectiveAt = 0;
         _setParameters(_pendingParams);
