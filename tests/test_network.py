@@ -394,8 +394,9 @@ def test_ingress_publishes_ports_through_haproxy(anvil, tmp_path, docker_cleanup
         finally:
             stop.set()
             loader.join()
-        reloads = [a for _, _, a, _ in o.store.actions(50) if a.startswith("proxy-reloaded")]
-        assert len(reloads) >= 2, reloads
+        # A pass logs its actions after the proxy has reloaded: wait for the log to catch up.
+        wait_for(lambda: len([a for _, _, a, _ in o.store.actions(50) if a.startswith("proxy-reloaded")]) >= 2,
+                 timeout=10, what="two proxy reloads in the action log")
         assert results["failed"] == 0 and results["ok"] > 20, results
 
         # The range (3 ports) is exhausted: the fourth runs, without ingress, and says why.
@@ -414,7 +415,8 @@ def test_ingress_publishes_ports_through_haproxy(anvil, tmp_path, docker_cleanup
         # Release: the port is closed within one period, and kept out of use for the quiet time.
         cluster.chain.transact(cluster.chain.tenantchain.functions.releaseAllocation(first), tenant)
         wait_for(lambda: _get(port) is None, timeout=10, what="the released port to close")
-        assert any(a.startswith("ports-released") for _, _, a, _ in o.store.actions(50))
+        wait_for(lambda: any(a.startswith("ports-released") for _, _, a, _ in o.store.actions(50)), timeout=10,
+                 what="ports-released in the action log")
         passes = full_passes(o)
         wait_for(lambda: full_passes(o) >= passes + 2, what="two more full passes")  # time to reassign, if allowed
         still = _endpoint(o, fourth)

@@ -167,6 +167,19 @@ def test_bad_configuration_gives_one_clear_line(anvil, tmp_path, docker_cleanup,
     assert not _ours(docker_cleanup, run_labels)  # nothing was started on the host
 
 
+def _metered(samples, start: float, end: float) -> tuple[int, int]:
+    """CPU-ms and MiB-seconds that ``samples`` (one allocation's, oldest first, cumulative CPU) show in
+    [start, end): each interval's CPU growth shared out in proportion to time, its first sample's memory
+    held until the next one."""
+    cpu_ns = mib_s = 0.0
+    for prev, s in zip(samples, samples[1:]):
+        overlap = min(s.at, end) - max(prev.at, start)
+        if overlap > 0:
+            cpu_ns += (s.cpu_ns - prev.cpu_ns) * overlap / (s.at - prev.at)
+            mib_s += prev.memory_bytes / 2**20 * overlap
+    return int(cpu_ns // 1_000_000), int(mib_s)
+
+
 def test_kill9_mid_period_reports_it_once_with_both_sides(anvil, tmp_path, docker_cleanup, run_labels,
                                                            process_cleanup):
     import time
@@ -182,23 +195,52 @@ def test_kill9_mid_period_reports_it_once_with_both_sides(anvil, tmp_path, docke
                              resources=(500, 64, 1, 64))
     wait_for(lambda: len(_ours(docker_cleanup, run_labels)) == 1, what="the burner")
     target = int((time.time() - genesis) // period) + 2  # a whole period ahead
+    start, end = genesis + target * period, genesis + (target + 1) * period
     # Into the middle of the target period, then kill -9.
-    wait_for(lambda: time.time() >= genesis + target * period + period / 2, timeout=4 * period, interval=0.1,
+    wait_for(lambda: time.time() >= start + period / 2, timeout=4 * period, interval=0.1,
              what="the middle of the period")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
-    second = _start(args, tmp_path)
-    process_cleanup.append(second)
+    # What the first process metered: every sample in the store now is its own.
+    store = Store(tmp_path / "data" / "state.db")
+    try:
+        before = store.samples(burner)
+        assert any(s.at < start for s in before), before  # the period's baseline
+        assert any(start <= s.at < end for s in before), before  # it metered the first half
+        second = _start(args, tmp_path)
+        process_cleanup.append(second)
 
-    def reports():
-        events = tc.events.UsageReported().get_logs(from_block=0)
-        return [(e.args.period, r["allocationId"], r["cpuMs"]) for e in events for r in lines_of(e)]
+        def reports():
+            events = tc.events.UsageReported().get_logs(from_block=0)
+            return [(e.args.period, r["allocationId"], r["cpuMs"], r["memoryMiBSeconds"])
+                    for e in events for r in lines_of(e)]
 
-    lines = wait_for(lambda: (r := reports()) and any(p == target for p, _, _ in r) and r, timeout=6 * period,
-                     what="the target period's report")
-    [(_, allocation, cpu_ms)] = [x for x in lines if x[0] == target]
+        # What the second process metered, gathered while waiting (a later report prunes the period's samples).
+        after = {}
+
+        def reported():
+            r = reports()
+            after.update((s.at, s) for s in store.samples(burner, since=before[-1].at) if s.at > before[-1].at)
+            return any(p == target for p, *_ in r) and r
+
+        lines = wait_for(reported, timeout=6 * period, what="the target period's report")
+    finally:
+        store.close()
+    [(_, allocation, cpu_ms, mib_s)] = [x for x in lines if x[0] == target]
     assert allocation == burner
-    assert 0.85 * 500 * period <= cpu_ms <= 500 * period  # both halves, around the crash
-    assert len({(p, a) for p, a, _ in lines}) == len(lines)  # nothing reported twice
+    assert len({(p, a) for p, a, *_ in lines}) == len(lines)  # nothing reported twice
+    # The second process metered past the period's end, and the burner ran on through the crash (adopted,
+    # not restarted: its CPU counter only grew).
+    after = sorted(after.values(), key=lambda s: s.at)
+    assert after and after[-1].at >= end, after
+    samples = before + after
+    assert all(p.cpu_ns <= s.cpu_ns for p, s in zip(samples, samples[1:])), samples
+    # Both sides of the crash count: the CPU up to the first process's last sample and from there on.
+    crash = before[-1].at
+    assert _metered(samples, start, crash)[0] > 0 and _metered(samples, crash, end)[0] > 0
+    # The report is what was metered (within a millisecond of rounding), capped at the reservation.
+    cpu, memory = _metered(samples, start, end)
+    assert abs(cpu_ms - min(cpu, 500 * period)) <= 1, (cpu_ms, cpu)
+    assert abs(mib_s - min(memory, 64 * period)) <= 1, (mib_s, memory)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=30) == 0
