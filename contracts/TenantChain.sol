@@ -146,6 +146,7 @@ contract TenantChain is TenantChainBase {
     function rejectAllocation(uint64 allocationId, uint16 code) external onlyHostOperator(_hostOf(allocationId)) {
         StoredAllocation storage a = _activeAllocation(allocationId);
         _hosts[_hostOf(allocationId)].rejected += 1;
+        a.pendingMetered = 0; // a rejected allocation is never charged: not even what was claimed
         _close(allocationId, a, CloseReason.Rejected, code);
     }
 
@@ -197,7 +198,9 @@ contract TenantChain is TenantChainBase {
 
     /// @dev Per-unit prices after an automatic resize from `old` to `req`: per resource, the kept units
     /// at the agreed price and the added ones at the quote for the added part alone (beside everything in
-    /// use, the kept part included), averaged and rounded down.
+    /// use, the kept part included) but never above the agreed price, averaged and rounded down. So an
+    /// operator's action never raises what a unit costs the tenant: a spiked quote can't be blended into
+    /// the kept units and kept after a shrink.
     function _grownPrices(uint64 allocationId, uint104 old, uint104 req) internal view returns (ReservedPrices memory q) {
         ReservedPrices memory agreed = _reservedTerms[allocationId];
         uint104 kept = _laneMin(old, req);
@@ -213,6 +216,7 @@ contract TenantChain is TenantChainBase {
 
     function _blend(uint64 keptPrice, uint64 addedPrice, uint256 kept, uint256 added) private pure returns (uint64) {
         if (added == 0) return keptPrice;
+        if (addedPrice > keptPrice) addedPrice = keptPrice;
         // A weighted mean of two uint64 prices fits in uint64.
         return uint64((keptPrice * kept + addedPrice * added) / (kept + added));
     }
@@ -441,6 +445,7 @@ contract TenantChain is TenantChainBase {
         (terms.peakCpuMillis, terms.peakMemoryMiB) = (resources.cpuMillis, resources.memoryMiB);
         _meters[allocationId].heldAt = uint32(block.timestamp);
         _addExposure(tenant, _meteredRate(terms));
+        _checkPrepaid(tenant);
 
         emit AllocationTermsSet(allocationId, q, m);
         emit AllocationRequested(allocationId, tenant, hostId, resources, uint64(rate), specHash, encryptedSpec);
@@ -476,6 +481,7 @@ contract TenantChain is TenantChainBase {
         _checkQuota(tenant, _quotaOf(tenant, t), tenantUsed, req);
         q = _quotePrices(h, hostUsed, req);
         rate = req.rate(q);
+        if (rate == 0) revert AllocationZeroRate();
 
         uint32 n = h.allocationCount + 1; // checked: a host holds at most 2^32 - 1 allocations ever
         allocationId = (uint64(hostId) << 32) | n;
@@ -498,6 +504,7 @@ contract TenantChain is TenantChainBase {
         address tenant = a.tenant;
         _checkResourcesNonEmpty(resources);
         if (newRate > type(uint64).max) revert AllocationRateTooHigh(newRate);
+        if (newRate == 0) revert AllocationZeroRate();
         StoredTenant storage t = _tenants[tenant];
         if (t.status != TenantStatus.Active) revert RegistryTenantNotActive(tenant, t.status);
         _settle(allocationId, a);
@@ -519,16 +526,17 @@ contract TenantChain is TenantChainBase {
         a.ratePerSecond = uint64(newRate);
         _reservedTerms[allocationId] = q;
         _resizeTerms(allocationId, tenant, req);
+        _checkPrepaid(tenant);
         emit AllocationResized(allocationId, resources, uint64(newRate));
     }
 
-    /// @dev The escrow half of a resize: after settling, lastSettled == now (the tenant is solvent:
-    /// checked here), so the rate change moves `funded` by delta * now.
+    /// @dev The escrow half of a resize: after settling, lastSettled == now (the tenant is solvent: the
+    /// resize checks it at the end), so the rate change moves `funded` by delta * now.
     function _moveRate(address tenant, uint256 oldRate, uint256 newRate) internal {
         StoredAccount storage acct = _accounts[tenant];
         uint256 totalRate = acct.ratePerSecond - oldRate + newRate;
         uint256 funded = acct.funded + newRate * block.timestamp - oldRate * block.timestamp;
-        _checkPrepaid(tenant, funded, totalRate);
+        if (funded > type(uint128).max) revert BillingAmountTooLarge(funded);
         acct.funded = uint128(funded);
         acct.ratePerSecond = uint96(totalRate);
     }
@@ -547,14 +555,14 @@ contract TenantChain is TenantChainBase {
         emit AllocationTermsSet(allocationId, _reservedTerms[allocationId], MeteredPrices(terms.cpuSecond, terms.memoryGiBSecond));
     }
 
-    /// @dev Admission, escrow half: not suspended, and the minimum prepaid period covered at the new
-    /// total rate. The new allocation's `lastSettled` is now, so `funded` grows by `rate * now`.
+    /// @dev Admission, escrow half: not suspended; the new allocation's `lastSettled` is now, so `funded`
+    /// grows by `rate * now`. The request checks the prepaid cover once its exposure is known.
     function _commitRate(address tenant, uint256 rate) internal {
         StoredAccount storage acct = _accounts[tenant];
         if (acct.suspendedAt != 0) revert BillingTenantSuspended(tenant);
         uint256 totalRate = acct.ratePerSecond + rate;
         uint256 funded = acct.funded + rate * block.timestamp;
-        _checkPrepaid(tenant, funded, totalRate);
+        if (funded > type(uint128).max) revert BillingAmountTooLarge(funded);
         acct.funded = uint128(funded);
         acct.ratePerSecond = uint96(totalRate);
     }
@@ -658,7 +666,7 @@ contract TenantChain is TenantChainBase {
 
     /// @dev Charge the lines of `period`, a final period whose digest `slot` holds: each rule-abiding
     /// line adds its cost (at the allocation's agreed prices) to its allocation's pending charge, unless
-    /// the market voided it. A closed allocation's charge is collected at once: nothing else would.
+    /// the market voided it; each charge is collected at once (a settlement of its allocation).
     function _claim(uint32 hostId, uint32 period, uint256 slot, uint256[] calldata lines) internal {
         if (UsageDigestLib.extend(0, lines) != slot & UsageDigestLib.DIGEST_MASK) revert UsageClaimMismatch(hostId, period);
         bool voids = slot & _VOIDS_BIT != 0;
@@ -685,7 +693,8 @@ contract TenantChain is TenantChainBase {
         // A voided line still counts against the bound: the market settled it, the tenant paid or not.
         if (voids && _voided[(uint256(id) << 32) | period]) return true;
         a.pendingMetered = uint96(Math.min(uint256(a.pendingMetered) + cost, type(uint96).max));
-        if (a.status == AllocationStatus.Closed) _settle(id, a);
+        // Collected at once: a withdrawal between claim and settlement would otherwise take it.
+        _settle(id, a);
         return true;
     }
 

@@ -318,9 +318,7 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// @dev Escrow that is neither spent, nor reserved as the minimum prepaid period, nor held back
     /// for metered charges that claims may still bring (Exposure).
     function _withdrawable(StoredAccount storage acct, Exposure storage x) internal view returns (uint256) {
-        uint256 committed = uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds)
-            + uint256(x.meteredRate) * _exposureSeconds();
-        if (x.closedUntil > block.timestamp) committed += x.closed;
+        uint256 committed = uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds) + _exposure(x);
         return acct.funded > committed ? acct.funded - committed : 0;
     }
 
@@ -360,17 +358,22 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         if (!req.fits(left)) revert AllocationQuotaExceeded(tenant, req.unpack(), left.unpack());
     }
 
-    /// @dev The escrow must cover, at the new total rate, everything up to now plus the minimum
-    /// prepaid period: `funded >= rate * (now + minPrepaid)`.
-    function _checkPrepaid(address tenant, uint256 funded, uint256 totalRate) internal view {
-        uint256 required = totalRate * (block.timestamp + _config.minPrepaidSeconds);
-        if (funded > type(uint128).max) revert BillingAmountTooLarge(funded);
-        if (funded < required) {
-            uint256 spent = totalRate * block.timestamp;
-            revert BillingInsufficientPrepaid(
-                tenant, totalRate * _config.minPrepaidSeconds, funded > spent ? funded - spent : 0
-            );
-        }
+    /// @dev After an admission or a resize: the escrow must cover, at the new total rate, everything up
+    /// to now plus the minimum prepaid period, plus the metered exposure that withdrawals hold back (so
+    /// that a new admission can't spend what the tenant's earlier allocations may still be charged):
+    /// `funded >= rate * (now + minPrepaid) + exposure`.
+    function _checkPrepaid(address tenant) internal view {
+        StoredAccount storage acct = _accounts[tenant];
+        uint256 totalRate = acct.ratePerSecond;
+        uint256 funded = acct.funded;
+        uint256 needed = totalRate * _config.minPrepaidSeconds + _exposure(_exposures[tenant]);
+        uint256 spent = totalRate * block.timestamp;
+        if (funded < spent + needed) revert BillingInsufficientPrepaid(tenant, needed, funded > spent ? funded - spent : 0);
+    }
+
+    function _exposure(Exposure storage x) internal view returns (uint256 held) {
+        held = uint256(x.meteredRate) * _exposureSeconds();
+        if (x.closedUntil > block.timestamp) held += x.closed;
     }
 
     function _rateWithin(uint104 req, ReservedPrices memory prices) internal pure returns (uint256 rate) {

@@ -118,7 +118,7 @@ contract TenantChainExtension is TenantChainBase {
             _usageSlots[base | i] = _USED_BIT;
         }
         emit HostRegistered(hostId, msg.sender, capacity, reservedPrices, meteredPrices, publicKey);
-        _lockBond(hostId, capacity, reservedPrices);
+        _lockBond(hostId, capacity, reservedPrices, meteredPrices);
     }
 
     /// @notice Change a host's capacity and prices. New prices apply to new admissions and to the tenants'
@@ -144,7 +144,7 @@ contract TenantChainExtension is TenantChainBase {
             emit HostBondStatusSet(hostId, false);
         }
         emit HostUpdated(hostId, capacity, reservedPrices, meteredPrices);
-        _lockBond(hostId, capacity, reservedPrices);
+        _lockBond(hostId, capacity, reservedPrices, meteredPrices);
     }
 
     /// @notice Propose `operator` to take over `hostId` (a key rotation); it accepts with
@@ -440,10 +440,19 @@ contract TenantChainExtension is TenantChainBase {
     }
 
     /// @notice Whether `line` of `hostId`'s report of `period` keeps the claim's rules as they stand now
-    /// (all but the aggregate bound), and its cost at the allocation's agreed prices: what receipts and
-    /// disputes weigh.
+    /// (the aggregate bound against what was claimed so far included), and its cost at the allocation's
+    /// agreed prices: what receipts and disputes weigh. A line not chargeable now may be voided by
+    /// anyone within its window (the market's `voidUnchargeable`): an honest line always is chargeable.
     function lineCost(uint32 hostId, uint32 period, uint256 line) external view returns (bool chargeable, uint256 cost) {
-        return _lineCost(hostId, period, line);
+        (chargeable, cost) = _lineCost(hostId, period, line);
+        if (!chargeable) return (false, 0);
+        uint64 id = uint64(line >> 128);
+        Meter storage m = _meters[id];
+        (uint256 heldCpu, uint256 heldMemory) =
+            _heldUntil(_allocations[id], m, _genesis + uint256(period + 1) * _periodSeconds);
+        if (m.usedCpuMs + uint64(line >> 64) > heldCpu || m.usedMemoryMiBSeconds + uint64(line) > heldMemory) {
+            return (false, 0);
+        }
     }
 
     /// @notice The cost of `cpuMs` and `memoryMiBSeconds` at `allocationId`'s agreed metered prices.
@@ -602,11 +611,18 @@ contract TenantChainExtension is TenantChainBase {
                                    INTERNAL
     //////////////////////////////////////////////////////////////*/
 
-    /// @dev Lock (or top up) the bond that a host of `capacity` at `prices` needs, in the market.
-    function _lockBond(uint32 hostId, Resources calldata capacity, ReservedPrices calldata prices) internal {
+    /// @dev Lock (or top up) the bond that a host of `capacity` needs, in the market: its full income per
+    /// second, reserved and metered (everything in use at the metered prices).
+    function _lockBond(
+        uint32 hostId,
+        Resources calldata capacity,
+        ReservedPrices calldata prices,
+        MeteredPrices calldata metered
+    ) internal {
         address market = _market;
         if (market == address(0)) revert RegistryMarketNotSet();
-        IMarket(market).lockBond(hostId, msg.sender, ResourcesLib.rate(capacity.pack(), prices));
+        uint104 cap = capacity.pack();
+        IMarket(market).lockBond(hostId, msg.sender, ResourcesLib.rate(cap, prices) + ResourcesLib.meteredRate(cap, metered));
     }
 
     function _checkPublicKey(bytes calldata publicKey) internal pure {

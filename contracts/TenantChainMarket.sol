@@ -130,6 +130,12 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         if (_bonds[hostId].amount >= _requiredBond(h)) tenantChain.setHostBondShort(hostId, false);
     }
 
+    /// @notice Re-read whether `hostId`'s bond covers what its capacity requires now (after a parameter
+    /// change, say) and tell TenantChain; anyone may.
+    function syncBondStatus(uint32 hostId) external {
+        tenantChain.setHostBondShort(hostId, _bonds[hostId].amount < _requiredBond(_host(hostId)));
+    }
+
     /// @notice Start the unbonding period of a retired host's bond.
     /// Requirements: the host's operator; the host retired. Emits {UnbondingStarted}.
     function startUnbonding(uint32 hostId) external {
@@ -225,6 +231,22 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         );
     }
 
+    /// @notice Void a reported line that the claim's rules refuse as they stand (TenantChain's
+    /// {lineCost}): above the allocation's peak or what it held, for another host's or a rejected
+    /// allocation, out of order... Such a line can't be disputed or slashed, but a later resize could make
+    /// it chargeable; voiding it within the window keeps it uncharged. Anyone may; nobody is slashed.
+    /// Requirements: the period reported and within its window; the line not chargeable now.
+    /// Emits {UnchargeableLineVoided}.
+    function voidUnchargeable(uint32 hostId, uint32 period, uint256[] calldata lines, uint256 index) external {
+        uint256 line = _committedLine(hostId, period, lines, index);
+        uint64 allocationId = uint64(line >> 128);
+        // slither-disable-next-line unused-return (an unchargeable line has no cost)
+        (bool chargeable,) = tenantChain.lineCost(hostId, period, line);
+        if (chargeable) revert MarketLineChargeable(allocationId, period);
+        emit UnchargeableLineVoided(hostId, allocationId, period);
+        if (!tenantChain.isVoided(allocationId, period)) tenantChain.voidLine(hostId, allocationId, period);
+    }
+
     /*//////////////////////////////////////////////////////////////
                                  DISPUTES
     //////////////////////////////////////////////////////////////*/
@@ -296,6 +318,8 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     /// share). Emits {PayoutWithdrawn}.
     function withdrawPayout(address to) external nonReentrant returns (uint256 amount) {
         if (to == address(0)) revert MarketZeroAddress();
+        // Nothing leaves to an operator during TenantChain's emergency stop; tenants are paid.
+        if (tenantChain.paused() && tenantChain.isOperator(msg.sender)) revert MarketPaused();
         amount = _payouts[msg.sender];
         if (amount == 0) revert MarketNothingToWithdraw(msg.sender);
         _payouts[msg.sender] = 0;
@@ -400,8 +424,10 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         if (received != amount) revert MarketTokenAmountMismatch(amount, received);
     }
 
+    /// @dev What a host's capacity requires: `bondSeconds` of its full income, reserved and metered.
     function _requiredBond(Host memory h) internal view returns (uint256) {
-        return _bondFor(ResourcesLib.rate(ResourcesLib.pack(h.capacity), h.reservedPrices));
+        uint104 cap = ResourcesLib.pack(h.capacity);
+        return _bondFor(ResourcesLib.rate(cap, h.reservedPrices) + ResourcesLib.meteredRate(cap, h.meteredPrices));
     }
 
     /// @dev Take PENALTY_MULTIPLE x `overcharge` (at most the bond): half to the tenant, a quarter to
@@ -454,6 +480,19 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         view
         returns (uint256 line, uint256 cost)
     {
+        line = _committedLine(hostId, period, lines, index);
+        bool chargeable;
+        (chargeable, cost) = tenantChain.lineCost(hostId, period, line);
+        if (!chargeable) revert MarketLineNotChargeable(uint64(line >> 128), period);
+    }
+
+    /// @dev The `index`th of `lines` after checking that `lines` is `hostId`'s report of `period`, still
+    /// within its dispute window, and names this host's allocation.
+    function _committedLine(uint32 hostId, uint32 period, uint256[] calldata lines, uint256 index)
+        internal
+        view
+        returns (uint256 line)
+    {
         uint32 closedAt = tenantChain.finalFrom(period);
         if (tenantChain.currentPeriod() >= closedAt) revert MarketWindowClosed(period, closedAt);
         bytes32 digest = tenantChain.usageDigestOf(hostId, period);
@@ -461,9 +500,6 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         if (index >= lines.length) revert MarketLineIndexOutOfRange(index, lines.length);
         line = lines[index];
         if (uint32(line >> 160) != hostId) revert MarketWrongHost(uint64(line >> 128), hostId);
-        bool chargeable;
-        (chargeable, cost) = tenantChain.lineCost(hostId, period, line);
-        if (!chargeable) revert MarketLineNotChargeable(uint64(line >> 128), period);
     }
 
     function _host(uint32 hostId) internal view returns (Host memory) {

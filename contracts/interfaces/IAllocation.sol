@@ -43,4 +43,6 @@ interface IAllocation is ITypes {
     error AllocationRateAboveMax(uint256 ratePerSecond, uint256 maxRatePerSecond);
     error AllocationMeteredAboveMax(MeteredPrices prices, MeteredPrices max);
     error AllocationHostBondShort(uint32 hostId);
+    /// @notice Every allocation pays some reserved rate: an escrow that never runs out can't be suspended.
+    error AllocationZeroRate();
 }

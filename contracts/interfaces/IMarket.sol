@@ -77,6 +77,9 @@ interface IMarket is ITypes {
     );
     event DisputeResolved(uint256 indexed disputeId, DisputeStatus status);
     event PayoutWithdrawn(address indexed account, address indexed to, uint256 amount);
+    /// @notice A line that breaks the claim's rules was voided within its window (no slash: it would not
+    /// have been charged as it stands, but could have become chargeable as the allocation grew).
+    event UnchargeableLineVoided(uint32 indexed hostId, uint64 indexed allocationId, uint32 period);
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -104,6 +107,7 @@ interface IMarket is ITypes {
     error MarketNothingToWithdraw(address account);
     error MarketZeroAddress();
     error MarketLineNotChargeable(uint64 allocationId, uint32 period);
+    error MarketLineChargeable(uint64 allocationId, uint32 period);
     error MarketPaused();
     error MarketParametersNotDue(uint32 effectiveAt);
     error MarketTokenAmountMismatch(uint256 expected, uint256 received);
@@ -131,6 +135,8 @@ interface IMarket is ITypes {
     function expireDispute(uint256 disputeId) external;
     function withdrawPayout(address to) external returns (uint256 amount);
     function proposeParameters(Parameters calldata params) external;
+    function voidUnchargeable(uint32 hostId, uint32 period, uint256[] calldata lines, uint256 index) external;
+    function syncBondStatus(uint32 hostId) external;
     function applyParameters() external;
 
     function bondOf(uint32 hostId) external view returns (Bond memory);

@@ -45,6 +45,12 @@ library ResourcesLib {
         return x > y ? x - y : 0;
     }
 
+    /// @dev Metered cost per second of `p` used in full (CPU and memory at `prices`), rounded up.
+    function meteredRate(uint104 p, ITypes.MeteredPrices memory prices) internal pure returns (uint256) {
+        return (uint256(uint24(p)) * prices.cpuSecond + 999) / 1000
+            + (uint256(uint32(p >> 24)) * prices.memoryGiBSecond + 1023) / 1024;
+    }
+
     /// @dev Reserved charge per second: sum over resources of amount x price. Never rounds, and
     /// can't overflow (4 x 2^32 x 2^64 < 2^256).
     function rate(uint104 p, ITypes.ReservedPrices memory prices) internal pure returns (uint256) {
