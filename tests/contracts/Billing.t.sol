@@ -67,7 +67,8 @@ contract BillingTest is Base {
         uint256 rate = rateOf(small());
         // Besides what accrued and the minimum prepaid period, the physical bound of its metered usage
         // for every period that can still be claimed stays held back (issue 21, finding 4).
-        uint256 expected = 1_000 ether - rate * 100 - rate * MIN_PREPAID - meteredRateOf(small()) * exposureSeconds();
+        uint256 exposure = meteredRateOf(small()) * exposureSeconds();
+        uint256 expected = 1_000 ether - rate * 100 - rate * MIN_PREPAID - exposure;
         assertEq(tc.accountOf(tenant).withdrawable, expected);
         vm.prank(tenant);
         vm.expectRevert(abi.encodeWithSelector(IBilling.BillingInsufficientBalance.selector, tenant, expected + 1, expected));
