@@ -4,10 +4,13 @@ pragma solidity 0.8.28;
 import {Base} from "./utils/Base.t.sol";
 import {IRegistry} from "../../contracts/interfaces/IRegistry.sol";
 import {IBilling} from "../../contracts/interfaces/IBilling.sol";
+import {IUsage} from "../../contracts/interfaces/IUsage.sol";
+import {IMarket} from "../../contracts/interfaces/IMarket.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 /// @notice Every mutating function, called by each wrong role, reverts with the role's error.
-/// deposit, settle and expireAllocation are open to anyone by design (top-ups and keepers);
+/// deposit, settle, expireAllocation and applyParameters (after the delay) are open to anyone by design
+/// (top-ups and keepers);
 /// registerTenant to anyone not yet registered; withdraw pays only the caller's own escrow.
 contract AccessControlTest is Base {
     uint64 internal id;
@@ -45,7 +48,11 @@ contract AccessControlTest is Base {
             _expectOwnable(c);
             tc.setDefaultQuota(bigQuota());
             _expectOwnable(c);
-            tc.setParameters(0, 0, c);
+            tc.proposeParameters(0, 0, c);
+            _expectOwnable(c);
+            tc.setMaxSurcharge(1);
+            _expectOwnable(c);
+            market.proposeParameters(marketParams(0));
             _expectOwnable(c);
             tc.pause();
             _expectOwnable(c);
@@ -82,6 +89,10 @@ contract AccessControlTest is Base {
             tc.setSurcharge(hostId, 0);
             vm.expectRevert(err);
             tc.withdrawEarnings(hostId, c);
+            vm.expectRevert(err);
+            tc.proposeHostOperator(hostId, c);
+            vm.expectRevert(err);
+            tc.autoResizeAllocation(id, small());
             vm.stopPrank();
         }
     }
@@ -103,9 +114,11 @@ contract AccessControlTest is Base {
             bytes memory err = abi.encodeWithSelector(IRegistry.RegistryNotTenantOrDelegate.selector, c, tenant);
             vm.startPrank(c);
             vm.expectRevert(err);
-            tc.requestAllocationFor(tenant, hostId, small(), specHash, spec);
+            tc.requestAllocationFor(tenant, hostId, small(), type(uint64).max, metered(), specHash, spec);
             vm.expectRevert(err);
-            tc.resizeAllocation(id, small());
+            tc.resizeAllocation(id, small(), type(uint64).max);
+            vm.expectRevert(err);
+            tc.setScalingPolicy(id, small(), small(), type(uint64).max);
             vm.expectRevert(err);
             tc.releaseAllocation(id);
             vm.stopPrank();
@@ -113,9 +126,7 @@ contract AccessControlTest is Base {
     }
 
     function test_withdrawFees_rejectsEveryoneButTheTreasury() public {
-        address treasury = makeAddr("treasury");
-        vm.prank(admin);
-        tc.setParameters(MIN_PREPAID, GRACE, treasury);
+        setParameters(MIN_PREPAID, GRACE, treasury);
         wrong.push(admin);
         wrong.push(operator);
         wrong.push(tenant);
@@ -124,6 +135,33 @@ contract AccessControlTest is Base {
             vm.expectRevert(abi.encodeWithSelector(IBilling.BillingNotTreasury.selector, wrong[i]));
             tc.withdrawFees();
         }
+    }
+
+    /// Only the market says whether a host's bond is short; only the proposed operator takes a host over.
+    function test_marketHooksAndRotation_rejectEveryoneElse() public {
+        wrong.push(admin);
+        wrong.push(operator);
+        wrong.push(tenant);
+        vm.prank(operator);
+        tc.proposeHostOperator(hostId, operator2);
+        for (uint256 i; i < wrong.length; ++i) {
+            address c = wrong[i];
+            if (c == operator2) continue; // the one proposed
+            vm.startPrank(c);
+            vm.expectRevert(abi.encodeWithSelector(IUsage.UsageNotMarket.selector, c));
+            tc.setHostBondShort(hostId, true);
+            vm.expectRevert(abi.encodeWithSelector(IUsage.UsageNotMarket.selector, c));
+            tc.voidLine(hostId, id, 0);
+            vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryNoPendingOperator.selector, hostId));
+            tc.acceptHostOperator(hostId);
+            vm.expectRevert(abi.encodeWithSelector(IMarket.MarketNotTenantChain.selector, c));
+            market.lockBond(hostId, c, 1);
+            vm.expectRevert(abi.encodeWithSelector(IMarket.MarketNotArbiter.selector, c));
+            market.rule(0, true);
+            vm.stopPrank();
+        }
+        assertEq(tc.getHost(hostId).operator, operator);
+        assertFalse(tc.hostBondShort(hostId));
     }
 
     function test_withdraw_onlyTouchesTheCallersEscrow() public {

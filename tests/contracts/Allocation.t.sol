@@ -26,6 +26,15 @@ contract AllocationTest is Base {
         assertEq(a.lastSettled, block.timestamp);
         assertEq(a.nextReportPeriod, tc.currentPeriod());
 
+        (ReservedPrices memory rt, MeteredPrices memory mt, uint24 peakCpu, uint32 peakMem) = tc.termsOf(id);
+        assertEq(rt.cpuMilli, prices().cpuMilli);
+        assertEq(rt.pid, prices().pid);
+        assertEq(mt.cpuSecond, metered().cpuSecond);
+        assertEq(mt.memoryGiBSecond, metered().memoryGiBSecond);
+        assertEq(peakCpu, r.cpuMillis);
+        assertEq(peakMem, r.memoryMiB);
+        assertEq(tc.exposureOf(tenant), meteredRateOf(r) * exposureSeconds());
+
         assertTrue(eq(tc.getHost(hostId).used, r));
         assertEq(tc.getHost(hostId).allocationCount, 1);
         assertTrue(eq(tc.getTenant(tenant).used, r));
@@ -40,31 +49,40 @@ contract AllocationTest is Base {
     }
 
     function test_request_revertsOnEmptyResources() public {
-        vm.expectRevert(IAllocation.AllocationEmptyResources.selector);
-        request(tenant, res(0, 256, 1, 64));
-        vm.expectRevert(IAllocation.AllocationEmptyResources.selector);
-        request(tenant, res(500, 0, 1, 64));
-        vm.expectRevert(IAllocation.AllocationEmptyResources.selector);
-        request(tenant, res(500, 256, 1, 0));
+        requestReverts(
+            tenant, res(0, 256, 1, 64), abi.encodeWithSelector(IAllocation.AllocationEmptyResources.selector)
+        );
+        requestReverts(
+            tenant, res(500, 0, 1, 64), abi.encodeWithSelector(IAllocation.AllocationEmptyResources.selector)
+        );
+        requestReverts(
+            tenant, res(500, 256, 1, 0), abi.encodeWithSelector(IAllocation.AllocationEmptyResources.selector)
+        );
     }
 
     function test_request_revertsForUnregisteredTenant() public {
-        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryTenantNotActive.selector, stranger, TenantStatus.None));
-        request(stranger, small());
+        requestReverts(
+            stranger,
+            small(),
+            abi.encodeWithSelector(IRegistry.RegistryTenantNotActive.selector, stranger, TenantStatus.None)
+        );
     }
 
     function test_request_revertsOnUnknownHost() public {
         vm.prank(tenant);
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryHostNotActive.selector, 77, HostStatus.None));
-        tc.requestAllocation(77, small(), specHash, spec);
+        tc.requestAllocation(77, small(), type(uint64).max, metered(), specHash, spec);
     }
 
     function test_request_revertsOverCapacityWithNumbers() public {
         request(tenant, res(6000, 1024, 10, 100));
         Resources memory want = res(3000, 1024, 10, 100);
         Resources memory free = res(2000, 16_384 - 1024, 190, 3996);
-        vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationInsufficientCapacity.selector, hostId, want, free));
-        request(tenant, want);
+        requestReverts(
+            tenant,
+            want,
+            abi.encodeWithSelector(IAllocation.AllocationInsufficientCapacity.selector, hostId, want, free)
+        );
     }
 
     function test_request_revertsOverQuotaWithNumbers() public {
@@ -74,21 +92,24 @@ contract AllocationTest is Base {
         request(tenant, small());
         Resources memory want = res(600, 256, 1, 64);
         Resources memory left = res(500, 768, 4, 136);
-        vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationQuotaExceeded.selector, tenant, want, left));
-        request(tenant, want);
+        requestReverts(
+            tenant, want, abi.encodeWithSelector(IAllocation.AllocationQuotaExceeded.selector, tenant, want, left)
+        );
     }
 
     function test_request_revertsWithoutPrepaid() public {
         registerAndFund(tenant2, 0);
         uint256 required = rateOf(small()) * MIN_PREPAID;
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingInsufficientPrepaid.selector, tenant2, required, 0));
-        request(tenant2, small());
+        requestReverts(
+            tenant2, small(), abi.encodeWithSelector(IBilling.BillingInsufficientPrepaid.selector, tenant2, required, 0)
+        );
 
         fund(tenant2, required - 1);
-        vm.expectRevert(
+        requestReverts(
+            tenant2,
+            small(),
             abi.encodeWithSelector(IBilling.BillingInsufficientPrepaid.selector, tenant2, required, required - 1)
         );
-        request(tenant2, small());
         fund(tenant2, 1);
         request(tenant2, small()); // exactly the minimum is enough
     }
@@ -102,22 +123,20 @@ contract AllocationTest is Base {
             metered()
         );
         uint256 rate = uint256(type(uint64).max) * 500;
-        vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationRateTooHigh.selector, rate));
-        request(tenant, small());
+        requestReverts(tenant, small(), abi.encodeWithSelector(IAllocation.AllocationRateTooHigh.selector, rate));
     }
 
     function test_request_revertsWhenSuspendedForFunds() public {
         uint64 id = request(tenant, small());
         vm.warp(tc.accountOf(tenant).paidThrough + 1);
         tc.settle(id);
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingTenantSuspended.selector, tenant));
-        request(tenant, small());
+        requestReverts(tenant, small(), abi.encodeWithSelector(IBilling.BillingTenantSuspended.selector, tenant));
     }
 
     function test_requestFor_revertsForNonDelegate() public {
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryNotTenantOrDelegate.selector, stranger, tenant));
-        tc.requestAllocationFor(tenant, hostId, small(), specHash, spec);
+        tc.requestAllocationFor(tenant, hostId, small(), type(uint64).max, metered(), specHash, spec);
     }
 
     // --- resize -------------------------------------------------------------------------
@@ -130,15 +149,13 @@ contract AllocationTest is Base {
         emit IBilling.Settled(id, uint32(block.timestamp - 100), uint32(block.timestamp), rateOf(small()) * 100, 0);
         vm.expectEmit(address(tc));
         emit IAllocation.AllocationResized(id, bigger, uint64(rateOf(bigger)));
-        vm.prank(tenant);
-        tc.resizeAllocation(id, bigger);
+        resize(tenant, id, bigger);
         assertTrue(eq(tc.getAllocation(id).resources, bigger));
         assertTrue(eq(tc.getHost(hostId).used, bigger));
         assertTrue(eq(tc.getTenant(tenant).used, bigger));
         assertEq(tc.accountOf(tenant).ratePerSecond, rateOf(bigger));
 
-        vm.prank(tenant);
-        tc.resizeAllocation(id, small());
+        resize(tenant, id, small());
         assertTrue(eq(tc.getHost(hostId).used, small()));
         assertEq(tc.accountOf(tenant).ratePerSecond, rateOf(small()));
     }
@@ -148,55 +165,62 @@ contract AllocationTest is Base {
         Resources memory tooBig = res(9000, 256, 1, 64);
         Resources memory free = res(8000, 16_384, 200, 4096); // its own share counts as free
         vm.prank(tenant);
-        vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationInsufficientCapacity.selector, hostId, tooBig, free));
-        tc.resizeAllocation(id, tooBig);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAllocation.AllocationInsufficientCapacity.selector, hostId, tooBig, free)
+        );
+        tc.resizeAllocation(id, tooBig, type(uint64).max);
 
         vm.prank(admin);
         tc.setQuota(tenant, res(1000, 1024, 5, 200), true);
         Resources memory overQuota = res(1001, 256, 1, 64);
         vm.prank(tenant);
         vm.expectRevert(
-            abi.encodeWithSelector(IAllocation.AllocationQuotaExceeded.selector, tenant, overQuota, res(1000, 1024, 5, 200))
+            abi.encodeWithSelector(
+                IAllocation.AllocationQuotaExceeded.selector, tenant, overQuota, res(1000, 1024, 5, 200)
+            )
         );
-        tc.resizeAllocation(id, overQuota);
+        tc.resizeAllocation(id, overQuota, type(uint64).max);
 
-        vm.startPrank(admin);
+        vm.prank(admin);
         tc.setQuota(tenant, bigQuota(), false);
         uint32 longPrepaid = 4_000_000_000;
-        tc.setParameters(longPrepaid, GRACE, admin);
-        vm.stopPrank();
+        setParameters(longPrepaid, GRACE, admin);
         Resources memory pricey = res(8000, 16_384, 200, 4096);
         uint256 balance = tc.accountOf(tenant).balance;
         vm.prank(tenant);
         vm.expectRevert(
-            abi.encodeWithSelector(IBilling.BillingInsufficientPrepaid.selector, tenant, rateOf(pricey) * longPrepaid, balance)
+            abi.encodeWithSelector(
+                IBilling.BillingInsufficientPrepaid.selector, tenant, rateOf(pricey) * longPrepaid, balance
+            )
         );
-        tc.resizeAllocation(id, pricey);
+        tc.resizeAllocation(id, pricey, type(uint64).max);
     }
 
     function test_resize_reverts() public {
         uint64 id = request(tenant, small());
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryNotTenantOrDelegate.selector, stranger, tenant));
-        tc.resizeAllocation(id, small());
+        tc.resizeAllocation(id, small(), type(uint64).max);
         vm.prank(tenant);
         vm.expectRevert(IAllocation.AllocationEmptyResources.selector);
-        tc.resizeAllocation(id, res(0, 1, 1, 1));
+        tc.resizeAllocation(id, res(0, 1, 1, 1), type(uint64).max);
         vm.prank(tenant);
         vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationUnknown.selector, 5));
-        tc.resizeAllocation(5, small());
+        tc.resizeAllocation(5, small(), type(uint64).max);
         vm.prank(admin);
         tc.setTenantStatus(tenant, TenantStatus.Suspended);
         vm.prank(tenant);
-        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryTenantNotActive.selector, tenant, TenantStatus.Suspended));
-        tc.resizeAllocation(id, small());
+        vm.expectRevert(
+            abi.encodeWithSelector(IRegistry.RegistryTenantNotActive.selector, tenant, TenantStatus.Suspended)
+        );
+        tc.resizeAllocation(id, small(), type(uint64).max);
         vm.prank(admin);
         tc.setTenantStatus(tenant, TenantStatus.Active);
         vm.prank(tenant);
         tc.releaseAllocation(id);
         vm.prank(tenant);
         vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationNotActive.selector, id));
-        tc.resizeAllocation(id, small());
+        tc.resizeAllocation(id, small(), type(uint64).max);
     }
 
     // --- release, reject, expire --------------------------------------------------------
@@ -223,7 +247,10 @@ contract AllocationTest is Base {
         Escrow memory e = tc.accountOf(tenant);
         assertEq(e.balance, before - due);
         assertEq(e.ratePerSecond, 0);
-        assertEq(e.withdrawable, before - due);
+        // Lines of the periods it ran in may still be claimed: their physical bound stays held back.
+        uint256 exposure = meteredRateOf(small()) * exposureSeconds();
+        assertEq(tc.exposureOf(tenant), exposure);
+        assertEq(e.withdrawable, before - due - exposure);
         // No more charges after the end.
         vm.warp(block.timestamp + 10_000);
         assertEq(tc.accountOf(tenant).balance, before - due);
@@ -255,6 +282,8 @@ contract AllocationTest is Base {
         assertEq(tc.accountOf(tenant).balance, before); // nothing charged
         assertEq(tc.earningsOf(hostId), 0);
         assertTrue(eq(tc.getHost(hostId).used, res(0, 0, 0, 0)));
+        assertEq(tc.exposureOf(tenant), 0); // never charged: nothing held back
+        assertEq(tc.accountOf(tenant).withdrawable, before);
     }
 
     function test_reject_reverts() public {

@@ -23,11 +23,11 @@ contract BillingFuzzTest is Base {
         uint256 deposit = rate * MIN_PREPAID + bound(extra, 0, 100 ether);
         deployWithFee(uint16(bound(feeBps, 0, 1000)));
         registerAndFund(tenant2, deposit);
-        vm.prank(tenant2);
-        uint64 id = tc.requestAllocation(hostId, r, specHash, spec);
+        uint64 id = request(tenant2, r);
         uint32 period = tc.currentPeriod();
 
-        vm.warp(block.timestamp + bound(elapsed1, PERIOD, 30 days));
+        // Reported within the period's grace (later reports are refused), charged once final.
+        vm.warp(startOf(period + 1) + bound(elapsed1, 0, uint256(GRACE_PERIODS) * PERIOD - 1));
         report(period, id, uint64(bound(cpuMs, 0, uint256(r.cpuMillis) * PERIOD)), 0);
         tc.settle(id);
         vm.warp(block.timestamp + bound(elapsed2, 0, 30 days));
@@ -62,8 +62,7 @@ contract BillingFuzzTest is Base {
         uint256 rate = rateOf(r);
         uint256 deposit = rate * MIN_PREPAID + bound(extra, 0, rate * 10_000);
         registerAndFund(tenant2, deposit);
-        vm.prank(tenant2);
-        uint64 id = tc.requestAllocation(hostId, r, specHash, spec);
+        uint64 id = request(tenant2, r);
         uint256 t0 = block.timestamp;
         uint256 dt = bound(elapsed, 0, 365 days);
         vm.warp(t0 + dt);
@@ -90,20 +89,20 @@ contract BillingFuzzTest is Base {
         tc.setQuota(tenant2, res(type(uint24).max, type(uint32).max, type(uint24).max, type(uint24).max), true);
         registerAndFund(tenant2, 0);
         if (cpu == 0 || mem == 0 || pids == 0) {
-            vm.expectRevert(IAllocation.AllocationEmptyResources.selector);
-        } else if (rate > type(uint64).max) {
-            vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationRateTooHigh.selector, rate));
-        } else {
-            uint256 amount = rate * (MIN_PREPAID + 50 * 365 days);
-            deal(address(token), tenant2, amount); // beyond the faucet's cap
-            vm.startPrank(tenant2);
-            token.approve(address(tc), amount);
-            tc.deposit(tenant2, amount);
-            vm.stopPrank();
+            requestReverts(tenant2, r, abi.encodeWithSelector(IAllocation.AllocationEmptyResources.selector));
+            return;
         }
-        vm.prank(tenant2);
-        uint64 id = tc.requestAllocation(hostId, r, specHash, spec);
-        if (cpu == 0 || mem == 0 || pids == 0 || rate > type(uint64).max) return;
+        if (rate > type(uint64).max) {
+            requestReverts(tenant2, r, abi.encodeWithSelector(IAllocation.AllocationRateTooHigh.selector, rate));
+            return;
+        }
+        uint256 amount = rate * (MIN_PREPAID + 50 * 365 days);
+        deal(address(token), tenant2, amount); // beyond the faucet's cap
+        vm.startPrank(tenant2);
+        token.approve(address(tc), amount);
+        tc.deposit(tenant2, amount);
+        vm.stopPrank();
+        uint64 id = request(tenant2, r);
         vm.warp(block.timestamp + 50 * 365 days);
         tc.settle(id);
         assertEq(tc.earningsOf(hostId), rate * 50 * 365 days);

@@ -31,10 +31,8 @@ contract GasScalingTest is Base {
             address t = address(uint160(0x10000 + i));
             registerAndFund(t, 10 ether);
             uint32 h = registerHost(operator2, hostCapacity());
-            vm.prank(t);
-            tc.requestAllocation(h, small(), specHash, spec);
-            vm.prank(t);
-            tc.requestAllocation(hostId, res(1, 1, 0, 1), specHash, spec);
+            requestOn(t, h, small());
+            requestOn(t, hostId, res(1, 1, 0, 1));
         }
     }
 
@@ -49,7 +47,10 @@ contract GasScalingTest is Base {
         g[1] = _gasOf(fresh, abi.encodeCall(tc.deposit, (fresh, 50 ether)));
         g[2] = _gasOf(fresh, abi.encodeCall(tc.deposit, (fresh, 1 ether)));
         uint64 id = (uint64(hostId) << 32) | (tc.getHost(hostId).allocationCount + 1);
-        g[3] = _gasOf(fresh, abi.encodeCall(tc.requestAllocation, (hostId, small(), specHash, spec)));
+        uint64 quote = quoteOf(hostId, small());
+        g[3] = _gasOf(
+            fresh, abi.encodeCall(tc.requestAllocation, (hostId, small(), quote, metered(), specHash, spec))
+        );
         uint32 period = tc.currentPeriod();
         vm.warp(block.timestamp + PERIOD);
         uint256[] memory reports = new uint256[](1);
@@ -57,14 +58,14 @@ contract GasScalingTest is Base {
         g[4] = _gasOf(operator, abi.encodeCall(tc.reportUsage, (hostId, period, reports, new uint256[](0))));
         g[5] = _gasOf(stranger, abi.encodeCall(tc.settle, (id)));
         vm.warp(block.timestamp + 10);
-        g[6] = _gasOf(fresh, abi.encodeCall(tc.resizeAllocation, (id, res(600, 256, 1, 64))));
+        g[6] = _gasOf(fresh, abi.encodeCall(tc.resizeAllocation, (id, res(600, 256, 1, 64), type(uint64).max)));
         vm.warp(block.timestamp + 10);
         g[7] = _gasOf(fresh, abi.encodeCall(tc.releaseAllocation, (id)));
         g[8] = _gasOf(fresh, abi.encodeCall(tc.withdraw, (1 ether, fresh)));
         g[9] = _gasOf(operator, abi.encodeCall(tc.withdrawEarnings, (hostId, operator)));
         g[10] = _gasOf(operator, abi.encodeCall(tc.registerHost, (hostCapacity(), prices(), metered(), pubKey)));
         uint64 id2 = (uint64(hostId) << 32) | (tc.getHost(hostId).allocationCount + 1);
-        _gasOf(fresh, abi.encodeCall(tc.requestAllocation, (hostId, small(), specHash, spec)));
+        _gasOf(fresh, abi.encodeCall(tc.requestAllocation, (hostId, small(), quote, metered(), specHash, spec)));
         g[11] = _gasOf(operator, abi.encodeCall(tc.rejectAllocation, (id2, 3)));
     }
 

@@ -6,6 +6,7 @@ import {TestToken} from "../../contracts/test/TestToken.sol";
 import {IRegistry} from "../../contracts/interfaces/IRegistry.sol";
 import {IUsage} from "../../contracts/interfaces/IUsage.sol";
 import {IMarket} from "../../contracts/interfaces/IMarket.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 /// @notice Bonds, receipts, disputes and reputation (TenantChainMarket) over TenantChain's usage window.
 contract MarketTest is Base {
@@ -114,12 +115,16 @@ contract MarketTest is Base {
 
     function test_parameters_onlyOwnerAndUnbondingOutlivesTheWindow() public {
         IMarket.Parameters memory p = marketParams(1);
-        vm.expectRevert();
-        market.setParameters(p);
-        p.unbondingSeconds = PERIOD * (DISPUTE + 1) - 1;
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, address(this)));
+        market.proposeParameters(p);
+        // A retired host's last period is reportable, disputable and claimable until claimClosesAt.
+        p.unbondingSeconds = PERIOD * tc.claimClosesAt(0) - 1;
         vm.prank(admin);
         vm.expectRevert(IMarket.MarketInvalidParameters.selector);
-        market.setParameters(p);
+        market.proposeParameters(p);
+        p.unbondingSeconds += 1;
+        vm.prank(admin);
+        market.proposeParameters(p);
     }
 
     // --- receipts -----------------------------------------------------------------------
@@ -168,6 +173,7 @@ contract MarketTest is Base {
         market.slashWithReceipt(hostId, period, line(id, max, 0), 0, r, sig);
         assertEq(market.bondOf(hostId).amount, 0);
         assertEq(market.reputationOf(hostId).slashed, bond);
+        assertTrue(tc.hostBondShort(hostId), "below its capacity's bond: admits nothing new");
     }
 
     function test_slashWithReceipt_refusals() public {
@@ -203,8 +209,8 @@ contract MarketTest is Base {
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketNoOvercharge.selector, id, period));
         market.slashWithReceipt(hostId, period, lines, 0, fair, fairSig);
         // after the window
-        vm.warp(finalFrom(period));
-        vm.expectRevert(abi.encodeWithSelector(IMarket.MarketWindowClosed.selector, period, period + DISPUTE + 1));
+        vm.warp(finalAt(period));
+        vm.expectRevert(abi.encodeWithSelector(IMarket.MarketWindowClosed.selector, period, tc.finalFrom(period)));
         market.slashWithReceipt(hostId, period, lines, 0, r, sig);
     }
 
@@ -268,8 +274,8 @@ contract MarketTest is Base {
         market.openDispute(hostId, period, line(id, 20_000, 0), 0);
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketDisputeExists.selector, id, period, 0));
         market.openDispute(hostId, period, line(id, 20_000, 0), 0);
-        vm.warp(finalFrom(period));
-        vm.expectRevert(abi.encodeWithSelector(IMarket.MarketWindowClosed.selector, period, period + DISPUTE + 1));
+        vm.warp(finalAt(period));
+        vm.expectRevert(abi.encodeWithSelector(IMarket.MarketWindowClosed.selector, period, tc.finalFrom(period)));
         market.openDispute(hostId, period, line(id, 20_000, 0), 0);
         vm.stopPrank();
     }

@@ -31,20 +31,34 @@ contract PricingTest is Base {
     }
 
     /// With 100%: the first quarter of the CPU costs base x (1 + 0.25^2/3), the last quarter
-    /// base x (1 + (0.75^2 + 0.75 + 1)/3).
+    /// base x (1 + (0.75^2 + 0.75 + 1)/3), per unit price rounded down (the terms the allocation keeps).
     function test_lastCapacityCostsMoreThanFirst() public {
         vm.prank(operator);
         tc.setSurcharge(hostId, 100);
         Resources memory quarter = res(2000, 1024, 1, 64);
-        uint256 base = rateOf(quarter);
-        assertEq(tc.rateOf(hostId, quarter), base + base * 625 / 30_000);
+        uint256 firstRate = surcharged(quarter, 625, 30_000); // (0 + 0 + 0.25^2) / 3
+        uint256 lastRate = surcharged(quarter, 23_125, 30_000); // (0.75^2 + 0.75 + 1) / 3
+        assertEq(tc.rateOf(hostId, quarter), firstRate);
         uint64 first = request(tenant, quarter);
         request(tenant, quarter);
         request(tenant, quarter);
         uint64 last = request(tenant, quarter);
-        assertEq(tc.getAllocation(first).ratePerSecond, base + base * 625 / 30_000);
-        assertEq(tc.getAllocation(last).ratePerSecond, base + base * 23_125 / 30_000);
+        assertEq(tc.getAllocation(first).ratePerSecond, firstRate);
+        assertEq(tc.getAllocation(last).ratePerSecond, lastRate);
         assertGt(tc.getAllocation(last).ratePerSecond, tc.getAllocation(first).ratePerSecond);
+        uint256 base = rateOf(quarter);
+        assertApproxEqAbs(lastRate, base + base * 23_125 / 30_000, 4 * 2000, "within the per-unit rounding");
+        (ReservedPrices memory terms,,,) = tc.termsOf(last);
+        assertEq(terms.cpuMilli, uint256(prices().cpuMilli) * (30_000 + 23_125) / 30_000);
+    }
+
+    /// `r` at the base prices times (1 + num/den), each unit price rounded down.
+    function surcharged(Resources memory r, uint256 num, uint256 den) internal pure returns (uint256) {
+        ReservedPrices memory p = prices();
+        return uint256(r.cpuMillis) * (uint256(p.cpuMilli) * (den + num) / den)
+            + uint256(r.memoryMiB) * (uint256(p.memoryMiB) * (den + num) / den)
+            + uint256(r.storageGiB) * (uint256(p.storageGiB) * (den + num) / den)
+            + uint256(r.pids) * (uint256(p.pid) * (den + num) / den);
     }
 
     /// Asking in parts costs what asking at once costs (the mean price over the span), up to rounding.
@@ -71,8 +85,9 @@ contract PricingTest is Base {
         uint64 id = request(tenant, small());
         uint256 admitted = tc.getAllocation(id).ratePerSecond;
         request(tenant, res(6000, 8192, 1, 64)); // the host fills up
-        vm.prank(tenant);
-        tc.resizeAllocation(id, small());
+        resize(tenant, id, small());
         assertGt(tc.getAllocation(id).ratePerSecond, admitted);
+        (ReservedPrices memory terms,,,) = tc.termsOf(id);
+        assertGt(terms.cpuMilli, prices().cpuMilli, "the tenant's resize takes the quote of the moment");
     }
 }

@@ -25,7 +25,7 @@ contract ReentrancyTest is Test, ITypes {
         vm.warp(1_700_000_000);
         token = new ReentrantToken();
         tc = ITenantChain(
-            address(new TenantChain(admin, IERC20(address(token)), 60, 0, 1, 600, 600, Resources(1e6, 1e9, 1e6, 1e6)))
+            address(new TenantChain(admin, IERC20(address(token)), 60, 0, 1, 1, 600, 600, Resources(1e6, 1e9, 1e6, 1e6)))
         );
         TenantChainMarket market =
             new TenantChainMarket(admin, tc, IMarket.Parameters(0, 1 days, 1 days, 1000, 0, admin, admin));
@@ -110,7 +110,9 @@ contract Attacker is ITypes {
     }
 
     function request(uint32 hostId) external returns (uint64) {
-        return tc.requestAllocation(hostId, Resources(100, 10, 1, 10), bytes32(0), "");
+        return tc.requestAllocation(
+            hostId, Resources(100, 10, 1, 10), type(uint64).max, MeteredPrices(0, 0), bytes32(0), ""
+        );
     }
 
     function withdrawEarnings(uint32 hostId) external {

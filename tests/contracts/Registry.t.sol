@@ -21,20 +21,30 @@ contract RegistryTest is Base {
         assertEq(tc.periodSeconds(), PERIOD);
         assertEq(tc.currentPeriod(), 0);
         assertEq(tc.genesis(), block.timestamp);
+        assertEq(tc.disputePeriods(), DISPUTE);
+        assertEq(tc.reportGracePeriods(), GRACE_PERIODS);
+        assertEq(tc.finalFrom(0), GRACE_PERIODS + DISPUTE + 1);
+        assertEq(tc.claimClosesAt(0), GRACE_PERIODS + DISPUTE + 1 + GRACE_PERIODS + 1);
     }
 
-    function test_constructor_revertsOnZeroTokenOrPeriod() public {
+    function test_constructor_revertsOnZeroTokenOrBadPeriods() public {
+        IERC20 t = IERC20(address(token));
         vm.expectRevert(IRegistry.RegistryZeroAddress.selector);
-        new TenantChain(admin, IERC20(address(0)), PERIOD, 0, DISPUTE, 0, 0, bigQuota());
+        new TenantChain(admin, IERC20(address(0)), PERIOD, 0, DISPUTE, GRACE_PERIODS, 0, 0, bigQuota());
         vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
-        new TenantChain(admin, IERC20(address(token)), 0, 0, DISPUTE, 0, 0, bigQuota());
+        new TenantChain(admin, t, 0, 0, DISPUTE, GRACE_PERIODS, 0, 0, bigQuota());
         vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
-        new TenantChain(admin, IERC20(address(token)), PERIOD, 0, 0, 0, 0, bigQuota());
+        new TenantChain(admin, t, PERIOD, 0, 0, GRACE_PERIODS, 0, 0, bigQuota());
         vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
-        new TenantChain(admin, IERC20(address(token)), PERIOD, 0, 65, 0, 0, bigQuota());
+        new TenantChain(admin, t, PERIOD, 0, 65, GRACE_PERIODS, 0, 0, bigQuota());
+        // A period must have a grace for batches (and the ring a claim to ride on).
+        vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
+        new TenantChain(admin, t, PERIOD, 0, DISPUTE, 0, 0, 0, bigQuota());
+        vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
+        new TenantChain(admin, t, PERIOD, 0, DISPUTE, 65, 0, 0, bigQuota());
         uint16 tooHigh = tc.MAX_FEE_BPS() + 1;
         vm.expectRevert(IRegistry.RegistryInvalidParameters.selector);
-        new TenantChain(admin, IERC20(address(token)), PERIOD, tooHigh, DISPUTE, 0, 0, bigQuota());
+        new TenantChain(admin, t, PERIOD, tooHigh, DISPUTE, GRACE_PERIODS, 0, 0, bigQuota());
     }
 
     // --- tenants ------------------------------------------------------------------------
@@ -90,8 +100,9 @@ contract RegistryTest is Base {
         emit IRegistry.TenantStatusChanged(tenant, TenantStatus.Suspended);
         vm.prank(admin);
         tc.setTenantStatus(tenant, TenantStatus.Suspended);
-        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryTenantNotActive.selector, tenant, TenantStatus.Suspended));
-        request(tenant, small());
+        bytes memory err =
+            abi.encodeWithSelector(IRegistry.RegistryTenantNotActive.selector, tenant, TenantStatus.Suspended);
+        requestReverts(tenant, small(), err);
 
         vm.prank(admin);
         tc.setTenantStatus(tenant, TenantStatus.Active);
@@ -118,8 +129,9 @@ contract RegistryTest is Base {
         tc.setDelegate(delegate, true);
         assertTrue(tc.isDelegate(tenant, delegate));
 
+        uint64 quote = quoteOf(hostId, small());
         vm.prank(delegate);
-        uint64 id = tc.requestAllocationFor(tenant, hostId, small(), specHash, spec);
+        uint64 id = tc.requestAllocationFor(tenant, hostId, small(), quote, metered(), specHash, spec);
         assertEq(tc.getAllocation(id).tenant, tenant);
 
         vm.prank(tenant);
@@ -217,13 +229,18 @@ contract RegistryTest is Base {
         assertEq(h.meteredPrices.memoryGiBSecond, 2);
     }
 
-    function test_updateHost_keepsRunningRates() public {
+    function test_updateHost_keepsRunningRatesAndTerms() public {
         uint64 id = request(tenant, small());
         uint64 rateBefore = tc.getAllocation(id).ratePerSecond;
         ReservedPrices memory p = ReservedPrices({cpuMilli: 5e9, memoryMiB: 5e8, storageGiB: 5e9, pid: 5e6});
         vm.prank(operator);
-        tc.updateHost(hostId, hostCapacity(), p, metered());
+        tc.updateHost(hostId, hostCapacity(), p, MeteredPrices({cpuSecond: 7e12, memoryGiBSecond: 7e11}));
         assertEq(tc.getAllocation(id).ratePerSecond, rateBefore);
+        (ReservedPrices memory reserved, MeteredPrices memory m,,) = tc.termsOf(id);
+        assertEq(reserved.cpuMilli, prices().cpuMilli);
+        assertEq(m.cpuSecond, metered().cpuSecond);
+        assertEq(m.memoryGiBSecond, metered().memoryGiBSecond);
+        assertEq(tc.allocationMeteredCost(id, 1000, 1024), metered().cpuSecond + metered().memoryGiBSecond);
     }
 
     function test_updateHost_reverts() public {
@@ -287,8 +304,9 @@ contract RegistryTest is Base {
         emit IRegistry.HostStatusChanged(hostId, HostStatus.Draining);
         vm.prank(operator);
         tc.setHostStatus(hostId, HostStatus.Draining);
-        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryHostNotActive.selector, hostId, HostStatus.Draining));
-        request(tenant, small());
+        requestReverts(
+            tenant, small(), abi.encodeWithSelector(IRegistry.RegistryHostNotActive.selector, hostId, HostStatus.Draining)
+        );
         // Running allocations continue and can still be released.
         vm.prank(tenant);
         tc.releaseAllocation(id);
@@ -348,29 +366,43 @@ contract RegistryTest is Base {
         assertTrue(eq(tc.getTenant(tenant).quota, q));
     }
 
-    function test_setParameters_storesAndEmits() public {
-        address treasury = makeAddr("treasury");
+    function test_proposeParameters_storesAndEmitsAfterTheDelay() public {
+        uint32 effectiveAt = uint32(block.timestamp) + tc.PARAMETER_DELAY();
+        vm.expectEmit(address(tc));
+        emit IRegistry.ParametersProposed(7, 8, treasury, effectiveAt);
+        vm.prank(admin);
+        tc.proposeParameters(7, 8, treasury);
+        (uint32 pMin, uint32 pGrace, address pTreasury, uint32 pAt) = tc.pendingParameters();
+        assertEq(pMin, 7);
+        assertEq(pGrace, 8);
+        assertEq(pTreasury, treasury);
+        assertEq(pAt, effectiveAt);
+        vm.warp(effectiveAt);
         vm.expectEmit(address(tc));
         emit IRegistry.ParametersSet(7, 8, treasury);
-        vm.prank(admin);
-        tc.setParameters(7, 8, treasury);
+        vm.prank(stranger); // anyone applies what is due
+        tc.applyParameters();
         (uint32 minPrepaid, uint32 grace, uint16 feeBps, address t) = tc.parameters();
         assertEq(minPrepaid, 7);
         assertEq(grace, 8);
         assertEq(feeBps, 0);
         assertEq(t, treasury);
+        (,,, pAt) = tc.pendingParameters();
+        assertEq(pAt, 0, "nothing pending once applied");
     }
 
-    function test_setParameters_reverts() public {
+    function test_proposeParameters_reverts() public {
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
-        tc.setParameters(0, 0, admin);
+        tc.proposeParameters(0, 0, admin);
         vm.prank(admin);
         vm.expectRevert(IRegistry.RegistryZeroAddress.selector);
-        tc.setParameters(0, 0, address(0));
+        tc.proposeParameters(0, 0, address(0));
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryParametersNotDue.selector, 0));
+        tc.applyParameters(); // nothing pending
     }
 
-    function test_pause_blocksEntriesNotExits() public {
+    function test_pause_blocksEntriesAndOperatorMoneyNotTenantExits() public {
         uint64 id = request(tenant, small());
         vm.expectEmit(address(tc));
         emit IRegistry.Paused(admin);
@@ -378,20 +410,24 @@ contract RegistryTest is Base {
         tc.pause();
         assertTrue(tc.paused());
 
+        uint64 quote = quoteOf(hostId, small());
         vm.startPrank(tenant);
         vm.expectRevert(IRegistry.RegistryPaused.selector);
-        tc.requestAllocation(hostId, small(), specHash, spec);
+        tc.requestAllocation(hostId, small(), quote, metered(), specHash, spec);
         vm.expectRevert(IRegistry.RegistryPaused.selector);
-        tc.resizeAllocation(id, small());
-        vm.expectRevert(IRegistry.RegistryPaused.selector);
-        tc.deposit(tenant, 1);
-        // Exits keep working.
+        tc.resizeAllocation(id, small(), quote);
+        vm.stopPrank();
+        // Money comes in; tenants get out.
+        fund(tenant, 1 ether);
         vm.warp(block.timestamp + 10);
         tc.settle(id);
+        vm.startPrank(tenant);
         tc.releaseAllocation(id);
         tc.withdraw(1 ether, tenant);
         vm.stopPrank();
+        // Nothing leaves to an operator.
         vm.prank(operator);
+        vm.expectRevert(IRegistry.RegistryPaused.selector);
         tc.withdrawEarnings(hostId, operator);
 
         vm.expectEmit(address(tc));
@@ -399,6 +435,8 @@ contract RegistryTest is Base {
         vm.prank(admin);
         tc.unpause();
         assertFalse(tc.paused());
+        vm.prank(operator);
+        assertEq(tc.withdrawEarnings(hostId, operator), rateOf(small()) * 10);
     }
 
     function test_pause_reverts() public {

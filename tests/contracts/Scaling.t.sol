@@ -88,8 +88,7 @@ contract ScalingTest is Base {
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IScaling.ScalingNoPolicy.selector, id));
         tc.autoResizeAllocation(id, res(500, 256, 1, 64));
-        vm.prank(tenant);
-        tc.resizeAllocation(id, res(300, 256, 1, 64));
+        resize(tenant, id, res(300, 256, 1, 64));
     }
 
     function test_badPoliciesAreRefused() public {

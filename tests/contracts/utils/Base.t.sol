@@ -19,6 +19,7 @@ abstract contract Base is Test, ITypes {
     uint32 internal constant MIN_PREPAID = 3600;
     uint32 internal constant GRACE = 1800;
     uint32 internal constant DISPUTE = 1; // periods in the dispute window
+    uint32 internal constant GRACE_PERIODS = 1; // periods after its end during which a period can be reported
 
     ITenantChain internal tc;
     TenantChainMarket internal market;
@@ -55,7 +56,11 @@ abstract contract Base is Test, ITypes {
 
     function deployChain(uint16 feeBps, IMarket.Parameters memory params) internal {
         tc = ITenantChain(
-            address(new TenantChain(admin, IERC20(address(token)), PERIOD, feeBps, DISPUTE, MIN_PREPAID, GRACE, bigQuota()))
+            address(
+                new TenantChain(
+                    admin, IERC20(address(token)), PERIOD, feeBps, DISPUTE, GRACE_PERIODS, MIN_PREPAID, GRACE, bigQuota()
+                )
+            )
         );
         market = new TenantChainMarket(admin, tc, params);
         vm.startPrank(admin);
@@ -108,6 +113,19 @@ abstract contract Base is Test, ITypes {
             + uint256(r.storageGiB) * p.storageGiB + uint256(r.pids) * p.pid;
     }
 
+    /// @dev The physical-bound metered cost per second of `r` at {metered} prices, rounded up: what
+    /// withdrawals hold back per second of exposure.
+    function meteredRateOf(Resources memory r) internal pure returns (uint256) {
+        MeteredPrices memory m = metered();
+        return (uint256(r.cpuMillis) * m.cpuSecond + 999) / 1000
+            + (uint256(r.memoryMiB) * m.memoryGiBSecond + 1023) / 1024;
+    }
+
+    /// @dev How long an allocation's metered exposure is held back: every period that can still be charged.
+    function exposureSeconds() internal view returns (uint256) {
+        return uint256(tc.claimClosesAt(0) + 1) * PERIOD;
+    }
+
     function eq(Resources memory a, Resources memory b) internal pure returns (bool) {
         return a.cpuMillis == b.cpuMillis && a.memoryMiB == b.memoryMiB && a.storageGiB == b.storageGiB
             && a.pids == b.pids;
@@ -134,9 +152,48 @@ abstract contract Base is Test, ITypes {
         vm.stopPrank();
     }
 
+    /// @dev Request `r` on the default host at the quote of the moment and the host's metered prices (what
+    /// the CLI passes as the tenant's bounds).
     function request(address who, Resources memory r) internal returns (uint64 id) {
+        id = requestOn(who, hostId, r);
+    }
+
+    function requestOn(address who, uint32 host, Resources memory r) internal returns (uint64 id) {
+        uint64 quote = quoteOf(host, r);
+        MeteredPrices memory m = tc.getHost(host).meteredPrices;
         vm.prank(who);
-        id = tc.requestAllocation(hostId, r, specHash, spec);
+        id = tc.requestAllocation(host, r, quote, m, specHash, spec);
+    }
+
+    /// @dev {request} that must revert with `err` (the quote is read first: expectRevert binds the next call).
+    function requestReverts(address who, Resources memory r, bytes memory err) internal {
+        uint64 quote = quoteOf(hostId, r);
+        MeteredPrices memory m = tc.getHost(hostId).meteredPrices;
+        vm.prank(who);
+        vm.expectRevert(err);
+        tc.requestAllocation(hostId, r, quote, m, specHash, spec);
+    }
+
+    /// @dev Resize by the tenant, bounded by the quote of the moment ({rateOf} counts the allocation's own
+    /// share as used, so it is never below the resize's own price).
+    function resize(address who, uint64 id, Resources memory r) internal {
+        uint64 quote = quoteOf(uint32(id >> 32), r);
+        vm.prank(who);
+        tc.resizeAllocation(id, r, quote);
+    }
+
+    /// @dev {rateOf}, saturated at 64 bits (a rate above is refused by the contract, not by a cast here).
+    function quoteOf(uint32 host, Resources memory r) internal view returns (uint64) {
+        uint256 q = tc.rateOf(host, r);
+        return q > type(uint64).max ? type(uint64).max : uint64(q);
+    }
+
+    /// @dev Propose billing parameters and apply them once the delay is over (the clock moves 2 days).
+    function setParameters(uint32 minPrepaid, uint32 grace, address treasury_) internal {
+        vm.prank(admin);
+        tc.proposeParameters(minPrepaid, grace, treasury_);
+        vm.warp(block.timestamp + tc.PARAMETER_DELAY());
+        tc.applyParameters();
     }
 
     /// @dev One report line, packed as the contract takes it (ITypes).
@@ -161,19 +218,24 @@ abstract contract Base is Test, ITypes {
         tc.reportUsage(hostId, period, lines, new uint256[](0));
     }
 
-    /// @dev Claim `period`'s lines at the end of its dispute window, then return to the present: a
-    /// claim's effects don't depend on the time it runs, so tests keep their own clock.
+    /// @dev Claim `period`'s lines at the end of its dispute window ({finalFrom}), then return to the
+    /// present: a claim's effects don't depend on the time it runs, so tests keep their own clock.
     function claimAsFinal(uint32 period, uint256[] memory lines) internal {
         uint256 present = block.timestamp;
-        uint256 finalAt = finalFrom(period);
-        if (finalAt > present) vm.warp(finalAt);
+        uint256 finalAt_ = finalAt(period);
+        if (finalAt_ > present) vm.warp(finalAt_);
         vm.prank(operator);
         tc.claimUsage(hostId, period, lines);
         vm.warp(present);
     }
 
-    /// @dev When `period`'s usage becomes final (claimable).
-    function finalFrom(uint32 period) internal view returns (uint256) {
-        return uint256(tc.genesis()) + uint256(period + DISPUTE + 1) * PERIOD;
+    /// @dev When period `p` begins.
+    function startOf(uint32 p) internal view returns (uint256) {
+        return uint256(tc.genesis()) + uint256(p) * PERIOD;
+    }
+
+    /// @dev When `period`'s usage becomes final (claimable): the start of {finalFrom}.
+    function finalAt(uint32 period) internal view returns (uint256) {
+        return startOf(tc.finalFrom(period));
     }
 }
