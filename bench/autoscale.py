@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench.fixtures import BenchChain, OrchestratorProcess, wait_for
 from bench.report import publish
+from orchestrator.chain.pricing import HostPricing
 from orchestrator.dev.devchain import Anvil
 from orchestrator.host.meter import Sample
 from orchestrator.ops.autoscaler import Autoscaler
@@ -74,6 +75,11 @@ def _reached(bench: BenchChain, allocation: int, goal: tuple) -> float | None:
     return bench.chain.w3.eth.get_block(steps[-1].blockNumber)["timestamp"] if steps else None
 
 
+def flat_pricing(ids: list[int]):
+    """The recommender's cost alone: a host at one unit per unit-second, no surcharge, no chain."""
+    return HostPricing((1, 1, 1, 1), (10**9,) * 4, (0, 0, 0, 0)), {i: (1, 1, 1, 1) for i in ids}
+
+
 def cost(allocations: int, period_s: int, passes: int = 20) -> dict:
     """CPU seconds per autoscaler pass over a store with ``allocations`` busy-but-fitting allocations."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,7 +98,7 @@ def cost(allocations: int, period_s: int, passes: int = 20) -> dict:
         ids = [(1 << 32) | i for i in range(1, allocations + 1)]
         clock = [1_000_000.0]
         tracker = UsageTracker(store, period_s, clock=lambda: clock[0])
-        scaler = Autoscaler(store, tracker, lambda steps: [object() for _ in steps], lambda: (1, 1, 1, 1), period_s,
+        scaler = Autoscaler(store, tracker, lambda steps: [object() for _ in steps], flat_pricing, period_s,
                             lambda a, since: 0, clock=lambda: clock[0])
         scaler.plan()  # first sight: every window starts now
 

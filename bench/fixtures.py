@@ -12,10 +12,12 @@ import requests
 from coincurve import PrivateKey
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3.logs import DISCARD
 
 from orchestrator.chain.build import PROJECT_ROOT
 from orchestrator.chain.bonds import approve_bond, bond_shortfall
 from orchestrator.chain.client import Chain, Deployment
+from orchestrator.chain.pricing import request_bounds
 from orchestrator.dev.devchain import DEV_KEYS, deploy_local, free_port
 from orchestrator.host.docker_driver import DockerDriver
 from orchestrator.host.firewall import Firewall
@@ -90,9 +92,10 @@ class BenchChain:
 
     def request(self, tenant: LocalAccount, resources=(100, 32, 1, 16), spec: WorkloadSpec = SLEEPER) -> int:
         ciphertext, digest = encrypt_spec(spec, self.host_key.public_key.format(True))
-        receipt = self.chain.transact(
-            self.chain.tenantchain.functions.requestAllocation(self.host_id, resources, digest, ciphertext), tenant)
-        return self.chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId
+        max_rate, max_metered = request_bounds(self.chain, self.host_id, resources)
+        receipt = self.chain.transact(self.chain.tenantchain.functions.requestAllocation(
+            self.host_id, resources, max_rate, max_metered, digest, ciphertext), tenant)
+        return self.chain.tenantchain.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)[0].args.allocationId
 
 
 class OrchestratorProcess:

@@ -18,6 +18,7 @@ from eth_account import Account
 from bench.report import publish
 from orchestrator.billing.receipts import Receipt, pack_line, sign_receipt
 from orchestrator.chain.client import Chain, Deployment
+from orchestrator.chain.pricing import request_bounds
 from orchestrator.dev.devchain import DEV_KEYS, Anvil, deploy_local
 
 # Targets from the contracts issue (full transactions).
@@ -41,15 +42,20 @@ WHY = {
         "the escrow's records (3 x 5,000) and cold reads of prices and parameters (4,200) add up to ~92,500 "
         "with the 21,000 base, before any computation. Meeting 95,000 would take dropping one record per "
         "admission (e.g. Sablier-style per-allocation prepaid streams instead of one escrow per tenant with "
-        "quotas), which loses shared escrow and quota enforcement"
+        "quotas), which loses shared escrow and quota enforcement. Since money safety (issue 21) the "
+        "allocation's agreed terms are stored too: reserved terms, metered terms with the peak, the meter "
+        "(3 x 22,100), the tenant's exposure slot on its first allocation (22,100) and AllocationTermsSet"
     ),
     "reportUsage per period, 1 allocation (report + claim)": (
         f"before the dispute window {BEFORE_ONE:,}; the period's digest slot read and rewritten (5,000) and the claimed "
-        "line's calldata and hashing are what the window costs"
+        "line's calldata and hashing are what the window costs; since money safety the claimed line is priced at "
+        "the allocation's agreed terms and folded into its meter (the aggregate physical bound), as below"
     ),
     "reportUsage per period, each further allocation (report + claim)": (
         f"before the dispute window {BEFORE_PER_LINE:,}; each line now travels twice in calldata (report, then claim) "
-        "and is hashed twice (~100)"
+        "and is hashed twice (~100); since money safety (issue 21) its claim also reads the allocation's agreed "
+        "metered terms (a cold slot) and reads and rewrites its meter (what it held and was charged): the bound "
+        "that keeps every charge within the agreed prices times the resources held"
     ),
     "registerHost": "writes the host's dispute-window slots once (22,100 each) and locks its bond in the market",
     "settle (host's first earnings)": "the host's earnings slot goes from zero to non-zero (22,100 instead of 2,900)",
@@ -88,22 +94,27 @@ def measure(chain: Chain, batch: int) -> dict[str, int]:
     run("deposit (top-up)", tc.deposit(tenant.address, 10**21), tenant)
 
     resources = (500, 256, 1, 64)
-    run("requestAllocation (256-byte spec)", tc.requestAllocation(host_id, resources, b"\x22" * 32, SPEC), tenant)
+    # As the CLI sends it: bounded by the quote of the moment.
+    max_rate, max_metered = request_bounds(chain, host_id, resources)
+    run("requestAllocation (256-byte spec)",
+        tc.requestAllocation(host_id, resources, max_rate, max_metered, b"\x22" * 32, SPEC), tenant)
     ids = [(host_id << 32) | 1]
     # One more than the batch (an allocation with no metered charge), and enough for the ends below.
     for n in range(2, max(batch + 1, 5) + 1):
-        run(None, tc.requestAllocation(host_id, resources, b"\x22" * 32, SPEC), tenant)
+        max_rate, max_metered = request_bounds(chain, host_id, resources)
+        run(None, tc.requestAllocation(host_id, resources, max_rate, max_metered, b"\x22" * 32, SPEC), tenant)
         ids.append((host_id << 32) | n)
 
     period_seconds = chain.tenantchain.functions.periodSeconds().call()
-    window = chain.tenantchain.functions.disputePeriods().call()
+    ring = chain.tenantchain.functions.disputePeriods().call() + chain.tenantchain.functions.reportGracePeriods().call()
 
     def next_period() -> int:
-        chain.w3.provider.make_request("evm_increaseTime", [window * period_seconds])
+        chain.w3.provider.make_request("evm_increaseTime", [ring * period_seconds])
         chain.w3.provider.make_request("evm_mine", [])
         return chain.tenantchain.functions.currentPeriod().call() - 1
 
-    # Steady state: each report overwrites (and claims) the period its slot held, `window` periods back.
+    # Steady state: each report overwrites (and claims) the period its slot held, `ring` periods back
+    # (grace + dispute periods).
     single, lines = [pack_line(ids[0], 1000, 1000)], [pack_line(i, 1000, 1000) for i in ids[:batch]]
     run("reportUsage (1 allocation, nothing to claim)", tc.reportUsage(host_id, next_period(), single, []), operator)
     one = run("reportUsage per period, 1 allocation (report + claim)",
@@ -127,7 +138,8 @@ def measure(chain: Chain, batch: int) -> dict[str, int]:
     run("settle (host's first earnings)", tc.settle(ids[0]), keeper)
     run("settle", tc.settle(ids[batch]), keeper)
     run("settle (with a metered charge)", tc.settle(ids[1]), keeper)
-    run("resizeAllocation", tc.resizeAllocation(ids[2], (1000, 512, 2, 64)), tenant)
+    run("resizeAllocation", tc.resizeAllocation(ids[2], (1000, 512, 2, 64),
+                                                tc.rateOf(host_id, (1000, 512, 2, 64)).call()), tenant)
     run("setScalingPolicy", tc.setScalingPolicy(ids[2], (250, 128, 2, 64), (2000, 1024, 2, 64), 2**64 - 1), tenant)
     run("autoResizeAllocation", tc.autoResizeAllocation(ids[2], (2000, 512, 2, 64)), operator)
     run("releaseAllocation", tc.releaseAllocation(ids[3]), tenant)

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import docker
 from docker.types import Mount
+from web3.logs import DISCARD
 
 from bench.fixtures import BenchChain, OrchestratorProcess, send
 from bench.report import publish
+from orchestrator.chain.pricing import request_bounds
 from orchestrator.dev.devchain import Anvil
 from orchestrator.host.docker_driver import DockerDriver, Limits
 from orchestrator.spec import WorkloadSpec, encrypt_spec
@@ -91,11 +93,14 @@ def run(allocations: int) -> dict:
                                  "--meter-interval", "3600", "--settle-interval", "3600") as orchestrator:
             for _ in range(allocations):
                 ciphertext, digest = encrypt_spec(SPEC, bench.host_key.public_key.format(True))
-                t0, receipt = send(chain, f.requestAllocation(1, RESOURCES, digest, ciphertext), tenant)
-                allocation = chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId
+                max_rate, max_metered = request_bounds(chain, 1, RESOURCES)
+                t0, receipt = send(chain, f.requestAllocation(1, RESOURCES, max_rate, max_metered, digest, ciphertext),
+                                   tenant)
+                allocation = chain.tenantchain.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)[0].args.allocationId
                 name = orchestrator.container_name(allocation)
                 enforce.append(events.wait(name, "start", t0) - t0)
-                t0, _ = send(chain, f.resizeAllocation(allocation, (200, 48, 1, 16)), tenant)
+                quote = f.rateOf(1, (200, 48, 1, 16)).call()  # no surcharge on the bench's host: the resize's rate
+                t0, _ = send(chain, f.resizeAllocation(allocation, (200, 48, 1, 16), quote), tenant)
                 resize.append(events.wait(name, "update", t0) - t0)
                 assert client.api.inspect_container(name)["HostConfig"]["Memory"] == 48 * 2**20
 

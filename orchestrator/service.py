@@ -21,6 +21,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Web3Excepti
 from .billing.reporter import Reporter
 from .chain.client import Chain, Deployment
 from .chain.heads import HeadSubscription
+from .chain.pricing import HostPricing
 from .chain.txmanager import TxManager
 from .chain.watcher import Watcher, WatcherConfig
 from .errors import ChainError, ConfigError, DockerHostError
@@ -127,7 +128,7 @@ class Orchestrator:
         self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id, tx=self.tx)
         self.lifecycle = Lifecycle(self.driver.client, self.driver.container_labels(), on_death=self._died)
         self.usage = UsageTracker(self.store, self.reporter.period_seconds)
-        self.autoscaler = Autoscaler(self.store, self.usage, self._auto_resize, lambda: self._view["host"].get("prices"),
+        self.autoscaler = Autoscaler(self.store, self.usage, self._auto_resize, self._pricing,
                                      self.reporter.period_seconds, self.lifecycle.oom_kills)
         self._next_autoscale = 0.0
         self._health_restarts: dict[int, tuple[int, float]] = {}  # allocation -> (restarts, not before)
@@ -181,6 +182,15 @@ class Orchestrator:
         call = self.chain.tenantchain.functions.rejectAllocation(allocation, int(code))
         receipt = self.tx.transact(call, self.config.operator, key=f"reject:{allocation}")
         return "0x" + bytes(receipt.transactionHash).hex()
+
+    def _pricing(self, allocations: list[int]) -> tuple[HostPricing, dict[int, tuple]]:
+        """The host's quote as it is now and the allocations' agreed reserved prices, in one batch of reads:
+        what the contract prices an automatic resize with."""
+        f = self.chain.tenantchain.functions
+        host_id = self.config.host_id
+        host, record, *terms = self.chain.read_many(
+            [f.getHost(host_id), f.hostRecordOf(host_id)] + [f.termsOf(a) for a in allocations])
+        return HostPricing.from_chain(host, record), {a: tuple(t[0]) for a, t in zip(allocations, terms)}
 
     def _auto_resize(self, steps: list[tuple[int, tuple[int, int, int, int]]]) -> list:
         f = self.chain.tenantchain.functions
@@ -374,7 +384,9 @@ class Orchestrator:
                  "advice": self._advice_of(a, window, policies.get(a.id))} for a, window in self.usage.update().values()]
         host = self._view["host"]
         prices = host.get("prices") or (0, 0, 0, 0)
-        return {"allocations": rows, "host": host_advice(rows, host.get("capacity", {}), host.get("used", {}), prices),
+        reserved_rate = sum(a.rate for a in self.store.allocations(include_closed=False))
+        return {"allocations": rows, "host": host_advice(rows, host.get("capacity", {}), host.get("used", {}), prices,
+                                                         reserved_rate),
                 "prices": list(prices), "token": self._view.get("token", {}), "at": time.time()}
 
     def _care_metrics(self) -> None:

@@ -90,6 +90,8 @@ class DesiredAllocation:
     encrypted_spec: bytes
     suspended: bool
     closed_block: int | None
+    rate: int = 0  # per second, at the allocation's agreed prices (AllocationRequested/AllocationResized)
+    requested_block: int | None = None
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ class Store:
         query = (
             "SELECT a.id, a.tenant, a.host_id, a.status, a.cpu_millis, a.memory_mib, a.storage_gib, a.pids, "
             "a.spec_hash, a.encrypted_spec, COALESCE(t.suspended_at, 0) != 0 AND a.status = 'active', "
-            "a.closed_block FROM allocations a LEFT JOIN tenants t ON t.address = a.tenant WHERE 1"
+            "a.closed_block, a.rate, a.requested_block FROM allocations a LEFT JOIN tenants t ON t.address = a.tenant WHERE 1"
         )
         params: tuple = ()
         if not include_closed:
@@ -252,7 +254,8 @@ class Store:
             DesiredAllocation(
                 id=r[0], tenant=r[1], host_id=r[2], status=r[3], cpu_millis=r[4], memory_mib=r[5],
                 storage_gib=r[6], pids=r[7], spec_hash=bytes.fromhex(r[8][2:]),
-                encrypted_spec=bytes.fromhex(r[9][2:]), suspended=bool(r[10]), closed_block=r[11])
+                encrypted_spec=bytes.fromhex(r[9][2:]), suspended=bool(r[10]), closed_block=r[11], rate=int(r[12]),
+                requested_block=r[13])
             for r in rows
         ]
 

@@ -18,10 +18,15 @@ Environment (all optional on local chains 31337/1337):
     TENANTCHAIN_MIN_PREPAID      minimum prepaid seconds at admission (default 3600)
     TENANTCHAIN_GRACE            grace seconds before an unfunded allocation ends (default 86400; 600 local)
     TENANTCHAIN_DISPUTE_PERIODS  periods a usage report can be disputed before it is charged (default 24; 3 local)
+    TENANTCHAIN_REPORT_GRACE_PERIODS  periods after its end during which a period can still be reported: the
+                                 orchestrator's catch-up bound after an outage (older periods are forfeited);
+                                 a period is final `grace + dispute periods + 1` periods after it (default 2;
+                                 3 local)
     TENANTCHAIN_BOND_SECONDS     an operator's bond: this long of its host's full reserved income (default
                                  7 days; 1 hour local)
     TENANTCHAIN_UNBONDING        seconds between a host's retirement and its bond's release (default 21 days;
-                                 at least the dispute window)
+                                 raised to the least the market accepts: period x (2 x grace + dispute
+                                 periods + 2), until a retired host's last reports can no longer be claimed)
     TENANTCHAIN_RULING           the arbiter's deadline in seconds after a dispute opens (default 3 days; 600 local)
     TENANTCHAIN_DISPUTE_BOND_BPS a dispute's stake on top of the disputed line's cost, in basis points of it
                                  (default 5000: frivolous disputes lose once the arbiter is right 80% of the time)
@@ -92,7 +97,9 @@ def main():
     grace = _env_int("TENANTCHAIN_GRACE", 600 if local else 86_400)
     fee_bps = _env_int("TENANTCHAIN_FEE_BPS", 0)
     dispute_periods = _env_int("TENANTCHAIN_DISPUTE_PERIODS", 3 if local else 24)
-    window = period * (dispute_periods + 1)
+    report_grace = _env_int("TENANTCHAIN_REPORT_GRACE_PERIODS", 3 if local else 2)
+    # The market's least unbonding: periodSeconds x claimClosesAt(0).
+    window = period * (2 * report_grace + dispute_periods + 2)
     market_params = (
         _env_int("TENANTCHAIN_BOND_SECONDS", 3600 if local else 7 * 86_400),
         max(_env_int("TENANTCHAIN_UNBONDING", 21 * 86_400 if not local else window), window),
@@ -113,7 +120,8 @@ def main():
         token = deployer.deploy(project.TestToken).address
         contracts["TestToken"] = token
     deployed = deployer.deploy(
-        project.TenantChain, admin, token, period, fee_bps, dispute_periods, min_prepaid, grace, DEFAULT_QUOTA)
+        project.TenantChain, admin, token, period, fee_bps, dispute_periods, report_grace, min_prepaid, grace,
+        DEFAULT_QUOTA)
     contracts["TenantChain"] = deployed.address
     # The deployment answers ITenantChain at its address (its extension half runs behind a fallback).
     tenantchain = project.ITenantChain.at(deployed.address)
@@ -141,6 +149,7 @@ def main():
         "contracts": contracts,
         "parameters": {"period_seconds": period, "fee_bps": fee_bps, "min_prepaid_seconds": min_prepaid,
                        "grace_seconds": grace, "dispute_periods": dispute_periods,
+                       "report_grace_periods": report_grace,
                        "market": dict(zip(("bond_seconds", "unbonding_seconds", "ruling_seconds", "dispute_bond_bps",
                                            "dispute_bond_floor", "arbiter", "treasury"), market_params)),
                        "max_surcharge_pct": max_surcharge},

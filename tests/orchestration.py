@@ -10,10 +10,12 @@ from pathlib import Path
 
 from coincurve import PrivateKey
 from eth_account import Account
+from web3.logs import DISCARD
 
 from orchestrator.billing.receipts import unpack_line
 from orchestrator.chain.bonds import approve_bond, bond_shortfall
 from orchestrator.chain.client import Chain, Deployment
+from orchestrator.chain.pricing import HostPricing, request_bounds
 from orchestrator.dev.devchain import DEV_KEYS, deploy_local
 from orchestrator.service import Orchestrator, ServiceConfig
 from orchestrator.spec import WorkloadSpec, encrypt_spec
@@ -59,10 +61,13 @@ class Cluster:
 
     @classmethod
     def create(cls, rpc_url: str, tmp: Path, period_seconds: int = 60, min_prepaid_seconds: int = 3600,
-               grace_seconds: int = 600, dispute_periods: int = 1) -> "Cluster":
+               grace_seconds: int = 600, dispute_periods: int = 1,
+               report_grace_periods: int | None = None) -> "Cluster":
+        """``report_grace_periods``: deploy_local's default (at least 30 s) unless given."""
         record = tmp / "deployment.json"
         deploy_local(rpc_url, record, period_seconds=period_seconds, min_prepaid_seconds=min_prepaid_seconds,
-                     grace_seconds=grace_seconds, operators=(OPERATOR.address,), dispute_periods=dispute_periods)
+                     grace_seconds=grace_seconds, operators=(OPERATOR.address,), dispute_periods=dispute_periods,
+                     report_grace_periods=report_grace_periods)
         chain = Chain(rpc_url, Deployment.load(record))
         host_key = PrivateKey()
         cluster = cls(chain, record, 0, host_key)
@@ -87,10 +92,20 @@ class Cluster:
                 key: PrivateKey | None = None) -> int:
         host_id = host_id or self.host_id
         ciphertext, digest = encrypt_spec(spec, (key or self.host_key).public_key.format(True))
-        receipt = self.chain.transact(
-            self.chain.tenantchain.functions.requestAllocation(host_id, resources, digest, ciphertext), tenant)
-        event = self.chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0]
+        max_rate, max_metered = request_bounds(self.chain, host_id, resources)  # the quote, as the CLI sends it
+        receipt = self.chain.transact(self.chain.tenantchain.functions.requestAllocation(
+            host_id, resources, max_rate, max_metered, digest, ciphertext), tenant)
+        event = self.chain.tenantchain.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)[0]
         return event.args.allocationId
+
+    def resize(self, tenant, allocation: int, resources) -> object:
+        """The tenant's resize, bounded by its quote (the host's prices now, its own share free)."""
+        f = self.chain.tenantchain.functions
+        host_id = allocation >> 32
+        current, host, record = self.chain.read_many([f.getAllocation(allocation), f.getHost(host_id),
+                                                      f.hostRecordOf(host_id)])
+        quote = HostPricing.from_chain(host, record).resize_quote(tuple(current[4]), tuple(resources))
+        return self.chain.transact(f.resizeAllocation(allocation, resources, quote), tenant)
 
     def orchestrator(self, tmp: Path, labels: dict[str, str], host_id=None, key=None, docker_url=None,
                      keep: bool = False, rpc_url: str | None = None, **overrides) -> "RunningOrchestrator":

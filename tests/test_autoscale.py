@@ -102,7 +102,7 @@ def test_a_busy_allocation_grows_and_an_idle_one_shrinks_in_place(anvil, tmp_pat
         # The tenant turns the policy off: full control again, no more automatic steps.
         cluster.chain.transact(tc.setScalingPolicy(idle, (0, 0, 0, 0), (0, 0, 0, 0), 0), TENANTS[1])
         wait_for(lambda: idle not in o.store.scaling_policies(), what="the policy off in the store")
-        cluster.chain.transact(tc.resizeAllocation(idle, (700, 128, 1, 64)), TENANTS[1])
+        cluster.resize(TENANTS[1], idle, (700, 128, 1, 64))
         wait_for(lambda: o.driver.containers()[idle].nano_cpus == 700_000_000, what="the tenant's own resize")
         passes = len(auto_resizes(cluster, idle))
         wait_for(lambda: o.autoscaler.plan() == [] and True, what="a plan")  # nothing planned for it

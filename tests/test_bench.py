@@ -8,8 +8,8 @@ from bench.gas import TARGETS, measure, table
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import deploy_local
 
-MET_TARGETS = ("registerTenant", "deposit (top-up)", "settle",
-               "reportUsage per period, each further allocation (report + claim)")
+# (A report line's claim went over its target with money safety, issue 21: bench.gas says why.)
+MET_TARGETS = ("registerTenant", "deposit (top-up)", "settle")
 
 
 def test_gas_benchmark_measures_every_operation(anvil, tmp_path):

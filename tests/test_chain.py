@@ -46,6 +46,8 @@ def test_ape_deploy_is_idempotent_and_the_contracts_work(local_chain, tmp_path):
     assert tc.owner().call() == record["admin"]
     assert tc.isOperator(OPERATOR.address).call()
     assert tc.periodSeconds().call() == record["parameters"]["period_seconds"]
+    # The local default: reports of a period accepted for 3 periods after it (TENANTCHAIN_REPORT_GRACE_PERIODS).
+    assert tc.reportGracePeriods().call() == record["parameters"]["report_grace_periods"] == 3
 
     chain.transact(tc.registerTenant(b"\x01" * 32, "ipfs://tenant", (500, 256, 1, 64)), TENANT)
     events = chain.tenantchain.events.TenantRegistered().get_logs(from_block=record["start_block"])
@@ -87,10 +89,85 @@ def test_fast_calldata_equals_web3s(anvil, tmp_path):
     f = bench.chain.tenantchain.functions
     calls = [
         f.registerTenant(b"\x01" * 32, "ipfs://x", (1, 2, 3, 4)),
-        f.requestAllocation(1, (100, 32, 1, 16), b"\x02" * 32, b"\x03" * 300),
+        f.requestAllocation(1, (100, 32, 1, 16), 10**12, (10**9, 2**128 - 1), b"\x02" * 32, b"\x03" * 300),
+        f.resizeAllocation((1 << 32) | 1, (200, 64, 1, 16), 2**64 - 1),
         f.reportUsage(1, 7, [pack_line((1 << 32) | i, 50, 16) for i in range(1, 5)], [pack_line((1 << 32) | 1, 5, 6)]),
         f.deposit(TENANT.address, 10**18),
         f.registerTenant("0x" + "11" * 32, "", (0, 0, 0, 0)),  # a hex string: web3's encoder takes it
     ]
     for call in calls:
         assert encode_call(call) == call._encode_transaction_data()
+
+
+def test_client_pricing_is_the_contracts_and_a_front_run_rise_is_refused(anvil, tmp_path):
+    """chain.pricing computes to the unit what the contract charges (requests, tenants' resizes and
+    automatic resizes, with a utilisation surcharge); a request or resize bounded by its quote is
+    refused when the host's prices rise between the quote and the transaction."""
+    from orchestrator.chain.pricing import HostPricing, request_bounds
+    from web3.logs import DISCARD
+
+    from orchestrator.errors import ContractRefused
+
+    from .orchestration import METERED, OPERATOR as HOST_OPERATOR, TENANTS, Cluster
+
+    cluster = Cluster.create(anvil.url, tmp_path)
+    chain, h = cluster.chain, cluster.host_id
+    f = chain.tenantchain.functions
+    chain.transact(f.setSurcharge(h, 80), HOST_OPERATOR)
+
+    def pricing() -> HostPricing:
+        return HostPricing.from_chain(f.getHost(h).call(), f.hostRecordOf(h).call())
+
+    ids = []
+    for tenant, resources in zip(TENANTS, [(1000, 2048, 1, 64), (3000, 4096, 10, 500), (700, 512, 2, 32)]):
+        quote = pricing().quote(resources)
+        assert quote == f.rateOf(h, resources).call()
+        receipt = chain.transact(f.requestAllocation(h, resources, quote, METERED, b"\0" * 32, b"spec"), tenant)
+        (event,) = chain.tenantchain.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)
+        assert event.args.ratePerSecond == quote
+        ids.append(event.args.allocationId)
+
+    # A tenant's resize: re-priced whole, its own share free.
+    quote = pricing().resize_quote((1000, 2048, 1, 64), (2000, 1024, 1, 64))
+    receipt = chain.transact(f.resizeAllocation(ids[0], (2000, 1024, 1, 64), quote), TENANTS[0])
+    assert chain.tenantchain.events.AllocationResized().process_receipt(receipt, errors=DISCARD)[0].args.ratePerSecond == quote
+
+    # An automatic resize: kept units at the agreed prices, added ones at the quote.
+    chain.transact(f.setScalingPolicy(ids[1], (100, 64, 10, 500), (6000, 8192, 10, 500), 2**64 - 1), TENANTS[1])
+    agreed = tuple(f.termsOf(ids[1]).call()[0])
+    expected = pricing().auto_resize_rate(agreed, (3000, 4096, 10, 500), (4500, 2048, 10, 500))
+    receipt = chain.transact(f.autoResizeAllocation(ids[1], (4500, 2048, 10, 500)), HOST_OPERATOR)
+    assert chain.tenantchain.events.AllocationResized().process_receipt(receipt, errors=DISCARD)[0].args.ratePerSecond == expected
+
+    # Front-running: the tenant read its quote, the host raises its prices, the transaction is refused.
+    max_rate, max_metered = request_bounds(chain, h, (500, 64, 1, 64))
+    chain.transact(f.setSurcharge(h, 100), HOST_OPERATOR)
+    try:
+        chain.transact(f.requestAllocation(h, (500, 64, 1, 64), max_rate, max_metered, b"\0" * 32, b"spec"), TENANTS[0])
+    except ContractRefused as exc:
+        assert exc.error == "AllocationRateAboveMax", exc
+    else:
+        raise AssertionError("a request above its quote was admitted")
+    max_rate, max_metered = request_bounds(chain, h, (500, 64, 1, 64))
+    host = f.getHost(h).call()
+    chain.transact(f.updateHost(h, host[2], host[5], (METERED[0] * 2, METERED[1])), HOST_OPERATOR)
+    try:
+        chain.transact(f.requestAllocation(h, (500, 64, 1, 64), max_rate, max_metered, b"\0" * 32, b"spec"), TENANTS[0])
+    except ContractRefused as exc:
+        assert exc.error == "AllocationMeteredAboveMax", exc
+    else:
+        raise AssertionError("a request above its metered bound was admitted")
+    chain.transact(f.setSurcharge(h, 0), HOST_OPERATOR)
+    quote = pricing().resize_quote((700, 512, 2, 32), (1400, 512, 2, 32))
+    chain.transact(f.setSurcharge(h, 100), HOST_OPERATOR)
+    try:
+        chain.transact(f.resizeAllocation(ids[2], (1400, 512, 2, 32), quote), TENANTS[2])
+    except ContractRefused as exc:
+        assert exc.error == "AllocationRateAboveMax", exc
+    else:
+        raise AssertionError("a resize above its quote went through")
+    # The host asks less than the bound: the resize goes through at the lower rate.
+    chain.transact(f.setSurcharge(h, 0), HOST_OPERATOR)
+    assert pricing().resize_quote((700, 512, 2, 32), (1400, 512, 2, 32)) <= quote
+    chain.transact(f.resizeAllocation(ids[2], (1400, 512, 2, 32), quote), TENANTS[2])
+    assert f.getAllocation(ids[2]).call()[5] == sum(r * p for r, p in zip((1400, 512, 2, 32), f.getHost(h).call()[5]))

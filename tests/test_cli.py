@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from decimal import Decimal
 
 from coincurve import PrivateKey
 from eth_account import Account
@@ -218,8 +219,19 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
                   key=TENANT, ok=False)
     one_line_error(refused, "above --max-rate")
     assert f.getHost(hosts[2]).call()[4] == count
-    one_line_error(cli("tenant", "request", str(spec), "--host-id", "1", "--max-rate", "1", key=TENANT, ok=False),
-                   "--max-rate goes with --host-id auto")
+    # The same ceiling for a given host: refused before anything is sent, the quote in the sentence.
+    quote = f.rateOf(hosts[2], (500, 64, 1, 10)).call()
+    one_line_error(cli("tenant", "request", str(spec), "--host-id", str(hosts[2]), "--max-rate",
+                       f"{rate_per_hour / 2:.12f}", key=TENANT, ok=False), f"the host quotes {quote} units/s")
+    assert f.getHost(hosts[2]).call()[4] == count
+    # Within it, the bound sent is the ceiling itself; the quote is reported.
+    ceiling = f"{rate_per_hour * 2:.12f}"
+    made = cli("tenant", "request", str(spec), "--host-id", str(hosts[2]), "--max-rate", ceiling, key=TENANT)
+    assert made["quote"]["rate_per_second"] == quote == made["rate"]
+    assert made["quote"]["max_rate_per_second"] == int(Decimal(ceiling).scaleb(18)) // 3600
+    assert made["quote"]["max_metered"] == made["quote"]["metered"] == {
+        "cpu_second": f.getHost(hosts[2]).call()[6][0], "memory_gib_second": f.getHost(hosts[2]).call()[6][1]}
+    count += 1
     huge = tmp_path / "huge.yaml"
     huge.write_text(f"image: {TEST_IMAGE_NAME}\nresources: {{cpu_millis: 9000, memory_mib: 64, storage_gib: 1, pids: 10}}\n")
     one_line_error(cli("tenant", "request", str(huge), "--host-id", "auto", key=TENANT, ok=False),

@@ -122,10 +122,82 @@ def test_rpc_outage_metering_goes_on_and_reports_catch_up(anvil, tmp_path, docke
         proxy.close()
 
 
+def test_after_a_long_rpc_outage_no_report_arrives_late_and_the_open_periods_are_charged(
+        anvil, tmp_path, docker_cleanup, run_labels):
+    """Cut the orchestrator's RPC for longer than the report grace: the periods whose window closed meanwhile
+    are forfeited (never sent, so never chargeable without their dispute window) and logged; the periods
+    still open are caught up, and charged later by their claims."""
+    from .netproxy import Proxy
+
+    grace = 3  # periods (12 s): reports keep up easily, and the outage below outlasts it by three periods
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD, report_grace_periods=grace)
+    tc = cluster.chain.tenantchain
+    f = tc.functions
+    assert f.reportGracePeriods().call() == grace
+    genesis = f.genesis().call()
+    proxy = Proxy(anvil.port)
+    try:
+        with cluster.orchestrator(tmp_path, run_labels, rpc_url=proxy.url, meter_interval_s=0.5) as running:
+            o = running.o
+            burner = cluster.request(TENANTS[0], BURNER, resources=(500, 64, 1, 64))
+            wait_for(lambda: burner in o.driver.containers(), what="the burner")
+            first = o.reporter.period_of(time.time()) + 1
+            wait_for(lambda: (first, burner) in _reported_lines(tc), timeout=8 * PERIOD, what="a first report")
+            proxy.cut()
+            cut = o.reporter.period_of(time.time())
+            reported_before = {p for p, a in _reported_lines(tc) if a == burner}
+            restore = cut + grace + 3
+            wait_for(lambda: o.reporter.period_of(time.time()) >= restore, timeout=(grace + 5) * PERIOD,
+                     interval=0.2, what="the outage to outlast the grace")
+            restored = o.reporter.period_of(time.time())
+            proxy.restore()
+            missed = range(max(reported_before) + 1, restored)
+            # Closed before the chain came back: forfeited. Open for at least a period after: reported.
+            closed = [p for p in missed if p + grace < restored]
+            still_open = [p for p in missed if p + grace > restored]
+            assert len(closed) >= 3 and len(still_open) >= 2, (closed, still_open)
+
+            def settled():
+                lines = _reported_lines(tc)
+                return all((p, burner) in lines for p in still_open) and all(
+                    o.store.report(p) is not None for p in missed) and lines
+
+            lines = wait_for(settled, timeout=4 * PERIOD, what="the open periods reported, the rest forfeited")
+            forfeited = {int(d.split(":")[0].removeprefix("period ")) for _, _, a, d in o.store.actions(500)
+                         if a == "usage-forfeited"}
+            for p in closed:
+                assert (p, burner) not in lines, f"period {p} reported after its window closed"
+                assert o.store.report(p)[0] == "forfeited" and p in forfeited, p
+            for p in missed:  # each one either reported or forfeited, never both
+                assert ((p, burner) in lines) != (p in forfeited), p
+
+            # Every report on-chain was mined while its period was still open.
+            for e in tc.events.UsageReported().get_logs(from_block=0):
+                mined = (cluster.chain.w3.eth.get_block(e.blockNumber)["timestamp"] - genesis) // PERIOD
+                assert mined <= e.args.period + grace, (e.args.period, mined)
+
+            # The caught-up periods are charged once final: claimed, and what the allocation was charged is
+            # exactly the claimed lines (nothing of the forfeited periods).
+            last = max(still_open)
+            wait_for(lambda: all(o.store.report(p)[0] == "claimed" for p in still_open),
+                     timeout=(o.reporter.final_from(last) - restored + 3) * PERIOD, what="the caught-up periods claimed")
+            claimed = [p for p in range(last + 1) if (r := o.store.report(p)) and r[0] == "claimed"]
+            lines = _reported_lines(tc)
+            charged_cpu = f.meterOf(burner).call()[2]
+            dropped = [(e.args.period, e.args.allocationId) for e in tc.events.UsageLineDropped().get_logs(from_block=0)]
+            assert not dropped, f"honest lines dropped by the claim: {dropped}"
+            assert charged_cpu == sum(lines[(p, burner)]["cpuMs"] for p in claimed) > 0
+            assert not set(closed) & set(claimed)
+    finally:
+        proxy.close()
+
+
 def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_cleanup, run_labels):
     from .orchestration import OPERATOR
 
-    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD, min_prepaid_seconds=6)
+    # A grace of 3 periods (12 s) rather than the default 30 s: the claims of the last periods, and the
+    # tenant's exposure held back until they can no longer be claimed, come sooner.
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD, min_prepaid_seconds=6, report_grace_periods=3)
     chain, tc = cluster.chain, cluster.chain.tenantchain
     f, token = tc.functions, chain.token.functions
     tenant = TENANTS[2]
@@ -164,7 +236,8 @@ def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_
         wait_for(lambda: o.store.last_reported_period() is not None
                  and o.store.last_reported_period() >= end_period, timeout=6 * PERIOD, what="the last reports")
         # ... and charged once their dispute window is over (claimed on their own: no report follows).
-        wait_for(lambda: not o.store.unclaimed_reports(), timeout=8 * PERIOD, what="the last claims")
+        wait_for(lambda: not o.store.unclaimed_reports(),
+                 timeout=(o.reporter.final_from(end_period) - end_period + 3) * PERIOD, what="the last claims")
     chain.transact(f.settle(allocation), tenant)
     assert f.getAllocation(allocation).call()[8] == 0  # no metered charge left pending
 
@@ -172,7 +245,13 @@ def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_
     charged = sum(e.args.reserved + e.args.metered for e in settled if e.args.allocationId == allocation)
     assert any(e.args.metered > 0 for e in settled if e.args.allocationId == allocation)
 
-    # Everyone takes out what is theirs.
+    # Everyone takes out what is theirs: the tenant once its ended allocation's periods can no longer be
+    # claimed (until then their physical bound is held back: no tenant leaves owing).
+    def released():
+        anvil.rpc("evm_mine")  # views run at the latest block's time: let it follow the clock
+        return (a := f.accountOf(tenant.address).call()) and a[4] == a[0]
+
+    wait_for(released, timeout=12 * PERIOD, interval=0.5, what="the exposure released")
     withdrawable = f.accountOf(tenant.address).call()[4]
     chain.transact(f.withdraw(withdrawable, tenant.address), tenant)
     earnings = f.earningsOf(cluster.host_id).call()

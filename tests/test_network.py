@@ -365,7 +365,7 @@ def test_ingress_publishes_ports_through_haproxy(anvil, tmp_path, docker_cleanup
                 in metrics)
 
         # A resize keeps the port.
-        cluster.chain.transact(cluster.chain.tenantchain.functions.resizeAllocation(first, (600, 48, 1, 32)), tenant)
+        cluster.resize(tenant, first, (600, 48, 1, 32))
         wait_for(lambda: o.driver.containers()[first].memory_bytes == 48 * 2**20, what="the resize")
         assert _endpoint(o, first)["host_port"] == port and "tenantchain" in _get(port)
 

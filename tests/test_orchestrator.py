@@ -2,6 +2,8 @@
 
 import time
 
+from web3.logs import DISCARD
+
 from orchestrator.dev.devchain import free_port
 from orchestrator.host.cgroups import read_limits
 from orchestrator.spec import WorkloadSpec
@@ -51,8 +53,7 @@ def test_request_resize_release(anvil, tmp_path, docker_cleanup, run_labels):
         assert limits.cpu_quota_us * 1000 // limits.cpu_period_us == 500
 
         # Resize in place: same container, new limits in Docker and in the kernel.
-        cluster.chain.transact(
-            cluster.chain.tenantchain.functions.resizeAllocation(allocation, (1500, 128, 1, 100)), tenant)
+        cluster.resize(tenant, allocation, (1500, 128, 1, 100))
         resized = wait_for(lambda: (c := _container(o, allocation)) and c.memory_bytes == 128 * 2**20 and c,
                            what="the new limits")
         assert resized.id == state.id
@@ -160,11 +161,13 @@ def test_hostile_and_broken_specs_are_rejected_on_chain(anvil, tmp_path, docker_
             cluster.request(tenant, b"not json"): RejectCode.INVALID,
         }
         # A spec whose hash on-chain doesn't match what was encrypted.
+        from orchestrator.chain.pricing import request_bounds
         from orchestrator.spec import encrypt_spec
         ciphertext, _ = encrypt_spec(SLEEPER, cluster.host_key.public_key.format(True))
-        receipt = cluster.chain.transact(
-            tc.functions.requestAllocation(cluster.host_id, (500, 64, 1, 64), b"\x00" * 32, ciphertext), tenant)
-        cases[tc.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId] = RejectCode.HASH_MISMATCH
+        max_rate, max_metered = request_bounds(cluster.chain, cluster.host_id, (500, 64, 1, 64))
+        receipt = cluster.chain.transact(tc.functions.requestAllocation(
+            cluster.host_id, (500, 64, 1, 64), max_rate, max_metered, b"\x00" * 32, ciphertext), tenant)
+        cases[tc.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)[0].args.allocationId] = RejectCode.HASH_MISMATCH
         good = cluster.request(tenant, SLEEPER)
 
         def closed():

@@ -63,18 +63,14 @@ def _ours(client, labels) -> list[Summary]:
 def _relevant_logs(cluster: Cluster) -> int:
     """Events for this host in a full eth_getLogs of the range (the store must hold exactly these)."""
     from orchestrator.chain.abi import EventDecoder
-    from orchestrator.chain.watcher import BY_ALLOCATION_ID, BY_HOST_TOPIC, BY_TENANT
+    from orchestrator.chain.watcher import WATCHED, relevant
 
-    decoder = EventDecoder(cluster.chain.tenantchain.abi, BY_HOST_TOPIC | BY_ALLOCATION_ID | BY_TENANT)
+    decoder = EventDecoder(cluster.chain.tenantchain.abi, WATCHED)
     count = 0
     for raw in cluster.chain.w3.eth.get_logs({"address": cluster.chain.tenantchain.address, "fromBlock": 0,
                                               "toBlock": "latest"}):
         decoded = decoder.decode(raw)
-        if decoded is None:
-            continue
-        name, args = decoded
-        if (name in BY_HOST_TOPIC and args.get("hostId") == cluster.host_id) or \
-                (name in BY_ALLOCATION_ID and args["allocationId"] >> 32 == cluster.host_id) or name in BY_TENANT:
+        if decoded is not None and relevant(*decoded, cluster.host_id):
             count += 1
     return count
 

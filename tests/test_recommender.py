@@ -6,6 +6,7 @@ import pytest
 
 from orchestrator.errors import ContractRefused
 from orchestrator.host.meter import Sample
+from orchestrator.chain.pricing import HostPricing
 from orchestrator.ops.autoscaler import Autoscaler, within_ceiling
 from orchestrator.ops.recommender import HALF_LIFE_PERIODS, Bounds, Histogram, UsageWindow, recommend_from
 from orchestrator.ops.usage_tracker import UsageTracker
@@ -105,11 +106,41 @@ def test_a_restart_resets_the_cpu_counter_without_a_negative_rate():
 
 
 def test_the_rate_ceiling_takes_a_partial_step():
-    prices = (10, 1, 0, 0)
-    assert within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), prices, ceiling=10_000) == (500, 64, 1, 10)
-    partial = within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), prices, ceiling=4_064)
+    flat = HostPricing((10, 1, 0, 0), (4000, 4096, 10, 100), (250, 64, 1, 10))
+
+    def rate(resources):
+        return flat.auto_resize_rate((10, 1, 0, 0), (250, 64, 1, 10), resources)
+
+    assert within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), rate, ceiling=10_000) == (500, 64, 1, 10)
+    partial = within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), rate, ceiling=4_064)
     assert partial == (400, 64, 1, 10)
-    assert within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), prices, ceiling=2_564) is None
+    assert within_ceiling((250, 64, 1, 10), (500, 64, 1, 10), rate, ceiling=2_564) is None
+
+
+def test_an_automatic_step_prices_only_what_it_adds_at_the_quote():
+    """Kept units stay at the agreed price, added ones at the quote beside everything in use (here with a
+    100% surcharge at 50% utilisation); the ceiling is checked on that rate, as the contract does."""
+    host = HostPricing((10, 1, 0, 0), (1000, 1000, 10, 100), (500, 100, 1, 10), surcharge_pct=100)
+    agreed = (10, 1, 0, 0)  # what the allocation (250 m of the 500 in use) agreed at admission, alone then
+    quote = host.quote_prices((500, 100, 1, 10), (250, 0, 0, 0))  # the added 250 m beside the 500 in use
+    assert quote[0] > 10  # the surcharge applies to the added part
+    grown = host.grown_prices(agreed, (250, 64, 1, 10), (500, 64, 1, 10))
+    assert grown[0] == (10 * 250 + quote[0] * 250) // 500 and grown[1:] == agreed[1:]
+    # Shrinking keeps the agreed price: the rate falls with the units.
+    assert host.grown_prices(agreed, (250, 64, 1, 10), (100, 64, 1, 10)) == agreed
+    rate = host.auto_resize_rate(agreed, (250, 64, 1, 10), (500, 64, 1, 10))
+    assert rate == 500 * grown[0] + 64
+    # Priced whole at the quote (a tenant's own resize) it would cost more: the kept part is surcharged too.
+    assert host.resize_quote((250, 64, 1, 10), (500, 64, 1, 10)) > rate
+    step = within_ceiling((250, 64, 1, 10), (500, 64, 1, 10),
+                          lambda r: host.auto_resize_rate(agreed, (250, 64, 1, 10), r), ceiling=rate - 1)
+    assert step is not None and 250 < step[0] < 500
+    assert host.auto_resize_rate(agreed, (250, 64, 1, 10), step) <= rate - 1
+
+
+def flat_pricing(ids):
+    """A host without surcharge at one unit per unit-second, every allocation agreed at the same."""
+    return HostPricing((1, 1, 1, 1), (10**6,) * 4, (0, 0, 0, 0)), {i: (1, 1, 1, 1) for i in ids}
 
 
 class FakeStore:
@@ -149,7 +180,7 @@ def test_the_autoscaler_backs_off_when_the_chain_refuses_and_says_why(refusal, h
         sent.append(steps)
         return [refusal]
 
-    scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), send, lambda: (1, 1, 1, 1), PERIOD,
+    scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), send, flat_pricing, PERIOD,
                         lambda a, since: 0, clock=lambda: clock[0])
     assert scaler.run_once() == []  # first sight: the limits' clock starts now
     clock[0] = samples[-1].at
@@ -165,12 +196,39 @@ def test_the_autoscaler_backs_off_when_the_chain_refuses_and_says_why(refusal, h
     assert len(sent) == 2  # tried again
 
 
+def test_while_paused_the_autoscaler_waits_and_says_so_once(caplog):
+    samples = series(250, 20, seconds=20)
+    clock = [samples[0].at]
+    store = FakeStore([Allocation(7, 250, 64)], {7: (100, 32, 2000, 1024, 10**30)}, samples, clock)
+    sent = []
+
+    def send(steps):
+        sent.append(steps)
+        return [ContractRefused("the contract refused: RegistryPaused()", "RegistryPaused")]
+
+    scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), send, flat_pricing, PERIOD,
+                        lambda a, since: 0, clock=lambda: clock[0])
+    scaler.run_once()
+    clock[0] = samples[-1].at
+    with caplog.at_level("WARNING", logger="tenantchain.autoscaler"):
+        assert scaler.run_once() == []
+        clock[0] += PERIOD - 1
+        scaler.run_once()  # held: nothing sent
+        assert len(sent) == 1
+        clock[0] += 2
+        scaler.run_once()  # tried again after a period, still paused: no second line
+    assert len(sent) == 2
+    assert [r.message for r in caplog.records].count(
+        "the system is paused by its admin: automatic resizes wait until it is unpaused") == 1
+    assert store.logged == []  # no refusal per allocation in the action log
+
+
 def test_the_autoscaler_logs_a_step_with_its_reasons():
     samples = series(250, 20, seconds=20)
     clock = [samples[0].at]
     store = FakeStore([Allocation(7, 250, 64)], {7: (100, 32, 2000, 1024, 10**30)}, samples, clock)
     scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), lambda steps: [object() for _ in steps],
-                        lambda: (1, 1, 1, 1), PERIOD, lambda a, since: 0, clock=lambda: clock[0])
+                        flat_pricing, PERIOD, lambda a, since: 0, clock=lambda: clock[0])
     scaler.run_once()
     clock[0] = samples[-1].at
     assert scaler.run_once() == [(7, "auto-resized-up")]

@@ -90,10 +90,10 @@ def test_receipts_clear_an_honest_host_and_slash_one_that_over_reports(anvil, tm
         assert slashed in padded or slashed > max(before)
         (event,) = market.events.Slashed().get_logs(from_block=0)
         line = _lines_of(tc, allocation)[slashed]
-        prices = tc.functions.getHost(cluster.host_id).call()[6]
         signed = next(x for x in result["receipts"] if x["period"] == slashed)
-        overcharge = (tc.functions.meteredCost(line[1], line[2], prices).call()
-                      - tc.functions.meteredCost(signed["cpu_ms"], line[2], prices).call())
+        # Priced at the allocation's agreed metered prices, as the claim would have charged it.
+        cost = tc.functions.allocationMeteredCost
+        overcharge = cost(allocation, line[1], line[2]).call() - cost(allocation, signed["cpu_ms"], line[2]).call()
         assert event.args.overcharge == overcharge > 0 and event.args.penalty == 2 * overcharge
         assert market.functions.bondOf(cluster.host_id).call()[0] == bond - 2 * overcharge
         assert market.functions.payoutOf(TENANTS[0].address).call() == overcharge

@@ -1,14 +1,15 @@
 """A tenant's bill, rebuilt from the chain's events alone: per period, per allocation, per resource.
 
-Reserved lines: each `Settled` interval [from, to) is split across billing periods and, within it, by
-resource at `price_r x amount_r` (the host's prices when the allocation was admitted or last
-resized, from HostRegistered/HostUpdated; the resources from AllocationRequested/AllocationResized).
-A host's utilisation surcharge (the allocation's rate above its base prices, fixed at admission) is a
-reserved line of its own. Metered lines: each `UsageReported` line at the host's metered prices in
-force at that block (the claim charges them at the prices in force when it runs, after the dispute
-window: they differ only if the host changed its metered prices within the window); lines voided by
-the market (a slash or a dispute: `LineVoided`) or dropped by the claim (`UsageLineDropped`) are kept
-with their usage and charge nothing. Nobody has to be trusted: every number comes from logs any node serves.
+Every price is the allocation's own agreed terms (`AllocationTermsSet`, emitted at admission and at
+every resize): what the contract charges, whatever the host's prices did since. Reserved lines: each
+`Settled` interval [from, to) is split across billing periods and, within it, by resource at
+`terms_r x amount_r` (the resources from AllocationRequested/AllocationResized; their sum is the
+allocation's rate exactly). The part of an agreed price above the host's base price when the terms
+were set (the utilisation surcharge; HostRegistered/HostUpdated) is a reserved line of its own.
+Metered lines: each `UsageReported` line at the allocation's agreed metered prices (fixed at
+admission), as the claim charges it after the dispute window; lines voided by the market (a slash or a
+dispute: `LineVoided`) or dropped by the claim (`UsageLineDropped`) are kept with their usage and
+charge nothing. Nobody has to be trusted: every number comes from logs any node serves.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from ..chain.client import Chain
 from .receipts import unpack_line
 
 RESOURCES = ("cpu", "memory", "storage", "pids", "surcharge")
-EVENTS = {"AllocationRequested", "AllocationResized", "Settled", "UsageReported", "HostRegistered", "HostUpdated",
-          "LineVoided", "UsageLineDropped"}
+EVENTS = {"AllocationRequested", "AllocationResized", "AllocationTermsSet", "Settled", "UsageReported",
+          "HostRegistered", "HostUpdated", "LineVoided", "UsageLineDropped"}
+PRICE_KEYS = (("cpu", "cpuMillis", "cpuMilli"), ("memory", "memoryMiB", "memoryMiB"),
+              ("storage", "storageGiB", "storageGiB"), ("pids", "pids", "pid"))
 
 
 @dataclass
@@ -77,7 +80,10 @@ def build_bill(chain: Chain, tenant: str) -> Bill:
     logs = chain.read(chain.w3.eth.get_logs, {"address": chain.tenantchain.address,
                                                "fromBlock": chain.deployment.start_block, "toBlock": "latest"})
     tenant = tenant.lower()
-    prices: dict[int, tuple[dict, dict]] = {}  # host -> (reserved, metered) in force now (while folding)
+    base: dict[int, dict] = {}  # host -> its reserved prices in force now (while folding)
+    # allocation -> (reserved terms, metered terms, the host's base prices when they were set); the
+    # terms come just before the AllocationRequested/AllocationResized they go with.
+    terms: dict[int, tuple[dict, dict, dict]] = {}
     rates: dict[int, dict[str, int]] = {}  # allocation -> per-resource rate in force
     lines: dict[tuple[int, int], BillLine] = {}
     settled_reserved = settled_metered = 0
@@ -85,11 +91,11 @@ def build_bill(chain: Chain, tenant: str) -> Bill:
     def line(period: int, allocation: int) -> BillLine:
         return lines.setdefault((period, allocation), BillLine(period, allocation))
 
-    def per_resource(host: int, r: dict, rate: int) -> dict[str, int]:
-        p = prices[host][0]
-        base = {"cpu": r["cpuMillis"] * p["cpuMilli"], "memory": r["memoryMiB"] * p["memoryMiB"],
-                "storage": r["storageGiB"] * p["storageGiB"], "pids": r["pids"] * p["pid"]}
-        return {**base, "surcharge": rate - sum(base.values())}
+    def per_resource(allocation: int, r: dict) -> dict[str, int]:
+        agreed, _, host_base = terms[allocation]
+        split = {name: r[amount] * min(agreed[price], host_base[price]) for name, amount, price in PRICE_KEYS}
+        above = sum(r[amount] * max(0, agreed[price] - host_base[price]) for _, amount, price in PRICE_KEYS)
+        return {**split, "surcharge": above}
 
     for raw in sorted(logs, key=lambda l: (l["blockNumber"], l["logIndex"])):
         decoded = decoder.decode(raw)
@@ -97,12 +103,14 @@ def build_bill(chain: Chain, tenant: str) -> Bill:
             continue
         name, args = decoded
         if name in ("HostRegistered", "HostUpdated"):
-            prices[args["hostId"]] = (args["reservedPrices"], args["meteredPrices"])
+            base[args["hostId"]] = args["reservedPrices"]
+        elif name == "AllocationTermsSet":
+            allocation = args["allocationId"]
+            terms[allocation] = (args["reservedPrices"], args["meteredPrices"], base[allocation >> 32])
         elif name == "AllocationRequested" and args["tenant"].lower() == tenant:
-            rates[args["allocationId"]] = per_resource(args["hostId"], args["resources"], args["ratePerSecond"])
+            rates[args["allocationId"]] = per_resource(args["allocationId"], args["resources"])
         elif name == "AllocationResized" and args["allocationId"] in rates:
-            rates[args["allocationId"]] = per_resource(args["allocationId"] >> 32, args["resources"],
-                                                       args["ratePerSecond"])
+            rates[args["allocationId"]] = per_resource(args["allocationId"], args["resources"])
         elif name == "Settled" and args["allocationId"] in rates:
             allocation = args["allocationId"]
             settled_reserved += args["reserved"]
@@ -116,11 +124,11 @@ def build_bill(chain: Chain, tenant: str) -> Bill:
                     entry.reserved[resource] += rate * (stop - start)
                 start = stop
         elif name == "UsageReported":
-            metered = prices[args["hostId"]][1]
             for word in args["lines"]:
                 allocation, cpu_ms, memory = unpack_line(word)
                 if allocation not in rates:
                     continue
+                metered = terms[allocation][1]
                 entry = line(args["period"], allocation)
                 entry.cpu_ms += cpu_ms
                 entry.memory_mib_seconds += memory

@@ -6,10 +6,16 @@ an interval), so a period that spans a crash is reported once, with usage from b
 Reports are idempotent by period: each transaction goes through the transaction manager's outbox
 under its period's key, and the contract refuses a period older than what its slot holds.
 
-A report commits its lines; they are charged only after the dispute window (`disputePeriods`), by a
-claim that repeats them. The claim rides on the next report that reuses the period's slot (every
-`disputePeriods` periods), or goes alone for the last periods of a host that stopped reporting. Before
-it reports, the host signs a receipt of each line it measured (billing.receipts) for the tenants.
+Windows (all counted in periods, from the contract): a period p can be reported while the current
+period is at most `p + reportGracePeriods`; after that it is forfeited, never sent (the contract would
+refuse it, and a late report is what would let a charge skip its dispute window): marked in the store
+and written to the action log (`usage-forfeited`). So after a long outage only the periods still open
+are caught up. A report commits its lines; they are final from `finalFrom(p)` (the grace, then
+`disputePeriods` full periods for receipts and disputes) and charged by a claim that repeats them,
+before `claimClosesAt(p)`. The claim rides on the next report that reuses the period's slot (a ring
+of `grace + disputePeriods` slots), or goes alone for the last periods of a host that stopped
+reporting; a claim that can no longer be made is forfeited and logged (`claim-forfeited`). Before it
+reports, the host signs a receipt of each line it measured (billing.receipts) for the tenants.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ class Reporter:
         self.period_seconds = chain.read(functions.periodSeconds().call)
         self.genesis = chain.read(functions.genesis().call)
         self.dispute_periods = chain.read(functions.disputePeriods().call)
+        self.grace = chain.read(functions.reportGracePeriods().call)
+        self.ring = self.grace + self.dispute_periods  # usage slots per host: slot = period % ring
         self.chain_id = chain.deployment.chain_id
         self._block_times: dict[int, float] = {}
 
@@ -85,10 +93,16 @@ class Reporter:
             usage = acc.periods.get(period)
             if usage is None or a is None:
                 continue
-            if a.status == "closed" and period > self.period_of(self._block_time(a.closed_block)):
+            closed_at = self._block_time(a.closed_block) if a.status == "closed" else end
+            if a.status == "closed" and period > self.period_of(closed_at):
                 continue  # the contract takes no usage for periods after the end
-            cap_cpu = a.cpu_millis * self.period_seconds
-            cap_mem = a.memory_mib * self.period_seconds
+            # At most what the allocation held in the period (its size from admission to its end, as the
+            # claim's bound counts it): the kernel's CPU accounting can run a little over in the period
+            # of admission, and a line over the bound would be dropped whole.
+            held_s = max(0, int(min(end, closed_at) - max(end - self.period_seconds,
+                                                           self._block_time(a.requested_block))))
+            cap_cpu = a.cpu_millis * held_s
+            cap_mem = a.memory_mib * held_s
             lines.append(ReportLine(allocation, min(usage.cpu_ms, cap_cpu),
                                     min(int(usage.memory_mib_seconds), cap_mem)))
         return lines
@@ -103,7 +117,8 @@ class Reporter:
     # --- reports ----------------------------------------------------------------------------
 
     def report_due(self) -> list[tuple[int, str]]:
-        """Report every ended period not yet reported, oldest first; returns (period, status) handled."""
+        """Report every ended period not yet reported, oldest first (forfeiting those whose window
+        closed); returns (period, status) handled."""
         current = self.period_of(time.time())
         last = self.store.last_reported_period()
         first_at = self.store.first_sample_at()
@@ -111,17 +126,60 @@ class Reporter:
             self.claim_due(current)  # nothing runs any more: what was reported still has to be charged
             return []
         first = self.period_of(first_at)
+        # Older final periods are claimed first: a claim riding on a report charges a later period, after
+        # which the contract drops an allocation's lines of earlier ones (after an outage, say).
+        self.claim_due(current)
         handled = []
         for period in range(max(first, (last + 1) if last is not None else first), current):
-            lines = self.usage(period)
-            if lines is None:
-                break
-            status = self._send(period, lines)
+            now = self.period_of(time.time())  # sending takes time: the window is checked for each period
+            if now > self.closes_after(period):
+                status = self._forfeit(period, now)
+            else:
+                lines = self.usage(period)
+                if lines is None:
+                    break
+                status = self._send(period, lines)
             # The reported period's samples stay one period more: the recommender and advice look back.
             self.store.prune_samples(self.genesis + period * self.period_seconds)
             handled.append((period, status))
-        self.claim_due(current)
+        self.claim_due(self.period_of(time.time()))
         return handled
+
+    def closes_after(self, period: int) -> int:
+        """The last period during which ``period`` can be reported (`p + reportGracePeriods`)."""
+        return period + self.grace
+
+    def final_from(self, period: int) -> int:
+        """The first period in which ``period``'s lines can be claimed (the contract's `finalFrom`)."""
+        return period + self.grace + self.dispute_periods + 1
+
+    def claim_closes_at(self, period: int) -> int:
+        """The first period in which ``period``'s lines can no longer be claimed (`claimClosesAt`)."""
+        return self.final_from(period) + self.grace + 1
+
+    def _forfeit(self, period: int, now: int, why: str | None = None, sent: list | None = None) -> str:
+        """Give up ``period``'s report (or the batches of it not sent yet): nothing more is sent for it; it
+        is marked in the store and logged with what it would have charged. ``sent``: the lines that did
+        land (they are the period's report, and what its claim must repeat)."""
+        lines = self.usage(period)
+        if lines == [] and not sent:
+            self.store.set_report(period, "empty", [], [])  # nothing ran: nothing lost
+            return "empty"
+        why = why or (f"its reports closed after period {self.closes_after(period)} "
+                      f"(grace {self.grace}) and it is period {now}")
+        if lines is None:
+            lost = "usage unknown (samples missing)"
+        else:
+            unsent = lines[len(sent or []):]
+            lost = f"{len(unsent)} lines ({sum(l.cpu_ms for l in unsent)} CPU-ms) not charged"
+        detail = f"period {period}: {why}; {lost}"
+        log.warning("usage of %s", detail)
+        self.store.log_action(None, "usage-forfeited", detail)
+        if sent:
+            self.store.set_report(period, "sent", [], sent, why)
+            return "sent"
+        self.store.set_report(period, "forfeited", [], [], why)
+        return "forfeited"
 
     def charged_lines(self, period: int, measured: list[ReportLine]) -> list[ReportLine]:
         """What the report of ``period`` charges: what was measured. (The one place where a dishonest
@@ -147,8 +205,8 @@ class Reporter:
 
     def _claims_for(self, period: int) -> tuple[int | None, list]:
         """The unclaimed report that the report of ``period`` overwrites (its slot), with its lines."""
-        slot = period % self.dispute_periods
-        held = [(p, lines) for p, lines in self.store.unclaimed_reports() if p < period and p % self.dispute_periods == slot]
+        slot = period % self.ring
+        held = [(p, lines) for p, lines in self.store.unclaimed_reports() if p < period and p % self.ring == slot]
         if not held:
             return None, []
         for p, _ in held[:-1]:
@@ -157,14 +215,27 @@ class Reporter:
         if not self._held(p):
             self.store.set_report_status(p, "claimed")
             return None, []
+        now = self.period_of(time.time())
+        if now >= self.claim_closes_at(p):  # the report goes without it: the slot is overwritten
+            self._forfeit_claim(p, f"its claims closed at period {self.claim_closes_at(p)} and it is period {now}")
+            return None, []
         return p, lines
+
+    def _forfeit_claim(self, period: int, why: str) -> None:
+        log.warning("the claim of period %d is forfeited: %s", period, why)
+        self.store.set_report_status(period, "forfeited")
+        self.store.log_action(None, "claim-forfeited", f"period {period}: {why}")
 
     def claim_due(self, current: int) -> None:
         """Claim, on their own, final periods that no report of their slot is about to claim (a period
-        of slack after finality leaves that to the next report)."""
+        of slack after finality leaves that to the next report); forfeit those whose claims closed."""
         for period, lines in self.store.unclaimed_reports():
-            if period + self.dispute_periods + 1 >= current:
+            if current <= self.final_from(period):
                 break
+            if current >= self.claim_closes_at(period):
+                self._forfeit_claim(period, f"its claims closed at period {self.claim_closes_at(period)} "
+                                            f"and it is period {current}")
+                continue
             if self._held(period):
                 call = self.chain.tenantchain.functions.claimUsage(self.host_id, period, [pack_line(*x) for x in lines])
                 try:
@@ -172,6 +243,9 @@ class Reporter:
                 except ChainError as exc:
                     if "the contract refused" not in str(exc) or "UsageNotFinal" in str(exc):
                         raise  # unreachable, or the chain's clock is behind ours: try again next time
+                    if "UsageClaimClosed" in str(exc):
+                        self._forfeit_claim(period, str(exc))
+                        continue
                     log.warning("claim of period %d refused: %s", period, exc)
             self.store.set_report_status(period, "claimed")
 
@@ -200,12 +274,20 @@ class Reporter:
                         return "sent"
                 if "UsageClaimMismatch" in message and claimed is not None:
                     # The chain holds other lines than our record of that period: they can't be claimed.
-                    log.warning("period %d: the claim of period %d doesn't match the chain; forfeited", period, claimed)
-                    self.store.set_report_status(claimed, "forfeited")
-                    self.store.log_action(None, "claim-forfeited", f"period {claimed}")
+                    self._forfeit_claim(claimed, "the chain holds other lines than our record of it")
                     return self._send(period, measured)
                 if "BillingPeriodNotEnded" in message:
                     raise  # the chain's clock is behind ours: try again later
+                if "UsageReportTooLate" in message:
+                    # The chain's clock is ahead of ours: the window closed before this batch went out.
+                    self._forfeit(period, self.period_of(time.time()), f"refused as too late ({message})",
+                                  sent=body[:start])
+                    if start and claimed is not None:
+                        self.store.set_report_status(claimed, "claimed")  # the first batch carried its claim
+                    return "sent" if start else "forfeited"
+                if "UsageClaimClosed" in message and claimed is not None and start == 0:
+                    self._forfeit_claim(claimed, message)
+                    return self._send(period, measured)
                 if "the contract refused" in message:
                     log.warning("period %d refused by the contract: %s (not retried)", period, message)
                     self.store.set_report(period, "refused", txs, body, message)

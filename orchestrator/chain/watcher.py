@@ -25,9 +25,30 @@ from .abi import EventDecoder
 log = logging.getLogger("tenantchain.watcher")
 
 # Events the projection or the journal needs; host-scoped ones are filtered to this host.
-BY_HOST_TOPIC = {"AllocationRequested", "UsageReported", "HostUpdated", "HostStatusChanged", "HostKeyRotated"}
-BY_ALLOCATION_ID = {"AllocationResized", "AllocationClosed", "Settled", "ScalingPolicySet", "AllocationAutoResized"}
+BY_HOST_TOPIC = {"AllocationRequested", "UsageReported", "HostUpdated", "HostStatusChanged", "HostKeyRotated",
+                 "HostBondStatusSet", "HostOperatorProposed", "HostOperatorChanged"}
+BY_ALLOCATION_ID = {"AllocationResized", "AllocationClosed", "Settled", "ScalingPolicySet", "AllocationAutoResized",
+                    "AllocationTermsSet"}
 BY_TENANT = {"TenantSuspended", "TenantResumed"}
+# The deployment's own: an emergency stop and parameter changes announced ahead (the operator's journal).
+GLOBAL = {"Paused", "Unpaused", "ParametersProposed", "ParametersSet"}
+WATCHED = BY_HOST_TOPIC | BY_ALLOCATION_ID | BY_TENANT | GLOBAL
+
+
+def relevant(name: str, args: dict, host_id: int) -> bool:
+    """Whether the event ``name`` with ``args`` concerns host ``host_id`` (what its store journals)."""
+    if name in BY_HOST_TOPIC:
+        return args.get("hostId") == host_id
+    if name in BY_ALLOCATION_ID:
+        return args["allocationId"] >> 32 == host_id
+    return name in BY_TENANT or name in GLOBAL  # tenants' are small, and a tenant may get allocations here later
+
+
+# What an operator must act on: said in the log when it arrives.
+WARN = {"HostBondStatusSet": "host %(hostId)s bond short: %(short)s (it admits nothing new until the bond is topped up)",
+        "HostOperatorProposed": "host %(hostId)s: %(operator)s is proposed as its next operator",
+        "HostOperatorChanged": "host %(hostId)s is now operated by %(operator)s (this orchestrator's key no longer reports)",
+        "Paused": "the system is paused by its admin", "Unpaused": "the system is unpaused"}
 # Settlements, usage reports and host changes are journaled but don't change what should run.
 CHANGES_DESIRED_STATE = {"AllocationRequested", "AllocationResized", "AllocationClosed"}
 
@@ -50,7 +71,7 @@ class Watcher:
         self.host_id = host_id
         self.store = store
         self.config = config or WatcherConfig()
-        self.decoder = EventDecoder(abi, BY_HOST_TOPIC | BY_ALLOCATION_ID | BY_TENANT)
+        self.decoder = EventDecoder(abi, WATCHED)
         self.chunk = self.config.initial_chunk
         self.head = 0  # last chain head seen
         self.synced_at = 0.0  # monotonic time of the last poll that reached the head
@@ -67,15 +88,6 @@ class Watcher:
     def lag(self) -> int:
         """Blocks between the chain head (as last seen) and what the store has applied."""
         return max(0, self.head - (self.next_block - 1))
-
-    def _relevant(self, name: str, args: dict) -> bool:
-        if name in BY_HOST_TOPIC:
-            return args.get("hostId") == self.host_id
-        if name in BY_ALLOCATION_ID:
-            return args["allocationId"] >> 32 == self.host_id
-        if name in BY_TENANT:
-            return True  # small, and a tenant may get allocations here later
-        return False
 
     def check_reorg(self, seen: dict[int, str] | None = None) -> int | None:
         """Roll back past a reorg; returns the fork point if one was found. ``seen``: block hashes
@@ -148,7 +160,7 @@ class Watcher:
         events, hashes = [], {}
         for raw in logs:
             decoded = self.decoder.decode(raw)
-            if decoded is None or not self._relevant(*decoded):
+            if decoded is None or not relevant(*decoded, self.host_id):
                 continue
             name, args = decoded
             block = int(raw["blockNumber"], 16)
@@ -164,6 +176,8 @@ class Watcher:
         hashes[end] = end_hash
         self.store.apply(events, hashes, end)
         for event in events:
+            if event["name"] in WARN:
+                log.warning(WARN[event["name"]], event["args"])
             if event["name"] in CHANGES_DESIRED_STATE:
                 self._touched.add(event["args"]["allocationId"])
             elif event["name"] in BY_TENANT:

@@ -13,11 +13,14 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 from web3.exceptions import Web3Exception
+from web3.logs import DISCARD
 
 from ..billing.bill import RESOURCES, build_bill
 from ..chain import types
 from ..chain.client import Chain, Deployment
-from ..errors import ChainError, ConfigError, HostApiError
+from ..chain.pricing import HostPricing
+from ..chain.refusals import explain
+from ..errors import ChainError, ConfigError, ContractRefused, HostApiError
 from ..spec import encrypt_spec, parse_spec
 from .common import (
     ALLOCATION_ID,
@@ -26,6 +29,7 @@ from .common import (
     Session,
     address,
     chain_command,
+    human_tokens,
     parse_resources,
     token_amount,
 )
@@ -66,13 +70,24 @@ def tenant_deposit(s: Session, amount: str, beneficiary: str | None) -> None:
     s.out(f"deposited {units} units for {who}", {"tenant": who, "amount": units, "tx": receipt.transactionHash.hex()})
 
 
+MAX_RATE_HELP = ("The most to pay, in tokens per hour (default: the quote read just before sending; the contract "
+                 "refuses the transaction if the rate is higher by then). With --host-id auto it also bounds the choice.")
+
+
 @chain_command(tenant, "request")
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--host-id", required=True, help="A host's id, or 'auto': the cheapest host with the free capacity.")
-@click.option("--max-rate", default=None, help="With --host-id auto: the most to pay, in tokens per hour.")
-def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | None) -> None:
+@click.option("--max-rate", default=None, metavar="TOKENS_PER_HOUR", help=MAX_RATE_HELP)
+@click.option("--max-metered-cpu", default=None, metavar="TOKENS_PER_CPU_SECOND",
+              help="The most to pay per CPU-second used (default: the host's metered price read just before).")
+@click.option("--max-metered-memory", default=None, metavar="TOKENS_PER_GIB_SECOND",
+              help="The most to pay per GiB-second of memory used (default: the host's metered price).")
+def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | None, max_metered_cpu: str | None,
+                   max_metered_memory: str | None) -> None:
     """Request resources on a host for the workload in SPEC_FILE (YAML or TOML: image, command, env,
     secrets, ports, resources). The spec is encrypted to the host's key; only its hash is public.
+    The request carries the quote (the host's rate for these resources and its metered prices, read
+    just before): if the host raises its prices before the request is mined, it is refused.
 
     Example: tenantchain tenant request web.yaml --host-id 1   (or --host-id auto --max-rate 0.5)
     """
@@ -86,36 +101,106 @@ def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | No
         raise ConfigError(f"{spec_file}: the spec holds a value that isn't text, a number or a list ({exc})") from exc
     spec = parse_spec(plaintext)  # the host would refuse what fails here
     vector = types.resources(resources, f"{spec_file}: resources")
+    ceiling = _per_second(s, max_rate)
+    metered_bounds = (_metered_bound(s, max_metered_cpu, "--max-metered-cpu"),
+                      _metered_bound(s, max_metered_memory, "--max-metered-memory"))
     chosen = ""
     if host_id.strip().lower() == "auto":
-        ceiling = token_amount(s, max_rate) // 3600 if max_rate is not None else None
         host_id, _rate, why = cheapest_fit(s, vector, ceiling)
         chosen = f" (chosen: {why})"
     else:
-        if max_rate is not None:
-            raise ConfigError("--max-rate goes with --host-id auto")
         host_id = types.host_id(host_id)
     try:
         host = s.chain.read(s.f.getHost(host_id).call)
     except ChainError as exc:
         raise ChainError(f"host {host_id} is not registered") from exc
+    # The quote, read just before sending: what the tenant agrees to pay at most.
+    rate = s.chain.read(s.f.rateOf(host_id, vector).call)
+    metered = tuple(host[6])
+    max_per_second = _bound(s, rate, ceiling, "--max-rate")
+    max_metered = tuple(_metered_within(s, price, bound, flag) for price, bound, flag in
+                        zip(metered, metered_bounds, ("--max-metered-cpu", "--max-metered-memory")))
     ciphertext, digest = encrypt_spec(spec, bytes(host[7]))
-    receipt = s.send(s.f.requestAllocation(host_id, vector, digest, ciphertext), "request")
-    event = s.chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0]
+    receipt = s.send(s.f.requestAllocation(host_id, vector, max_per_second, max_metered, digest, ciphertext), "request")
+    event = s.chain.tenantchain.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)[0]
     allocation = event.args.allocationId
-    s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s){chosen}",
-          {"allocation": allocation, "host": host_id, "rate": event.args.ratePerSecond,
+    quote = _quote(s, rate, max_per_second, metered, max_metered)
+    s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s){chosen}; "
+          f"{quote['text']}",
+          {"allocation": allocation, "host": host_id, "rate": event.args.ratePerSecond, "quote": quote["data"],
+           "max_rate": max_per_second, "max_metered": quote["data"]["max_metered"],
            "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(tenant, "resize")
 @click.argument("allocation", type=ALLOCATION_ID)
 @click.option("--resources", required=True, help="cpu=..,memory=..,storage=..,pids=..")
-def tenant_resize(s: Session, allocation: int, resources: str) -> None:
-    """Resize an allocation in place. Example: tenantchain tenant resize 4294967297 --resources cpu=1000,memory=512,storage=1,pids=64"""
+@click.option("--max-rate", default=None, metavar="TOKENS_PER_HOUR", help=MAX_RATE_HELP)
+def tenant_resize(s: Session, allocation: int, resources: str, max_rate: str | None) -> None:
+    """Resize an allocation in place; it is re-priced whole at the host's quote of the moment, which the
+    resize carries as its bound (metered prices stay what was agreed at admission).
+
+    Example: tenantchain tenant resize 4294967297 --resources cpu=1000,memory=512,storage=1,pids=64"""
     vector = parse_resources(resources)
-    receipt = s.send(s.f.resizeAllocation(allocation, vector), "resize")
-    s.out(f"allocation {allocation} resized", {"allocation": allocation, "tx": receipt.transactionHash.hex()})
+    ceiling = _per_second(s, max_rate)
+    host_id = allocation >> 32
+    try:  # the quote: the host as it is now, the allocation's own share counted as free
+        current = s.chain.read(s.f.getAllocation(allocation).call)
+        host = s.chain.read(s.f.getHost(host_id).call)
+        record = s.chain.read(s.f.hostRecordOf(host_id).call)
+    except ContractRefused as exc:
+        raise ChainError(explain(str(exc))) from exc
+    if current[2] != 1:  # AllocationStatus.Active: the contract would refuse it
+        raise ChainError(explain(f"the contract refused: AllocationNotActive({allocation})"))
+    rate = HostPricing.from_chain(host, record).resize_quote(tuple(current[4]), vector)
+    max_per_second = _bound(s, rate, ceiling, "--max-rate")
+    receipt = s.send(s.f.resizeAllocation(allocation, vector, max_per_second), "resize")
+    quote = _quote(s, rate, max_per_second)
+    s.out(f"allocation {allocation} resized; {quote['text']}",
+          {"allocation": allocation, "quote": quote["data"], "max_rate": max_per_second,
+           "tx": receipt.transactionHash.hex()})
+
+
+def _per_second(s: Session, per_hour: str | None) -> int | None:
+    """``--max-rate`` (tokens per hour) as token units per second, rounded down; None if not given."""
+    return None if per_hour is None else token_amount(s, per_hour) // 3600
+
+
+def _metered_bound(s: Session, text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    units = token_amount(s, text)
+    return types.uint(units, types.METERED_PRICE_BITS, flag)
+
+
+def _bound(s: Session, rate: int, ceiling: int | None, flag: str) -> int:
+    """The rate bound a transaction carries: the quote, or the tenant's own ceiling if it covers the
+    quote (a ceiling below it is refused here, before anything is sent)."""
+    if ceiling is None:
+        return types.uint(rate, 64, "the quoted rate")
+    if rate > ceiling:
+        raise ChainError(f"the host quotes {rate} units/s ({human_tokens(s, rate * 3600)} per hour), "
+                         f"above {flag} ({ceiling} units/s)")
+    return min(ceiling, 2**64 - 1)
+
+
+def _metered_within(s: Session, price: int, bound: int | None, flag: str) -> int:
+    if bound is None:
+        return price
+    if price > bound:
+        raise ChainError(f"the host's metered price is {price} units, above {flag} ({bound} units)")
+    return bound
+
+
+def _quote(s: Session, rate: int, max_rate: int, metered: tuple | None = None, max_metered: tuple | None = None) -> dict:
+    text = f"quoted {rate} units/s ({human_tokens(s, rate * 3600)} per hour), at most {max_rate}"
+    data = {"rate_per_second": rate, "max_rate_per_second": max_rate}
+    if metered is not None:
+        text += (f"; metered {metered[0]} per CPU-second and {metered[1]} per GiB-second, at most "
+                 f"{max_metered[0]} and {max_metered[1]}")
+        data.update({"metered": {"cpu_second": metered[0], "memory_gib_second": metered[1]},
+                     "max_metered": {"cpu_second": max_metered[0], "memory_gib_second": max_metered[1]}})
+    return {"text": text, "data": data}
 
 
 @chain_command(tenant, "release")

@@ -6,11 +6,19 @@ from __future__ import annotations
 import click
 
 from ..chain import types
+from ..chain.pricing import HostPricing
 from ..errors import ConfigError, HostApiError
 from ..ops.advice import MONTH_S
 from .common import ALLOCATION_ID, Session, chain_command, human_tokens, token_amount
 from .host_api import HostApiClient
 from .tenant import _allocations_of, tenant
+
+def _pricing(s: Session, allocation: int) -> tuple[HostPricing, tuple[int, int, int, int]]:
+    """The allocation's host's quote as it is now, and the allocation's agreed reserved prices."""
+    host_id = allocation >> 32
+    host, record, terms = s.chain.read_many([s.f.getHost(host_id), s.f.hostRecordOf(host_id), s.f.termsOf(allocation)])
+    return HostPricing.from_chain(host, record), tuple(terms[0])
+
 
 def _bound(text: str, current: tuple[int, ...]) -> tuple[int, ...]:
     """cpu=..,memory=.. with what isn't named (storage and pids, which automatic resizes keep) from the
@@ -58,7 +66,11 @@ def tenant_autoscale(s: Session, allocation: int, low: str | None, high: str | N
     minimum, maximum = _bound(low, current), _bound(high, current)
     host = record[1]
     if max_per_hour is None:
-        ceiling = s.chain.read(s.f.rateOf(host, maximum).call)
+        # The max size's price: as a new allocation now, or as an automatic resize prices it (what the
+        # allocation keeps at its agreed prices, the rest at the quote), whichever is higher.
+        pricing, agreed = _pricing(s, allocation)
+        ceiling = max(s.chain.read(s.f.rateOf(host, maximum).call),
+                      pricing.auto_resize_rate(agreed, current, maximum))
     else:
         ceiling = token_amount(s, max_per_hour) // 3600
         if ceiling == 0:
@@ -92,10 +104,16 @@ def tenant_advise(s: Session) -> None:
             lines.append(f"{allocation}: {exc}")
             continue
         record = s.chain.read(s.f.getAllocation(allocation).call)
-        storage, pids = record[4][2], record[4][3]
+        current = tuple(record[4])
         wanted = advice["recommended"]
+        target = (wanted["cpu_millis"], wanted["memory_mib"], current[2], current[3])
         rate_now = record[5]
-        rate_then = s.chain.read(s.f.rateOf(host, (wanted["cpu_millis"], wanted["memory_mib"], storage, pids)).call)
+        # With a policy the host makes the step (kept units at the agreed prices, added ones at the quote);
+        # without one the tenant would resize, re-priced whole at the quote.
+        pricing, agreed = _pricing(s, allocation)
+        automatic = s.chain.read(s.f.scalingPolicyOf(allocation).call)[2] != 0
+        rate_then = (pricing.auto_resize_rate(agreed, current, target) if automatic
+                     else pricing.resize_quote(current, target))
         saving = (rate_now - rate_then) * MONTH_S
         rows.append({"allocation": allocation, **advice, "monthly_saving": saving})
         used = advice["used"]

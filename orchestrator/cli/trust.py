@@ -106,8 +106,11 @@ def tenant_dispute(s: Session, allocation: int, period: int) -> None:
     host_id = allocation >> 32
     lines = reported_lines(s, host_id, period).get(period, [])
     index = _line_index(lines, allocation, period)
-    prices = s.chain.read(s.f.getHost(host_id).call)[6]
-    cost = s.chain.read(s.f.meteredCost(lines[index][1], lines[index][2], prices).call)
+    # The line as the claim would weigh it (the market's own figure): at the allocation's agreed prices.
+    chargeable, cost = s.chain.read(s.f.lineCost(host_id, period, pack_line(*lines[index])).call)
+    if not chargeable:
+        raise ChainError(f"the line of allocation {allocation} in period {period} breaks the report rules: "
+                         "the claim won't charge it, so there is nothing to dispute")
     bond = s.chain.read(market.functions.disputeBondFor(cost).call)
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(market.functions.openDispute(host_id, period, [pack_line(*l) for l in lines], index), "dispute")

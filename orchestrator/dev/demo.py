@@ -21,11 +21,13 @@ from pathlib import Path
 import requests
 import uvicorn
 from eth_account import Account
+from web3.logs import DISCARD
 
 from ..billing.bill import build_bill
 from ..chain.build import PROJECT_ROOT
 from ..chain.bonds import approve_bond, bond_shortfall
 from ..chain.client import Chain, Deployment
+from ..chain.pricing import request_bounds
 from ..chain.wallet import new_host_key
 from ..errors import ChainError, ConfigError
 from ..network_plane import NetworkPolicy
@@ -144,9 +146,11 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
             chain.transact(f.deposit(tenant.address, 10**20), tenant)
             for _ in range(count):
                 ciphertext, digest = encrypt_spec(WEB, host_key.public_key.format(True))
-                receipt = chain.transact(f.requestAllocation(host_id, RESOURCES, digest, ciphertext), tenant)
+                max_rate, max_metered = request_bounds(chain, host_id, RESOURCES)  # the quote of the moment
+                receipt = chain.transact(f.requestAllocation(host_id, RESOURCES, max_rate, max_metered, digest,
+                                                             ciphertext), tenant)
                 allocations.setdefault(name, []).append(
-                    chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0].args.allocationId)
+                    chain.tenantchain.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)[0].args.allocationId)
             echo(f"tenant {name} ({tenant.address}) funded; allocations {allocations[name]} requested")
 
         driver = orchestrator.driver

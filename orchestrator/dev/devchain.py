@@ -169,6 +169,18 @@ class Ganache(LocalChain):
                 raise ChainError("ganache did not fund the development keys")
 
 
+def default_report_grace(period_seconds: int) -> int:
+    """Report grace periods for a local deployment: whole periods covering at least 30 s (one period of
+    60 s; six of 5 s), so that a report delayed by a busy machine still arrives in time."""
+    return max(1, -(-30 // period_seconds))
+
+
+def min_unbonding_seconds(period_seconds: int, dispute_periods: int, report_grace_periods: int) -> int:
+    """The least unbonding the market accepts: `periodSeconds x claimClosesAt(0)`, every period in which
+    a retired host's last reports can still be reported, disputed and claimed."""
+    return period_seconds * (2 * report_grace_periods + dispute_periods + 2)
+
+
 def deploy_local(
     rpc_url: str,
     record_path: Path,
@@ -178,6 +190,7 @@ def deploy_local(
     grace_seconds: int = 600,
     operators: tuple[str, ...] = (),
     dispute_periods: int = 1,
+    report_grace_periods: int | None = None,
     bond_seconds: int = 3600,
     ruling_seconds: int = 600,
     arbiter: str | None = None,
@@ -188,6 +201,11 @@ def deploy_local(
 
     Faster than going through ape (no project load), for tests and benchmarks; the bytecode is the
     same (tests/test_toolchain.py). Writes the same deployment record format.
+
+    ``report_grace_periods`` (the periods after its end during which a period can still be reported)
+    defaults to :func:`default_report_grace`: at least 30 s, so that tests with periods of a few
+    seconds don't forfeit reports when a loaded machine delays the reporter. The market's unbonding is
+    at least what it requires: every period a retired host's reports can still be claimed in.
     """
     import json
 
@@ -218,13 +236,16 @@ def deploy_local(
         factory = w3.eth.contract(abi=artifacts[name].abi, bytecode=artifacts[name].bytecode)
         return send(factory.constructor(*args).build_transaction({"from": deployer.address, **pricing}))["contractAddress"]
 
+    if report_grace_periods is None:
+        report_grace_periods = default_report_grace(period_seconds)
     token = deploy("TestToken")
     quota = (64_000, 262_144, 2048, 65_536)
     tenantchain = deploy("TenantChain", deployer.address, token, period_seconds, fee_bps, dispute_periods,
-                         min_prepaid_seconds, grace_seconds, quota)
+                         report_grace_periods, min_prepaid_seconds, grace_seconds, quota)
     contract = w3.eth.contract(address=tenantchain, abi=tenantchain_abi(artifacts))
-    window = period_seconds * (dispute_periods + 1)
-    market_params = (bond_seconds, window, ruling_seconds, 5000, 10**15, arbiter or deployer.address, deployer.address)
+    unbonding = min_unbonding_seconds(period_seconds, dispute_periods, report_grace_periods)
+    market_params = (bond_seconds, unbonding, ruling_seconds, 5000, 10**15, arbiter or deployer.address,
+                     deployer.address)
     market = deploy("TenantChainMarket", deployer.address, tenantchain, market_params)
     send(contract.functions.setMarket(market).build_transaction({"from": deployer.address, **pricing}))
     send(contract.functions.setMaxSurcharge(max_surcharge_pct).build_transaction({"from": deployer.address, **pricing}))
@@ -239,6 +260,7 @@ def deploy_local(
         "contracts": {"TestToken": token, "TenantChain": tenantchain, "TenantChainMarket": market},
         "parameters": {"period_seconds": period_seconds, "fee_bps": fee_bps, "min_prepaid_seconds": min_prepaid_seconds,
                        "grace_seconds": grace_seconds, "dispute_periods": dispute_periods,
+                       "report_grace_periods": report_grace_periods,
                        "market": dict(zip(("bond_seconds", "unbonding_seconds", "ruling_seconds", "dispute_bond_bps",
                                            "dispute_bond_floor", "arbiter", "treasury"), market_params)),
                        "max_surcharge_pct": max_surcharge_pct},

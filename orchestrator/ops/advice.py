@@ -2,8 +2,9 @@
 pick, and what the difference costs per month at the host's prices; per host, the reserved capacity
 that sits idle and the allocations that are short (throttled, OOM-killed).
 
-Used is what the usage tracker holds: the samples since the allocation's limits last changed; prices
-are the host's reserved prices per unit-second, as on-chain.
+Used is what the usage tracker holds: the samples since the allocation's limits last changed. What the
+host earns is its allocations' own rates (their agreed prices); what-ifs (idle capacity rented again,
+free capacity) are at the host's reserved prices per unit-second now, as new admissions would pay.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ def rate(cpu_millis: int, memory_mib: int, storage_gib: int, pids: int, prices: 
     return cpu_millis * prices[0] + memory_mib * prices[1] + storage_gib * prices[2] + pids * prices[3]
 
 
-def host_advice(rows: list[dict], capacity: dict, used: dict, prices: tuple[int, int, int, int]) -> dict:
+def host_advice(rows: list[dict], capacity: dict, used: dict, prices: tuple[int, int, int, int],
+                reserved_rate: int) -> dict:
     """Per host: reserved capacity nobody uses (reserved minus p90 use, summed), what the idle part
     would earn per month if rented out, what the host's free capacity would, and who is short.
-    ``rows``: {id, cpu_millis, memory_mib, advice} per active allocation."""
+    ``rows``: {id, cpu_millis, memory_mib, advice} per active allocation; ``reserved_rate``: what the
+    active allocations pay per second together, at their agreed prices."""
     idle_cpu = idle_memory = 0
     short = []
     for row in rows:
@@ -63,7 +66,6 @@ def host_advice(rows: list[dict], capacity: dict, used: dict, prices: tuple[int,
         # What-if: tenants right-sized, the idle part rented to others at today's prices, per month.
         "idle_reserved_monthly": monthly(rate(idle_cpu, idle_memory, 0, 0, prices)),
         "free_monthly": monthly(rate(free_cpu, free_memory, 0, 0, prices)),
-        "reserved_monthly": monthly(rate(used.get("cpu_millis", 0), used.get("memory_mib", 0),
-                                         used.get("storage_gib", 0), used.get("pids", 0), prices)),
+        "reserved_monthly": monthly(reserved_rate),
         "short": short,
     }

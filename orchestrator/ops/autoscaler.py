@@ -5,16 +5,22 @@ cgroup limits in place.
 
 One pass looks at every active allocation with a policy; the steps it wants go out together
 (consecutive nonces, one block's wait). A refusal holds that allocation back (until the cooldown's end,
-or a period) and says why in the action log.
+or a period) and says why in the action log; while the system is paused every step waits (one line in
+the log per pause).
+
+A step's rate is the contract's (chain.pricing): the units the allocation keeps at its agreed prices
+(`termsOf`), only the added ones at the host's quote of the moment; that rate is what must stay within
+the tenant's ceiling, so a step the contract would refuse for it is not sent.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
+from ..chain.pricing import HostPricing, Prices
 from ..errors import ChainError, ContractRefused
 from ..store import Store
 from .recommender import Bounds, Recommendation, recommend_from
@@ -47,44 +53,54 @@ class Step:
         return f"{', '.join(parts)} ({', '.join(self.recommendation.reasons)})"
 
 
-def rate_of(resources: Resources, prices: tuple[int, int, int, int]) -> int:
-    return sum(r * p for r, p in zip(resources, prices))
-
-
-def within_ceiling(current: Resources, target: Resources, prices, ceiling: int) -> Resources | None:
-    """``target``, or the furthest point towards it (per resource, in proportion) whose rate is within
+def within_ceiling(current: Resources, target: Resources, rate: Callable[[Resources], int],
+                   ceiling: int) -> Resources | None:
+    """``target``, or the furthest point towards it (per resource, in proportion) whose ``rate`` is within
     ``ceiling``; None when not even a step is affordable."""
-    if rate_of(target, prices) <= ceiling:
+    if rate(target) <= ceiling:
         return target
-    now, then = rate_of(current, prices), rate_of(target, prices)
-    if then <= now or now >= ceiling:
+    if rate(target) <= rate(current) or rate(current) >= ceiling:
         return None
-    share = (ceiling - now) / (then - now)
-    partial = tuple(int(c + (t - c) * share) for c, t in zip(current, target))
-    return partial if partial != current and rate_of(partial, prices) <= ceiling else None
+
+    def towards(share: float) -> Resources:
+        return tuple(int(c + (t - c) * share) for c, t in zip(current, target))
+
+    low, high = 0.0, 1.0  # rate(towards(low)) <= ceiling < rate(towards(high))
+    for _ in range(40):  # the rate grows along the way: bisect to the last affordable point
+        middle = (low + high) / 2
+        if rate(towards(middle)) <= ceiling:
+            low = middle
+        else:
+            high = middle
+    partial = towards(low)
+    return partial if partial != current and rate(partial) <= ceiling else None
 
 
 class Autoscaler:
     def __init__(self, store: Store, tracker: UsageTracker, send_many: Callable[[list[tuple[int, Resources]]], list],
-                 prices: Callable[[], tuple[int, int, int, int] | None], period_s: float,
+                 pricing: Callable[[list[int]], tuple[HostPricing, dict[int, Prices]] | None], period_s: float,
                  oom_kills: Callable[[int, float], int], clock: Callable[[], float] = time.time):
         """``send_many([(allocation, resources)])`` sends autoResizeAllocation calls and returns, per call,
-        a receipt or the ChainError it met; ``prices()`` is the host's reserved prices (None: unknown
-        yet); ``oom_kills(allocation, since)`` counts the kernel's OOM kills in it."""
-        self.store, self.tracker, self.send_many, self.prices = store, tracker, send_many, prices
+        a receipt or the ChainError it met; ``pricing(allocations)`` is the host's pricing now and each
+        allocation's agreed reserved prices (None: unknown yet); ``oom_kills(allocation, since)`` counts the
+        kernel's OOM kills in it."""
+        self.store, self.tracker, self.send_many, self.pricing = store, tracker, send_many, pricing
         self.period_s, self.oom_kills, self.clock = period_s, oom_kills, clock
         self.cooldown_s = period_s / 2  # as the contract's
         self._hold_until: dict[int, float] = {}
+        self._paused = False  # the system's emergency stop was met (logged once until a step goes through)
 
     def plan(self, now: float | None = None) -> list[Step]:
         """The steps the recommender wants now, within each policy's bounds and rate ceiling."""
         now = self.clock() if now is None else now
         windows = self.tracker.update(now)  # every allocation's, policy or not: advice reads them too
         policies = self.store.scaling_policies()
-        prices = self.prices()
         self._hold_until = {a: t for a, t in self._hold_until.items() if a in policies}
-        if not policies or prices is None:
+        due = [a for a in policies if a in windows and now >= self._hold_until.get(a, 0.0)]
+        priced = self.pricing(due) if due else None
+        if priced is None:
             return []
+        host, terms = priced
         steps = []
         with self.tracker.lock:
             for allocation, policy in policies.items():
@@ -100,12 +116,17 @@ class Autoscaler:
                 if recommendation is None:
                     continue
                 current = (a.cpu_millis, a.memory_mib, a.storage_gib, a.pids)
+                agreed = terms.get(a.id)
+                if agreed is None:
+                    continue
                 target = within_ceiling(current, (recommendation.cpu_millis, recommendation.memory_mib, a.storage_gib,
-                                                  a.pids), prices, ceiling)
+                                                  a.pids), lambda r: host.auto_resize_rate(agreed, current, r), ceiling)
                 if target is None:
                     self._hold(a.id, now, now + self.period_s, "at the tenant's rate ceiling", "autoscale-held")
                     continue
                 steps.append(Step(a.id, current, target, recommendation))
+                # The steps go out in this order: the next one's quote is beside this one's new size.
+                host = replace(host, used=tuple(u - c + t for u, c, t in zip(host.used, current, target)))
         return steps
 
     def run_once(self, now: float | None = None) -> list[tuple[int, str]]:
@@ -116,8 +137,14 @@ class Autoscaler:
             return []
         done = []
         results = self.send_many([(s.allocation, s.resources) for s in steps])
+        paused = any(isinstance(r, ContractRefused) and r.error == "RegistryPaused" for r in results)
+        if paused and not self._paused:
+            log.warning("the system is paused by its admin: automatic resizes wait until it is unpaused")
+        self._paused = paused
         for step, result in zip(steps, results):
-            if isinstance(result, ContractRefused) and result.error == "ScalingCooldown" and len(result.values) == 2:
+            if isinstance(result, ContractRefused) and result.error == "RegistryPaused":
+                self._hold(step.allocation, now, now + self.period_s, str(result), None)  # logged once above
+            elif isinstance(result, ContractRefused) and result.error == "ScalingCooldown" and len(result.values) == 2:
                 self._hold(step.allocation, now, float(result.values[1]), str(result), None)
             elif isinstance(result, ChainError):
                 # Capacity, quota, escrow or a policy changed meanwhile: try again in a period.
