@@ -71,7 +71,7 @@ class BenchChain:
         deploy_local(rpc_url, record, period_seconds=period_seconds, operators=(OPERATOR.address,))
         chain = Chain(rpc_url, Deployment.load(record))
         key = PrivateKey()
-        bond = bond_shortfall(chain, HOST_CAPACITY, (1, 1, 1, 1))
+        bond = bond_shortfall(chain, HOST_CAPACITY, (1, 1, 1, 1), (1, 1))
         chain.transact(chain.token.functions.mint(OPERATOR.address, bond), OPERATOR)
         approve_bond(chain, OPERATOR, bond)
         chain.transact(chain.tenantchain.functions.registerHost(

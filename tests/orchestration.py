@@ -82,7 +82,7 @@ class Cluster:
 
     def register_host(self, key: PrivateKey) -> int:
         tc = self.chain.tenantchain.functions
-        bond = bond_shortfall(self.chain, CAPACITY, PRICES)
+        bond = bond_shortfall(self.chain, CAPACITY, PRICES, METERED)
         self.chain.transact(self.chain.token.functions.mint(OPERATOR.address, bond), OPERATOR)
         approve_bond(self.chain, OPERATOR, bond)
         self.chain.transact(tc.registerHost(CAPACITY, PRICES, METERED, key.public_key.format(True)), OPERATOR)

@@ -9,14 +9,23 @@ from ..errors import ChainError
 from .client import Chain
 
 
-def bond_shortfall(chain: Chain, capacity, reserved_prices, host_id: int | None = None) -> int:
-    """Token units that registering (``host_id`` None) or updating a host to ``capacity`` at
-    ``reserved_prices`` will take from the operator: the bond its full reserved income for the market's
-    `bondSeconds` asks for, less what the host has bonded already."""
+def full_rate(capacity, reserved_prices, metered_prices) -> int:
+    """A host's full income per second (ResourcesLib.rate + meteredRate): everything reserved, and its
+    CPU and memory used in full at the metered prices (rounded up)."""
+    cpu, memory = int(capacity[0]), int(capacity[1])
+    cpu_second, memory_gib_second = (int(x) for x in metered_prices)
+    return (sum(int(c) * int(p) for c, p in zip(capacity, reserved_prices))
+            + -(-cpu * cpu_second // 1000) + -(-memory * memory_gib_second // 1024))
+
+
+def bond_shortfall(chain: Chain, capacity, reserved_prices, metered_prices, host_id: int | None = None) -> int:
+    """Token units that registering (``host_id`` None) or updating a host to ``capacity`` at these
+    prices will take from the operator: the bond its full income (reserved and metered) for the
+    market's `bondSeconds` asks for, less what the host has bonded already."""
     if chain.market is None:
         return 0
     bond_seconds = chain.read(chain.market.functions.parameters().call)[0]
-    required = sum(int(c) * int(p) for c, p in zip(capacity, reserved_prices)) * bond_seconds
+    required = full_rate(capacity, reserved_prices, metered_prices) * bond_seconds
     held = chain.read(chain.market.functions.bondOf(host_id).call)[0] if host_id else 0
     return max(0, required - held)
 

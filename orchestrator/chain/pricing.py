@@ -69,7 +69,8 @@ class HostPricing:
         if not any(added):
             return agreed
         quote = self.quote_prices(_plus(_minus(self.used, old), kept), added)
-        return tuple(a if n == 0 else (a * k + q * n) // (k + n) for a, q, k, n in zip(agreed, quote, kept, added))
+        # Added units never above the agreed price (TenantChain._blend): an operator can't raise a unit's price.
+        return tuple(a if n == 0 else (a * k + min(q, a) * n) // (k + n) for a, q, k, n in zip(agreed, quote, kept, added))
 
     def auto_resize_rate(self, agreed: Prices, old: Resources, req: Resources) -> int:
         """The rate an automatic resize to ``req`` gets (what the contract checks against the ceiling)."""

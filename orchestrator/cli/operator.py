@@ -38,7 +38,7 @@ def host_register(s: Session, capacity: str, prices: str, metered: str, host_key
     """Register a host. Example: tenantchain operator host register --capacity cpu=8000,memory=16384,storage=100,pids=4096 --host-key-file host.key"""
     vector, reserved, metered_prices = parse_resources(capacity), _reserved_prices(prices), _metered_prices(metered)
     key = load_host_key(host_key_file).public_key.format(compressed=True)
-    bond = bond_shortfall(s.chain, vector, reserved)
+    bond = bond_shortfall(s.chain, vector, reserved, metered_prices)
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(s.f.registerHost(vector, reserved, metered_prices, key),
                      "register host")
@@ -57,7 +57,7 @@ def host_register(s: Session, capacity: str, prices: str, metered: str, host_key
 def host_update(s: Session, host_id: int, capacity: str, prices: str, metered: str) -> None:
     """Change a host's capacity and prices. Example: tenantchain operator host update 1 --capacity cpu=16000,memory=32768,storage=200,pids=8192"""
     vector, reserved, metered_prices = parse_resources(capacity), _reserved_prices(prices), _metered_prices(metered)
-    bond = bond_shortfall(s.chain, vector, reserved, host_id)
+    bond = bond_shortfall(s.chain, vector, reserved, metered_prices, host_id)
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(s.f.updateHost(host_id, vector, reserved, metered_prices),
                      "update host")

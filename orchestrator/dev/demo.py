@@ -114,7 +114,7 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
         key_path = run_dir / f"host-{run_id}.key"
         host_key = new_host_key(key_path)
         capacity = (min(os.cpu_count() or 1, 16) * 1000, 4096, 50, 4096)
-        bond = bond_shortfall(chain, capacity, (10**6, 10**5, 10**6, 10**3))
+        bond = bond_shortfall(chain, capacity, (10**6, 10**5, 10**6, 10**3), (10**9, 10**8))
         chain.transact(chain.token.functions.mint(operator.address, bond), operator)
         approve_bond(chain, operator, bond)
         chain.transact(f.registerHost(capacity, (10**6, 10**5, 10**6, 10**3), (10**9, 10**8),
