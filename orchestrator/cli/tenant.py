@@ -16,7 +16,7 @@ from web3.exceptions import Web3Exception
 
 from ..billing.bill import RESOURCES, build_bill
 from ..chain import types
-from ..chain.client import Chain, Deployment
+from ..chain.client import Chain, Deployment, receipt_events
 from ..errors import ChainError, ConfigError, HostApiError
 from ..spec import encrypt_spec, parse_spec
 from .common import (
@@ -101,7 +101,7 @@ def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | No
         raise ChainError(f"host {host_id} is not registered") from exc
     ciphertext, digest = encrypt_spec(spec, bytes(host[7]))
     receipt = s.send(s.f.requestAllocation(host_id, vector, digest, ciphertext), "request")
-    event = s.chain.tenantchain.events.AllocationRequested().process_receipt(receipt)[0]
+    event = receipt_events(s.chain.tenantchain, receipt, "AllocationRequested")[0]
     allocation = event.args.allocationId
     s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s){chosen}",
           {"allocation": allocation, "host": host_id, "rate": event.args.ratePerSecond,

@@ -8,6 +8,7 @@ import click
 
 from ..billing.receipts import Receipt, pack_line, receipt_signer, unpack_line
 from ..chain.bonds import approve_bond
+from ..chain.client import receipt_events
 from ..errors import ChainError, ConfigError
 from .common import ALLOCATION_ID, HOST_ID, Session, chain_command, human_tokens, token_amount
 from .host_api import HostApiClient
@@ -111,7 +112,7 @@ def tenant_dispute(s: Session, allocation: int, period: int) -> None:
     bond = s.chain.read(market.functions.disputeBondFor(cost).call)
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(market.functions.openDispute(host_id, period, [pack_line(*l) for l in lines], index), "dispute")
-    event = market.events.DisputeOpened().process_receipt(receipt)[0]
+    event = receipt_events(market, receipt, "DisputeOpened")[0]
     s.out(f"dispute {event.args.disputeId} opened on period {period}: {human_tokens(s, bond)} held until the arbiter "
           f"rules (deadline {event.args.deadline})",
           {"dispute": event.args.disputeId, "bond": bond, "deadline": event.args.deadline, "tx": receipt.transactionHash.hex()})
