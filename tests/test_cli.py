@@ -218,8 +218,10 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
                   key=TENANT, ok=False)
     one_line_error(refused, "above --max-rate")
     assert f.getHost(hosts[2]).call()[4] == count
-    one_line_error(cli("tenant", "request", str(spec), "--host-id", "1", "--max-rate", "1", key=TENANT, ok=False),
-                   "--max-rate goes with --host-id auto")
+    # With a host named, --max-rate bounds the quote the request carries: below the host's rate, nothing is sent.
+    one_line_error(cli("tenant", "request", str(spec), "--host-id", str(hosts[2]), "--max-rate",
+                       f"{rate_per_hour / 2:.12f}", key=TENANT, ok=False), "above --max-rate")
+    assert f.getHost(hosts[2]).call()[4] == count
     huge = tmp_path / "huge.yaml"
     huge.write_text(f"image: {TEST_IMAGE_NAME}\nresources: {{cpu_millis: 9000, memory_mib: 64, storage_gib: 1, pids: 10}}\n")
     one_line_error(cli("tenant", "request", str(huge), "--host-id", "auto", key=TENANT, ok=False),

@@ -226,5 +226,17 @@ class Chain:
         except (requests.RequestException, OSError) as exc:
             raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
         if receipt.status != 1:
-            raise ChainError(f"transaction {receipt.transactionHash.hex()} reverted")
+            raise self._mined_revert(tx, receipt)
         return receipt
+
+    def _mined_revert(self, tx: dict, receipt) -> ChainError:
+        """Why a transaction that passed its estimate reverted once mined (a transaction ahead of it in
+        the block changed the state: a front-run price rise, say): the same call replayed on the block's
+        state names the custom error; else the plain fact."""
+        try:
+            self.w3.eth.call({k: tx[k] for k in ("from", "to", "data", "value")}, receipt.blockNumber)
+        except ContractLogicError as exc:
+            return self.refused(exc)
+        except (requests.RequestException, OSError, Web3Exception):
+            pass
+        return ChainError(f"transaction {receipt.transactionHash.hex()} reverted")

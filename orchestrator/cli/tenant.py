@@ -69,10 +69,13 @@ def tenant_deposit(s: Session, amount: str, beneficiary: str | None) -> None:
 @chain_command(tenant, "request")
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--host-id", required=True, help="A host's id, or 'auto': the cheapest host with the free capacity.")
-@click.option("--max-rate", default=None, help="With --host-id auto: the most to pay, in tokens per hour.")
+@click.option("--max-rate", default=None,
+              help="The most to pay, in tokens per hour (default: the host's quote as read now).")
 def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | None) -> None:
     """Request resources on a host for the workload in SPEC_FILE (YAML or TOML: image, command, env,
     secrets, ports, resources). The spec is encrypted to the host's key; only its hash is public.
+    The request carries its quote (the rate and the metered prices read now, or --max-rate): if the
+    host's prices rise before it is mined, the chain refuses it.
 
     Example: tenantchain tenant request web.yaml --host-id 1   (or --host-id auto --max-rate 0.5)
     """
@@ -86,36 +89,59 @@ def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | No
         raise ConfigError(f"{spec_file}: the spec holds a value that isn't text, a number or a list ({exc})") from exc
     spec = parse_spec(plaintext)  # the host would refuse what fails here
     vector = types.resources(resources, f"{spec_file}: resources")
+    ceiling = token_amount(s, max_rate) // 3600 if max_rate is not None else None
     chosen = ""
     if host_id.strip().lower() == "auto":
-        ceiling = token_amount(s, max_rate) // 3600 if max_rate is not None else None
         host_id, _rate, why = cheapest_fit(s, vector, ceiling)
         chosen = f" (chosen: {why})"
     else:
-        if max_rate is not None:
-            raise ConfigError("--max-rate goes with --host-id auto")
         host_id = types.host_id(host_id)
     try:
         host = s.chain.read(s.f.getHost(host_id).call)
     except ChainError as exc:
         raise ChainError(f"host {host_id} is not registered") from exc
+    quote = _quote(s, host_id, vector, ceiling)
+    metered = tuple(host[6])  # the metered prices are agreed at admission: these, or the request is refused
     ciphertext, digest = encrypt_spec(spec, bytes(host[7]))
-    receipt = s.send(s.f.requestAllocation(host_id, vector, digest, ciphertext), "request")
+    receipt = s.send(s.f.requestAllocation(host_id, vector, quote, metered, digest, ciphertext), "request")
     event = receipt_events(s.chain.tenantchain, receipt, "AllocationRequested")[0]
     allocation = event.args.allocationId
-    s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s){chosen}",
-          {"allocation": allocation, "host": host_id, "rate": event.args.ratePerSecond,
+    s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s, "
+          f"quoted at most {quote}){chosen}",
+          {"allocation": allocation, "host": host_id, "rate": event.args.ratePerSecond, "max_rate": quote,
+           "max_metered": {"cpu_second": metered[0], "memory_gib_second": metered[1]},
            "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(tenant, "resize")
 @click.argument("allocation", type=ALLOCATION_ID)
 @click.option("--resources", required=True, help="cpu=..,memory=..,storage=..,pids=..")
-def tenant_resize(s: Session, allocation: int, resources: str) -> None:
-    """Resize an allocation in place. Example: tenantchain tenant resize 4294967297 --resources cpu=1000,memory=512,storage=1,pids=64"""
+@click.option("--max-rate", default=None,
+              help="The most to pay after the resize, in tokens per hour (default: the host's quote as read now).")
+def tenant_resize(s: Session, allocation: int, resources: str, max_rate: str | None) -> None:
+    """Resize an allocation in place, at the host's prices of the moment (the whole allocation is
+    re-priced; refused if they rise above the quote before it is mined).
+
+    Example: tenantchain tenant resize 4294967297 --resources cpu=1000,memory=512,storage=1,pids=64"""
     vector = parse_resources(resources)
-    receipt = s.send(s.f.resizeAllocation(allocation, vector), "resize")
-    s.out(f"allocation {allocation} resized", {"allocation": allocation, "tx": receipt.transactionHash.hex()})
+    ceiling = token_amount(s, max_rate) // 3600 if max_rate is not None else None
+    quote = _quote(s, allocation >> 32, vector, ceiling)
+    receipt = s.send(s.f.resizeAllocation(allocation, vector, quote), "resize")
+    s.out(f"allocation {allocation} resized (quoted at most {quote} units/s)",
+          {"allocation": allocation, "max_rate": quote, "tx": receipt.transactionHash.hex()})
+
+
+def _quote(s: Session, host_id: int, vector, ceiling: int | None) -> int:
+    """The most the request may cost per second: ``ceiling`` (--max-rate), else the host's rate for
+    ``vector`` as read now. Refused here, before anything is sent, when the rate is above the ceiling.
+    (For a resize, rateOf counts the allocation's present size in the host's use: the quote is at
+    least what the chain will charge.)"""
+    rate = s.chain.read(s.f.rateOf(host_id, vector).call)
+    if ceiling is None:
+        return types.uint(rate, 64, "the host's rate")
+    if rate > ceiling:
+        raise ChainError(f"host {host_id} asks {rate} units/s for this, above --max-rate ({ceiling} units/s)")
+    return min(ceiling, 2**64 - 1)
 
 
 @chain_command(tenant, "release")

@@ -182,6 +182,7 @@ def deploy_local(
     ruling_seconds: int = 600,
     arbiter: str | None = None,
     max_surcharge_pct: int = 100,
+    report_grace_periods: int = 3,
 ) -> dict:
     """Deploy TestToken + TenantChain + TenantChainMarket on a local chain with web3.py, as
     `scripts/deploy.py` does.
@@ -221,9 +222,10 @@ def deploy_local(
     token = deploy("TestToken")
     quota = (64_000, 262_144, 2048, 65_536)
     tenantchain = deploy("TenantChain", deployer.address, token, period_seconds, fee_bps, dispute_periods,
-                         min_prepaid_seconds, grace_seconds, quota)
+                         report_grace_periods, min_prepaid_seconds, grace_seconds, quota)
     contract = w3.eth.contract(address=tenantchain, abi=tenantchain_abi(artifacts))
-    window = period_seconds * (dispute_periods + 1)
+    # The market's unbonding must outlast claimClosesAt(0): reports, the window and the claim.
+    window = period_seconds * (2 * report_grace_periods + dispute_periods + 2)
     market_params = (bond_seconds, window, ruling_seconds, 5000, 10**15, arbiter or deployer.address, deployer.address)
     market = deploy("TenantChainMarket", deployer.address, tenantchain, market_params)
     send(contract.functions.setMarket(market).build_transaction({"from": deployer.address, **pricing}))
@@ -239,6 +241,7 @@ def deploy_local(
         "contracts": {"TestToken": token, "TenantChain": tenantchain, "TenantChainMarket": market},
         "parameters": {"period_seconds": period_seconds, "fee_bps": fee_bps, "min_prepaid_seconds": min_prepaid_seconds,
                        "grace_seconds": grace_seconds, "dispute_periods": dispute_periods,
+                       "report_grace_periods": report_grace_periods,
                        "market": dict(zip(("bond_seconds", "unbonding_seconds", "ruling_seconds", "dispute_bond_bps",
                                            "dispute_bond_floor", "arbiter", "treasury"), market_params)),
                        "max_surcharge_pct": max_surcharge_pct},
