@@ -17,6 +17,7 @@ from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError, EncodingError
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, function_signature_to_4byte_selector
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 
@@ -35,6 +36,18 @@ def encode_call(call) -> str:
     except (EncodingError, TypeError, ValueError):
         return call._encode_transaction_data()
     return "0x" + (function_abi_to_4byte_selector(call.abi) + args).hex()
+
+
+def receipt_events(contract, receipt, name: str) -> list:
+    """The ``name`` events that ``contract`` itself emitted in ``receipt``, decoded.
+
+    Only that contract's logs with that event's topic are decoded: web3's ``process_receipt`` tries
+    every log of the transaction (the token's Transfer, the market's BondLocked, the contract's other
+    events) and warns ``MismatchedABI`` for each one that isn't the event asked for."""
+    event = contract.events[name]()
+    topic = HexBytes(event.topic)
+    return [event.process_log(log) for log in receipt["logs"]
+            if log["address"] == contract.address and log["topics"] and HexBytes(log["topics"][0]) == topic]
 
 
 @dataclass(frozen=True)
@@ -213,5 +226,17 @@ class Chain:
         except (requests.RequestException, OSError) as exc:
             raise ChainError(f"chain unreachable: {exc.__class__.__name__}") from exc
         if receipt.status != 1:
-            raise ChainError(f"transaction {receipt.transactionHash.hex()} reverted")
+            raise self._mined_revert(tx, receipt)
         return receipt
+
+    def _mined_revert(self, tx: dict, receipt) -> ChainError:
+        """Why a transaction that passed its estimate reverted once mined (a transaction ahead of it in
+        the block changed the state: a front-run price rise, say): the same call replayed on the block's
+        state names the custom error; else the plain fact."""
+        try:
+            self.w3.eth.call({k: tx[k] for k in ("from", "to", "data", "value")}, receipt.blockNumber)
+        except ContractLogicError as exc:
+            return self.refused(exc)
+        except (requests.RequestException, OSError, Web3Exception):
+            pass
+        return ChainError(f"transaction {receipt.transactionHash.hex()} reverted")

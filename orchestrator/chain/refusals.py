@@ -16,10 +16,17 @@ ERROR_SENTENCES: dict[str, str] = {
     "AllocationQuotaExceeded": "this would exceed your quota; release something or ask an admin for more",
     "AllocationRateTooHigh": "the price of this request is beyond what the contract accepts",
     "AllocationNotExpired": "that allocation isn't out of funds yet",
+    "AllocationRateAboveMax": "the host's price rose above your quote before the transaction was mined "
+                              "(nothing changed): quote again",
+    "AllocationMeteredAboveMax": "the host's metered prices rose above your quote before the transaction was mined "
+                                 "(nothing changed): quote again",
+    "AllocationHostBondShort": "the host's bond is short (slashed below what its capacity requires): it admits "
+                               "nothing new until its operator tops it up; choose another host",
     # Billing
     "BillingZeroAmount": "the amount must be more than zero",
     "BillingInsufficientPrepaid": "your escrow doesn't cover the minimum prepaid period; deposit more",
-    "BillingInsufficientBalance": "you can't withdraw that much (the rest is committed to running allocations)",
+    "BillingInsufficientBalance": "you can't withdraw that much (the rest is held for running allocations and for "
+                                  "usage that can still be charged)",
     "BillingTenantSuspended": "this tenant is suspended for lack of funds; deposit to resume",
     "BillingPeriodNotEnded": "that billing period hasn't ended yet",
     "BillingPeriodAlreadyReported": "usage for that period was reported already",
@@ -28,6 +35,8 @@ ERROR_SENTENCES: dict[str, str] = {
     "BillingWrongHost": "that allocation runs on another host",
     "BillingNotTreasury": "only the treasury can do that",
     "BillingAmountTooLarge": "the amount is too large",
+    "BillingTokenAmountMismatch": "the escrow token delivered another amount than was sent (fee-on-transfer and "
+                                  "rebasing tokens aren't supported)",
     # Registry
     "RegistryPaused": "the system is paused by the admin for now; try again later",
     "RegistryNotPaused": "the system isn't paused",
@@ -47,14 +56,22 @@ ERROR_SENTENCES: dict[str, str] = {
     "RegistryInvalidApiUrl": "the API URL must be https:// (or http:// on loopback) and at most 256 bytes",
     "RegistryInvalidParameters": "those parameters are out of range",
     "RegistryZeroAddress": "the zero address isn't allowed here",
+    "RegistryInvalidToken": "that escrow token isn't an ERC-20 contract",
+    "RegistryParametersNotDue": "no parameter change is due yet: propose one, then wait out its notice",
+    "RegistryNoPendingOperator": "this wallet isn't the host's proposed operator (its operator proposes one first)",
+    "RegistryRotationTooSoon": "too soon after the host's last operator change: the previous operator's periods "
+                               "must be past claiming first",
     # Usage reports and claims (IUsage)
-    "UsageReportOutOfOrder": "that period (or a later one in its slot) was reported already",
+    "UsageReportOutOfOrder": "that period was reported (or claimed) already, or a later one holds its slot",
     "UsageClaimMismatch": "the claimed lines aren't the ones reported for that period",
     "UsageNothingToClaim": "there is no unclaimed report of that period",
     "UsageNotFinal": "that period's dispute window is still open; claim it later",
     "UsageNotMarket": "only the market contract can void report lines",
     "UsageLineVoided": "that report line was voided already",
     "UsageNotReported": "that period isn't reported, or was claimed already",
+    "UsageReportTooLate": "that period can no longer be reported (its report window has closed): its usage is forfeited",
+    "UsageClaimClosed": "that period's claim window has closed: its usage can no longer be charged",
+    "UsageHostRetired": "the host is retired: it may report only periods up to its retirement",
     # Registry: pricing and the market
     "RegistrySurchargeTooHigh": "that surcharge is above the maximum the admin allows",
     "RegistryMarketAlreadySet": "the market is set already (once per deployment)",
@@ -81,6 +98,12 @@ ERROR_SENTENCES: dict[str, str] = {
     "MarketDeadlineNotPassed": "the arbiter still has time to rule on that dispute",
     "MarketNothingToWithdraw": "there is nothing to withdraw",
     "MarketZeroAddress": "an address is missing",
+    "MarketLineNotChargeable": "that line isn't charged anyway (voided, a rejected allocation, outside the "
+                               "allocation's life or above its bound): nothing to slash or dispute",
+    "MarketPaused": "the system is paused by the admin: bonds stay until it resumes",
+    "MarketParametersNotDue": "no market parameter change is due yet: propose one, then wait out its notice",
+    "MarketTokenAmountMismatch": "the token delivered another amount than was sent (fee-on-transfer and rebasing "
+                                 "tokens aren't supported)",
     # OpenZeppelin's ECDSA and short strings (the market's receipts and EIP-712 domain)
     "ECDSAInvalidSignature": "the receipt's signature is not a valid signature",
     "ECDSAInvalidSignatureLength": "the receipt's signature has the wrong length (65 bytes expected)",

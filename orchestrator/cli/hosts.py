@@ -52,13 +52,14 @@ def hosts_on_chain(s: Session) -> list[dict]:
     count = s.chain.read(s.f.hostCount().call)
     ids = range(1, count + 1)
     market = s.chain.market
-    # One batch of reads for every host: its record, its counters and, with a market, bond and reputation.
-    calls = [s.f.getHost(i) for i in ids] + [s.f.hostRecordOf(i) for i in ids]
+    # One batch of reads for every host: its record, its counters, whether the market flagged its bond
+    # short and, with a market, bond and reputation.
+    calls = [s.f.getHost(i) for i in ids] + [s.f.hostRecordOf(i) for i in ids] + [s.f.hostBondShort(i) for i in ids]
     if market:
         calls += [market.functions.bondOf(i) for i in ids] + [market.functions.reputationOf(i) for i in ids]
     values = s.chain.read_many(calls) if count else []
-    found, records = values[:count], values[count:2 * count]
-    bonds, trust = (values[2 * count:3 * count], values[3 * count:]) if market else ([None] * count, [None] * count)
+    found, records, flagged = values[:count], values[count:2 * count], values[2 * count:3 * count]
+    bonds, trust = (values[3 * count:4 * count], values[4 * count:]) if market else ([None] * count, [None] * count)
     record = reputation(s) if count else {}
     rows = []
     for host_id, host in enumerate(found, start=1):
@@ -69,18 +70,30 @@ def hosts_on_chain(s: Session) -> list[dict]:
                      "reserved_prices": dict(zip(types.RESOURCE_KEYS, prices)),
                      "metered_prices": {"cpu_second": metered[0], "memory_gib_second": metered[1]},
                      "surcharge_pct": records[host_id - 1][0],
-                     "bond": _bond(bonds[host_id - 1]),
+                     "bond": _bond(bonds[host_id - 1], flagged[host_id - 1]),
                      "reputation": {**record.get(host_id, _empty()), "served": allocations,
                                     "dropped_lines": records[host_id - 1][2], **_trust(trust[host_id - 1])}})
     return rows
 
 
-def _bond(bond) -> dict | None:
+def _bond(bond, flagged: bool) -> dict | None:
+    """The host's bond; ``short`` when TenantChain refuses it new allocations (the market flagged it
+    after a slash) or when it holds less than its capacity asks (new market parameters): either way
+    it no longer covers what the host could charge."""
     if bond is None:
         return None
     amount, required, unbonding_ends_at, open_disputes = bond
     return {"amount": amount, "required": required, "unbonding_ends_at": unbonding_ends_at,
-            "open_disputes": open_disputes}
+            "open_disputes": open_disputes, "short": bool(flagged) or amount < required,
+            "admits_new": not flagged}
+
+
+def bond_short(row: dict) -> str | None:
+    """Why a host's bond disqualifies it, or None."""
+    bond = row["bond"]
+    if bond is None or not bond["short"]:
+        return None
+    return "bond short: admits nothing new" if not bond["admits_new"] else "bond short of what its capacity asks"
 
 
 def _trust(reputation) -> dict:
@@ -93,11 +106,19 @@ def _trust(reputation) -> dict:
 def cheapest_fit(s: Session, resources: tuple[int, int, int, int], max_rate: int | None) -> tuple[int, int, str]:
     """(host, rate per second, why) of the cheapest active host with the free capacity for ``resources``
     and a rate within ``max_rate`` (per second; None: any)."""
-    fits = [r for r in hosts_on_chain(s) if r["status"] == "active"
+    room = [r for r in hosts_on_chain(s) if r["status"] == "active"
             and all(r["free"][k] >= v for k, v in zip(types.RESOURCE_KEYS, resources))]
+    # A host whose bond is short is skipped: the chain refuses it new allocations, or its bond no longer
+    # covers what it could charge.
+    skipped = [(r["host"], why) for r in room if (why := bond_short(r))]
+    fits = [r for r in room if not bond_short(r)]
     wanted = ", ".join(f"{k} {v}" for k, v in zip(types.RESOURCE_KEYS, resources))
-    if not fits:
+    passed = "; skipped " + ", ".join(f"host {h} ({why})" for h, why in skipped) if skipped else ""
+    if not room:
         raise ChainError(f"no active host has the free capacity for {wanted}; see `tenantchain hosts`")
+    if not fits:
+        raise ChainError(f"every active host with the free capacity for {wanted} is skipped: "
+                         + ", ".join(f"host {h} ({why})" for h, why in skipped) + "; see `tenantchain hosts`")
     rates = s.chain.read_many([s.f.rateOf(r["host"], resources) for r in fits])
     # Cheapest first; among equals, the one with the most free CPU (load spreads), then the lowest id.
     ranked = sorted(zip(rates, fits), key=lambda x: (x[0], -x[1]["free"]["cpu_millis"], x[1]["host"]))
@@ -107,7 +128,7 @@ def cheapest_fit(s: Session, resources: tuple[int, int, int, int], max_rate: int
                          f"above --max-rate ({max_rate} units/s)")
     runner_up = f"; next: host {ranked[1][1]['host']} at {ranked[1][0]} units/s" if len(ranked) > 1 else ""
     return best["host"], rate, (f"the cheapest of {len(fits)} hosts with the free capacity ({rate} units/s{runner_up}); "
-                                f"its record: {_record(best['reputation'])}")
+                                f"its record: {_record(best['reputation'])}{passed}")
 
 
 @chain_command(hosts, "list", signs=False)
@@ -121,6 +142,7 @@ def hosts_list(s: Session, show_all: bool) -> None:
              + (f" (+ up to {r['surcharge_pct']}% as it fills)" if r["surcharge_pct"] else "")
              + (f"; bond {human_tokens(s, r['bond']['amount'])}"
                 + (f" (of {human_tokens(s, r['bond']['required'])} asked)" if r["bond"]["amount"] < r["bond"]["required"] else "")
+                + (f" ({bond_short(r)})" if bond_short(r) else "")
                 if r["bond"] else "")
              + "; " + _record(r["reputation"])
              for r in rows]

@@ -9,6 +9,7 @@ import click
 import requests
 
 from ..chain import types
+from ..chain.client import receipt_events
 from ..chain.wallet import load_host_key
 from ..errors import ChainError, ConfigError, HostApiError
 from ..units import tokens
@@ -42,7 +43,7 @@ def host_register(s: Session, capacity: str, prices: str, metered: str, host_key
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(s.f.registerHost(vector, reserved, metered_prices, key),
                      "register host")
-    event = s.chain.tenantchain.events.HostRegistered().process_receipt(receipt)[0]
+    event = receipt_events(s.chain.tenantchain, receipt, "HostRegistered")[0]
     s.out(f"host {event.args.hostId} registered, bond {human_tokens(s, bond)} locked",
           {"host": event.args.hostId, "bond": bond, "tx": receipt.transactionHash.hex()})
 

@@ -13,11 +13,10 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 from web3.exceptions import Web3Exception
-from web3.logs import DISCARD
 
 from ..billing.bill import RESOURCES, build_bill
 from ..chain import types
-from ..chain.client import Chain, Deployment
+from ..chain.client import Chain, Deployment, receipt_events
 from ..chain.pricing import HostPricing
 from ..chain.refusals import explain
 from ..errors import ChainError, ConfigError, ContractRefused, HostApiError
@@ -122,7 +121,7 @@ def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | No
                         zip(metered, metered_bounds, ("--max-metered-cpu", "--max-metered-memory")))
     ciphertext, digest = encrypt_spec(spec, bytes(host[7]))
     receipt = s.send(s.f.requestAllocation(host_id, vector, max_per_second, max_metered, digest, ciphertext), "request")
-    event = s.chain.tenantchain.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)[0]
+    event = receipt_events(s.chain.tenantchain, receipt, "AllocationRequested")[0]
     allocation = event.args.allocationId
     quote = _quote(s, rate, max_per_second, metered, max_metered)
     s.out(f"allocation {allocation} admitted on host {host_id} ({event.args.ratePerSecond} units/s){chosen}; "

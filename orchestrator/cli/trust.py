@@ -8,6 +8,7 @@ import click
 
 from ..billing.receipts import Receipt, pack_line, receipt_signer, unpack_line
 from ..chain.bonds import approve_bond
+from ..chain.client import receipt_events
 from ..errors import ChainError, ConfigError
 from .common import ALLOCATION_ID, HOST_ID, Session, chain_command, human_tokens, token_amount
 from .host_api import HostApiClient
@@ -44,53 +45,142 @@ def _line_index(lines: list, allocation: int, period: int) -> int:
 
 @chain_command(tenant, "receipts")
 @click.argument("allocation", type=ALLOCATION_ID)
-@click.option("--slash", is_flag=True, help="Submit every receipt that shows an overcharge still in its window.")
+@click.option("--slash", is_flag=True,
+              help="Slash the host with every receipt that shows an overcharge still in its window; a line "
+                   "that can't be slashed is reported with the reason and the others are still tried.")
 def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
     """Fetch the host's signed usage receipts of an allocation, check each signature and compare it
-    with what the host reported on-chain; with --slash, take the overcharges to the market.
+    with what the host reported on-chain, priced at the allocation's agreed metered prices; with
+    --slash, take every overcharge still in its window to the market.
+
+    With --slash the command fails (exit 1) only when something is overcharged and nothing could be
+    slashed; otherwise it reports what it did and what it couldn't, line by line.
 
     Example: tenantchain tenant receipts 4294967297 --slash --account alice
     """
     market = _market(s)
     host_id = allocation >> 32
-    operator_address = s.chain.read(s.f.getHost(host_id).call)[0]
     answer = HostApiClient(s.chain, s.signer, host_id).call(allocation, "receipts")
-    current = s.chain.read(s.f.currentPeriod().call)
-    window = s.chain.read(s.f.disputePeriods().call)
-    rows, slashed = [], []
-    reports = reported_lines(s, host_id)
-    for raw in answer.get("receipts", []):
-        receipt = Receipt(allocation, int(raw["period"]), int(raw["cpu_ms"]), int(raw["memory_mib_seconds"]),
-                          str(raw["signature"]))
-        row = {"period": receipt.period, "cpu_ms": receipt.cpu_ms, "memory_mib_seconds": receipt.memory_mib_seconds,
-               "signature": receipt.signature, "final": receipt.period + window < current}
-        if receipt_signer(receipt, s.chain.deployment.chain_id, market.address) != operator_address:
-            rows.append({**row, "status": "bad signature (not the host's operator)"})
+    receipts = [Receipt(allocation, int(raw["period"]), int(raw["cpu_ms"]), int(raw["memory_mib_seconds"]),
+                        str(raw["signature"])) for raw in answer.get("receipts", [])]
+    rows = _check_receipts(s, market, host_id, allocation, receipts)
+    slashed, failed = [], []
+    for row, receipt in zip(rows, receipts):
+        if not (slash and row.pop("_slashable", False)):
+            row.pop("_slashable", None)
             continue
-        lines = reports.get(receipt.period, [])
-        line = next((l for l in lines if l[0] == allocation), None)
-        if line is None:
-            rows.append({**row, "status": "not reported"})
-            continue
-        row["reported"] = {"cpu_ms": line[1], "memory_mib_seconds": line[2]}
-        if line[1] <= receipt.cpu_ms and line[2] <= receipt.memory_mib_seconds:
-            rows.append({**row, "status": "ok"})
-            continue
-        row["status"] = "overcharged"
-        if slash and not row["final"]:
+        lines = row.pop("_lines")
+        try:
             tx = s.send(market.functions.slashWithReceipt(host_id, receipt.period, [pack_line(*l) for l in lines],
-                                                          _line_index(lines, allocation, receipt.period),
-                                                          receipt.as_tuple(), receipt.signature), "slash")
-            row["status"], row["tx"] = "slashed", tx.transactionHash.hex()
-            slashed.append(receipt.period)
+                                                          row.pop("_index"), receipt.as_tuple(), receipt.signature),
+                        f"slash period {receipt.period}")
+        except ChainError as exc:  # voided meanwhile, window closed, ...: say why, try the next one
+            row["status"], row["reason"] = "not slashed", str(exc)
+            failed.append(receipt.period)
+            continue
+        row["status"], row["tx"] = "slashed", tx.transactionHash.hex()
+        slashed.append(receipt.period)
+    for row in rows:
+        for key in ("_lines", "_index"):
+            row.pop(key, None)
+    outstanding = [r for r in rows if r["status"] in ("overcharged", "overcharged, final", "not slashed")]
+    summary = (f"allocation {allocation}: {len(rows)} receipts, {sum(r['status'] == 'ok' for r in rows)} match the "
+               f"reports, {len(outstanding) + len(slashed)} overcharged"
+               + (f": {len(slashed)} slashed, {len(failed)} could not be" if slash else ""))
+    shown = [r for r in rows if r["status"] not in ("ok", "not reported")]
+    s.out("\n".join([summary] + [f"  period {r['period']}: {_describe(s, r)}" for r in shown]),
+          {"allocation": allocation, "receipts": rows, "slashed": slashed, "failed": failed})
+    if slash and outstanding and not slashed:
+        n = len(outstanding)
+        raise ChainError(f"{n} overcharged line{'s' if n != 1 else ''} and none could be slashed (see the report)")
+
+
+def _check_receipts(s: Session, market, host_id: int, allocation: int, receipts: list[Receipt]) -> list[dict]:
+    """One row per receipt: its signature checked (the operator of its period, across rotations), the
+    host's line of the period beside it and, when the line costs more than the receipt at the
+    allocation's agreed metered prices (per resource, as the market weighs it), by how much and whether
+    a slash can still take it: window open, a line the claim would charge, not voided (or voided by a
+    dispute still open: the receipt then settles it). The chain's own views, in one batch of reads."""
+    reports = reported_lines(s, host_id)
+    chain_id, tc = s.chain.deployment.chain_id, s.f
+    found = []
+    for receipt in receipts:
+        signer = receipt_signer(receipt, chain_id, market.address) or "0x" + "00" * 20
+        lines = reports.get(receipt.period, [])
+        index = next((i for i, l in enumerate(lines) if l[0] == allocation), None)
+        found.append((signer, lines, index))
+    calls = []
+    for receipt, (signer, lines, index) in zip(receipts, found):
+        calls += [tc.isHostSigner(host_id, signer, receipt.period), tc.finalFrom(receipt.period)]
+        if index is not None:
+            _, cpu_ms, mem = lines[index]
+            calls += [tc.lineCost(host_id, receipt.period, pack_line(*lines[index])),
+                      tc.allocationMeteredCost(allocation, cpu_ms, mem),
+                      tc.allocationMeteredCost(allocation, min(cpu_ms, receipt.cpu_ms), min(mem, receipt.memory_mib_seconds)),
+                      tc.isVoided(allocation, receipt.period)]
+    values = iter(s.chain.read_many(calls) if calls else [])
+    current = s.chain.read(tc.currentPeriod().call)
+    open_disputes = None
+    rows = []
+    for receipt, (signer, lines, index) in zip(receipts, found):
+        is_signer, final_from = next(values), next(values)
+        row = {"period": receipt.period, "cpu_ms": receipt.cpu_ms, "memory_mib_seconds": receipt.memory_mib_seconds,
+               "signature": receipt.signature, "final": current >= final_from, "final_from": final_from}
         rows.append(row)
-    summary = (f"allocation {allocation}: {len(rows)} receipts, "
-               f"{sum(r['status'] == 'ok' for r in rows)} match the reports")
-    bad = [r for r in rows if r["status"] not in ("ok", "not reported")]
-    lines_out = [summary] + [f"  period {r['period']}: {r['status']}"
-                             + (f" (reported cpu {r['reported']['cpu_ms']} ms, signed {r['cpu_ms']} ms)" if 'reported' in r else "")
-                             for r in bad]
-    s.out("\n".join(lines_out), {"allocation": allocation, "receipts": rows, "slashed": slashed})
+        (chargeable, _), cost, signed_cost, voided = ((next(values), next(values), next(values), next(values))
+                                                      if index is not None else ((False, 0), 0, 0, False))
+        if not is_signer:
+            row["status"] = "bad signature (not the host's operator for that period)"
+            continue
+        if index is None:
+            row["status"] = "not reported"
+            continue
+        _, cpu_ms, mem = lines[index]
+        row["reported"] = {"cpu_ms": cpu_ms, "memory_mib_seconds": mem}
+        row["overcharge"] = cost - signed_cost
+        if row["overcharge"] == 0:
+            row["status"] = "ok"
+        elif row["final"]:
+            row["status"] = "overcharged, final"
+        elif voided:
+            if open_disputes is None:
+                open_disputes = _open_disputes(s, market, allocation)
+            if receipt.period in open_disputes:  # the receipt settles the dispute for the tenant
+                row.update(status="overcharged", dispute=open_disputes[receipt.period], _slashable=True,
+                           _lines=lines, _index=index)
+            else:
+                row["status"] = "voided already (slashed, or disputed and ruled): not charged"
+        elif not chargeable:
+            row["status"] = "not charged (the claim drops this line)"
+        else:
+            row.update(status="overcharged", _slashable=True, _lines=lines, _index=index)
+    return rows
+
+
+def _open_disputes(s: Session, market, allocation: int) -> dict[int, int]:
+    """Per period, the open dispute of the allocation's line (a receipt settles it for the tenant)."""
+    logs = s.chain.read(lambda: market.events.DisputeOpened().get_logs(
+        from_block=s.chain.deployment.start_block, argument_filters={"allocationId": allocation}))
+    if not logs:
+        return {}
+    statuses = s.chain.read_many([market.functions.disputeOf(e.args.disputeId) for e in logs])
+    return {e.args.period: e.args.disputeId for e, d in zip(logs, statuses) if d[4] == 1}  # DisputeStatus.Open
+
+
+def _describe(s: Session, row: dict) -> str:
+    text = row["status"]
+    if "overcharge" in row and row["overcharge"]:
+        text += f" by {human_tokens(s, row['overcharge'])}"
+    if "reported" in row:
+        text += (f" (reported cpu {row['reported']['cpu_ms']} ms, {row['reported']['memory_mib_seconds']} MiB-s; "
+                 f"signed {row['cpu_ms']} ms, {row['memory_mib_seconds']} MiB-s)")
+    if row["status"] == "overcharged, final":
+        text += f": its window closed at period {row['final_from']}"
+    if "reason" in row:
+        text += f": {row['reason']}"
+    if "tx" in row:
+        text += f" in {row['tx']}"
+    return text
 
 
 @chain_command(tenant, "dispute")
@@ -98,7 +188,8 @@ def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
 @click.option("--period", type=int, required=True, help="The reported period to dispute.")
 def tenant_dispute(s: Session, allocation: int, period: int) -> None:
     """Dispute the host's usage line of an allocation in a period (within its window): the line is not
-    charged; you pay its cost plus a stake into the market until the arbiter rules.
+    charged; you pay its cost (at the allocation's agreed prices) plus a stake into the market until
+    the arbiter rules.
 
     Example: tenantchain tenant dispute 4294967297 --period 1234 --account alice
     """
@@ -114,7 +205,7 @@ def tenant_dispute(s: Session, allocation: int, period: int) -> None:
     bond = s.chain.read(market.functions.disputeBondFor(cost).call)
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(market.functions.openDispute(host_id, period, [pack_line(*l) for l in lines], index), "dispute")
-    event = market.events.DisputeOpened().process_receipt(receipt)[0]
+    event = receipt_events(market, receipt, "DisputeOpened")[0]
     s.out(f"dispute {event.args.disputeId} opened on period {period}: {human_tokens(s, bond)} held until the arbiter "
           f"rules (deadline {event.args.deadline})",
           {"dispute": event.args.disputeId, "bond": bond, "deadline": event.args.deadline, "tx": receipt.transactionHash.hex()})

@@ -60,7 +60,12 @@ export class Deployment {
     const hash = await this.writer.writeContract(request);
     progress(`${label}: waiting for the transaction…`);
     const receipt = await this.reader.waitForTransactionReceipt({ hash });
-    if (receipt.status !== "success") throw new Error(`${label}: the transaction was reverted`);
+    if (receipt.status !== "success") {
+      // It passed the simulation, so a transaction ahead of it in its block changed the state (a price
+      // rise in front of a request, say): the same call on that block's state names the refusal.
+      await this.reader.simulateContract({ ...call, blockNumber: receipt.blockNumber });
+      throw new Error(`${label}: the transaction was reverted`);
+    }
     return receipt;
   }
 
@@ -70,6 +75,14 @@ export class Deployment {
     });
   }
 
+  /** What a request or resize of `resources` on `hostId` may cost at most, read now: the rate (the
+   * host's reserved prices with its surcharge) and the metered prices, agreed for the allocation's life.
+   * The chain refuses the transaction if the host's prices rise above them before it is mined. */
+  async quote(hostId, resources) {
+    const [rate, host] = await Promise.all([this.read("rateOf", [hostId, resources]), this.read("getHost", [hostId])]);
+    return { rate, metered: host.meteredPrices, host };
+  }
+
   requestedIn(receipt) {
     return parseEventLogs({ abi: this.abi, logs: receipt.logs, eventName: "AllocationRequested" })[0].args;
   }
@@ -77,7 +90,8 @@ export class Deployment {
   // --- views the page shows ---------------------------------------------------------------
 
   /** Every host with its on-chain record (as `tenantchain hosts`): served is its allocationCount,
-   * rejections and dropped report lines are counted by TenantChain, the bond and disputes by the market. */
+   * rejections and dropped report lines are counted by TenantChain, the bond and disputes by the market;
+   * `bondShort` when the market flagged the bond (TenantChain admits nothing new on the host). */
   async hosts() {
     const count = Number(await this.read("hostCount"));
     const ids = Array.from({ length: count }, (_, i) => i + 1);
@@ -85,9 +99,10 @@ export class Deployment {
       ? this.reader.readContract({ address: this.config.market, abi: this.config.abi.market, functionName, args })
       : null);
     return Promise.all(ids.map(async (id) => {
-      const [host, [surchargePct, rejected, dropped], bond, reputation] = await Promise.all([
-        this.read("getHost", [id]), this.read("hostRecordOf", [id]), market("bondOf", [id]), market("reputationOf", [id])]);
-      return { id, ...host, surchargePct, rejected, dropped, bond, reputation };
+      const [host, [surchargePct, rejected, dropped], bondShort, bond, reputation] = await Promise.all([
+        this.read("getHost", [id]), this.read("hostRecordOf", [id]), this.read("hostBondShort", [id]),
+        market("bondOf", [id]), market("reputationOf", [id])]);
+      return { id, ...host, surchargePct, rejected, dropped, bondShort, bond, reputation };
     }));
   }
 

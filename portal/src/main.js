@@ -156,6 +156,7 @@ async function showHosts(token) {
   const active = hosts.filter((h) => h.status === 1);
   const perHour = (price, scale) => tokens(price * scale * 3600n, token);
   $("host-rows").replaceChildren(...active.map((h) => {
+    const short = bondShort(h);
     const free = (k) => h.capacity[k] - h.used[k];
     return el("tr", { "data-host": String(h.id) },
       el("td", {}, String(h.id)),
@@ -167,14 +168,30 @@ async function showHosts(token) {
       el("td", {}, `${h.allocationCount} served, ${h.rejected} rejected`
         + (h.surchargePct ? `; up to ${h.surchargePct}% more as it fills` : "")
         + (h.bond ? `; bond ${tokens(h.bond.amount, token)}` : "")
+        + (short ? ` (${short})` : "")
         + (h.reputation && h.reputation.slashes ? `, slashed ${h.reputation.slashes} times` : "")
         + (h.reputation && h.reputation.disputesLost ? `, ${h.reputation.disputesLost} disputes lost` : "")));
   }));
   if (active.length === 0) $("host-rows").replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No active hosts.")));
   const select = $("req-host");
   const chosen = select.value;
-  select.replaceChildren(...active.map((h) => el("option", { value: String(h.id) }, `host ${h.id}`)));
-  if (chosen && active.some((h) => String(h.id) === chosen)) select.value = chosen;
+  select.replaceChildren(...active.map((h) => (bondShort(h) && h.bondShort
+    ? el("option", { value: String(h.id), disabled: "" }, `host ${h.id} (bond short: admits nothing new)`)
+    : el("option", { value: String(h.id) }, `host ${h.id}`))));
+  if (chosen && active.some((h) => String(h.id) === chosen && !h.bondShort)) select.value = chosen;
+}
+
+/** Why a host's bond no longer covers what it could charge, or null (as `tenantchain hosts list`). */
+function bondShort(h) {
+  if (h.bondShort) return "bond short: admits nothing new";
+  if (h.bond && h.bond.amount < h.bond.required) return "bond short of what its capacity asks";
+  return null;
+}
+
+/** The quote in words: the most per hour, and the metered prices (per CPU·hour, per GiB·hour). */
+function quoteText(q, token) {
+  return `at most ${tokens(q.rate * 3600n, token)} per hour, metered use at ${tokens(q.metered.cpuSecond * 3600n, token)} `
+    + `per CPU·h and ${tokens(q.metered.memoryGiBSecond * 3600n, token)} per GiB·h`;
 }
 
 function showAllocations(token, allocations) {
@@ -282,7 +299,9 @@ function withdraw(event) {
     const text = $("withdraw-amount").value.trim();
     const units = text === "all" ? (await deployment.read("accountOf", [deployment.account])).withdrawable
       : amountOf(text, token, "Withdraw");
-    if (units === 0n) throw new SpecError("Nothing is withdrawable: the rest is committed to running allocations.");
+    if (units === 0n) {
+      throw new SpecError("Nothing is withdrawable: the rest is held for running allocations and for usage that can still be charged.");
+    }
     await deployment.send("Withdraw", "withdraw", [units, deployment.account], progress);
     $("withdraw-amount").value = "";
     return `Withdrew ${tokens(units, token)}.`;
@@ -315,9 +334,15 @@ function request(event) {
     if (!host) throw new SpecError("Choose a host.");
     const spec = await readSpec();
     const { ciphertext, digest } = seal(spec.body, host.publicKey); // encrypted here, in the browser
-    const receipt = await deployment.send("Request", "requestAllocation", [hostId, spec.resources, digest, ciphertext], progress);
+    // The request carries its quote: a price rise before it is mined makes the chain refuse it.
+    const token = await deployment.tokenInfo();
+    const q = await deployment.quote(hostId, spec.resources);
+    $("quote").textContent = `Quoted ${quoteText(q, token)}.`;
+    const receipt = await deployment.send(`Request (${quoteText(q, token)})`, "requestAllocation",
+      [hostId, spec.resources, q.rate, q.metered, digest, ciphertext], progress);
     const admitted = deployment.requestedIn(receipt);
-    return `Allocation ${allocationLabel(admitted.allocationId)} admitted on host ${hostId}; the host starts it now.`;
+    return `Allocation ${allocationLabel(admitted.allocationId)} admitted on host ${hostId} at `
+      + `${tokens(admitted.ratePerSecond * 3600n, token)} per hour (quoted ${quoteText(q, token)}); the host starts it now.`;
   });
 }
 
@@ -334,8 +359,12 @@ function toggleResize(a, cell) {
     act("Resize", async (progress) => {
       const wanted = resourcesFromForm({ cpuCores: form.cpu.value, memoryMiB: form.memory.value,
         storageGiB: form.storage.value, pids: form.pids.value });
-      await deployment.send("Resize", "resizeAllocation", [a.id, wanted], progress);
-      return `Allocation ${allocationLabel(a.id)} resized to ${resources(wanted)}.`;
+      // Re-priced at the quote of the moment (the whole allocation); refused if the host's prices rise first.
+      const token = await deployment.tokenInfo();
+      const { rate } = await deployment.quote(a.hostId, wanted);
+      const most = `at most ${tokens(rate * 3600n, token)} per hour`;
+      await deployment.send(`Resize (${most})`, "resizeAllocation", [a.id, wanted, rate], progress);
+      return `Allocation ${allocationLabel(a.id)} resized to ${resources(wanted)} (quoted ${most}).`;
     });
   });
   cell.append(form);
@@ -394,9 +423,10 @@ async function quote() {
     if (!host || $("req-file").files[0]) return void ($("quote").textContent = "");
     const wanted = resourcesFromForm({ cpuCores: $("req-cpu").value, memoryMiB: $("req-memory").value,
       storageGiB: $("req-storage").value, pids: $("req-pids").value });
-    const rate = await deployment.read("rateOf", [host, wanted]);
-    const token = await deployment.tokenInfo();
-    $("quote").textContent = `Costs ${tokens(rate * 3600n, token)} per hour, ${tokens(rate * 86400n, token)} per day, plus metered use.`;
+    const [q, token] = await Promise.all([deployment.quote(host, wanted), deployment.tokenInfo()]);
+    $("quote").textContent = `Costs ${tokens(q.rate * 3600n, token)} per hour, ${tokens(q.rate * 86400n, token)} per day, `
+      + `plus metered use at ${tokens(q.metered.cpuSecond * 3600n, token)} per CPU·h and `
+      + `${tokens(q.metered.memoryGiBSecond * 3600n, token)} per GiB·h (prices agreed for the allocation's life).`;
   } catch (error) {
     $("quote").textContent = error instanceof SpecError ? capitalise(error.message) : "";
   }
