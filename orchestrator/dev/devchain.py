@@ -195,7 +195,6 @@ def deploy_local(
     ruling_seconds: int = 600,
     arbiter: str | None = None,
     max_surcharge_pct: int = 100,
-    report_grace_periods: int = 3,
 ) -> dict:
     """Deploy TestToken + TenantChain + TenantChainMarket on a local chain with web3.py, as
     `scripts/deploy.py` does.
