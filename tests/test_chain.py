@@ -150,6 +150,11 @@ def test_client_pricing_is_the_contracts_and_a_front_run_rise_is_refused(anvil, 
         raise AssertionError("a request above its quote was admitted")
     max_rate, max_metered = request_bounds(chain, h, (500, 64, 1, 64))
     host = f.getHost(h).call()
+    # Dearer metered prices raise the bond (it covers metered income too): the operator pays it.
+    from orchestrator.chain.bonds import approve_bond, bond_shortfall
+    bond = bond_shortfall(chain, host[2], host[5], (METERED[0] * 2, METERED[1]), h)
+    chain.transact(chain.token.functions.mint(HOST_OPERATOR.address, bond), HOST_OPERATOR)
+    approve_bond(chain, HOST_OPERATOR, bond)
     chain.transact(f.updateHost(h, host[2], host[5], (METERED[0] * 2, METERED[1])), HOST_OPERATOR)
     try:
         chain.transact(f.requestAllocation(h, (500, 64, 1, 64), max_rate, max_metered, b"\0" * 32, b"spec"), TENANTS[0])
