@@ -230,7 +230,7 @@ class Receipts:
 
 
 def test_receipts_slash_every_line_it_can_and_report_the_rest(anvil, tmp_path):
-    window, grace = 4, 1
+    window, grace = 5, 1
     chain, cli, host_id, spec = setup(anvil, tmp_path, dispute_periods=window, report_grace_periods=grace)
     tc, market = chain.tenantchain.functions, chain.market.functions
     operator, tenant = Account.from_key(OPERATOR), Account.from_key(TENANT)
@@ -238,19 +238,21 @@ def test_receipts_slash_every_line_it_can_and_report_the_rest(anvil, tmp_path):
     a = tc.currentPeriod().call()
     memory = 64 * PERIOD  # MiB-seconds of a full period: reported and signed alike
 
-    # Periods a .. a+4 reported as they end (one slot each: the ring has grace + window = 5); the host signed
-    # 10 s of CPU in each and reports 20 s in all but a+1.
-    reported = {a: 20_000, a + 1: 10_000, a + 2: 20_000, a + 3: 20_000, a + 4: 20_000}
+    # Periods a .. a+5 reported as they end (one slot each: the ring has grace + window = 6); the host signed
+    # 10 s of CPU in each and reports 20 s in all but a+1, and in a+5 40 s: more than half a core can use in a
+    # period, a line the claim would drop (nothing to slash; voided, so that no resize makes it chargeable).
+    reported = {a: 20_000, a + 1: 10_000, a + 2: 20_000, a + 3: 20_000, a + 4: 20_000, a + 5: 40_000}
     for period, cpu_ms in reported.items():
         to_period(chain, period + 1)
         chain.transact(tc.reportUsage(host_id, period, [pack_line(allocation, cpu_ms, memory)], []), operator)
-    to_period(chain, a + 6)  # a is final now (finalFrom(a) = a + grace + window + 1); the rest still open
-    assert tc.finalFrom(a).call() == a + 6 and tc.finalFrom(a + 1).call() == a + 7
+    to_period(chain, a + 7)  # a is final now (finalFrom(a) = a + grace + window + 1); the rest still open
+    assert tc.finalFrom(a).call() == a + 7 and tc.finalFrom(a + 1).call() == a + 8
+    assert not tc.lineCost(host_id, a + 5, pack_line(allocation, 40_000, memory)).call()[0]
 
     sign = lambda period, key=operator: sign_receipt(key, chain.deployment.chain_id, chain.market.address,  # noqa: E731
                                                      Receipt(allocation, period, 10_000, memory))
     forged = sign(a + 2, Account.from_key(DEV_KEYS[8]))
-    receipts = [forged] + [sign(p) for p in sorted(reported)] + [sign(a + 5)]  # a+5: not reported
+    receipts = [forged] + [sign(p) for p in sorted(reported)] + [sign(a + 6)]  # a+6: not reported
     api = TenantApiServer("127.0.0.1:0", Receipts(receipts)).start()
     try:
         chain.transact(tc.setHostApi(host_id, api.url, b"\0" * 32), operator)
@@ -259,7 +261,7 @@ def test_receipts_slash_every_line_it_can_and_report_the_rest(anvil, tmp_path):
         bond = market.bondOf(host_id).call()[0]
 
         # While the CLI's slash of a+2 waits in the mempool, a keeper slashes a+3 with the same receipt in
-        # front of it: the CLI's own try at a+3 is refused, reported, and a+4 is slashed after it.
+        # front of it: the CLI's own try at a+3 is refused, reported, and a+4 is slashed after it, a+5 voided.
         nonce = chain.w3.eth.get_transaction_count(tenant.address)
         with Mempool(chain) as pool:
             process = subprocess.Popen([TENANTCHAIN, "tenant", "receipts", str(allocation), "--slash", *cli.base,
@@ -273,23 +275,26 @@ def test_receipts_slash_every_line_it_can_and_report_the_rest(anvil, tmp_path):
                 first = pool.mine()
                 pool.wait_sent(tenant.address, nonce + 1)
                 second = pool.mine()
+                pool.wait_sent(tenant.address, nonce + 2)
+                third = pool.mine()
                 stdout, stderr = process.communicate(timeout=120)
             finally:
                 if process.poll() is None:
                     process.kill()
         assert process.returncode == 0, stderr
         assert [tx["from"] for tx in first.transactions] == [KEEPER.address, tenant.address]
-        assert [tx["from"] for tx in second.transactions] == [tenant.address]
+        assert [tx["from"] for tx in second.transactions] == [tx["from"] for tx in third.transactions] == [tenant.address]
         result = json.loads(stdout)
         statuses = [(r["period"], r["status"]) for r in result["receipts"]]
         assert statuses == [(a + 2, "bad signature (not the host's operator for that period)"),
                             (a, "overcharged, final"), (a + 1, "ok"), (a + 2, "slashed"), (a + 3, "not slashed"),
-                            (a + 4, "slashed"), (a + 5, "not reported")], statuses
-        assert (result["slashed"], result["failed"]) == ([a + 2, a + 4], [a + 3])
+                            (a + 4, "slashed"), (a + 5, "voided as unchargeable"), (a + 6, "not reported")], statuses
+        assert (result["slashed"], result["voided"], result["failed"]) == ([a + 2, a + 4], [a + 5], [a + 3])
         refused = next(r for r in result["receipts"] if r["period"] == a + 3)
         assert "voided already" in refused["reason"] and "UsageLineVoided" in refused["reason"]
-        assert all(r["overcharge"] == overcharge for r in result["receipts"] if r["status"] != "ok" and "overcharge" in r)
-        assert all(tc.isVoided(allocation, p).call() for p in (a + 2, a + 3, a + 4))
+        assert [r["overcharge"] for r in result["receipts"] if "overcharge" in r] == [overcharge, 0] + [overcharge] * 3 + [
+            3 * overcharge]  # at the allocation's agreed prices
+        assert all(tc.isVoided(allocation, p).call() for p in (a + 2, a + 3, a + 4, a + 5))
         assert not tc.isVoided(allocation, a).call() and not tc.isVoided(allocation, a + 1).call()
         assert market.reputationOf(host_id).call()[2] == 3  # three slashes
         assert market.bondOf(host_id).call()[0] == bond - 3 * 2 * overcharge  # a penalty of twice each
@@ -299,10 +304,10 @@ def test_receipts_slash_every_line_it_can_and_report_the_rest(anvil, tmp_path):
         again = cli("tenant", "receipts", str(allocation), "--slash", key=TENANT, ok=False)
         one_line_error(again, "1 overcharged line and none could be slashed")
         rows = {r["period"]: r["status"] for r in json.loads(again.stdout)["receipts"] if r["signature"] != forged.signature}
-        assert rows[a + 3] == rows[a + 4] == "voided already (slashed, or disputed and ruled): not charged"
+        assert rows[a + 3] == rows[a + 4] == rows[a + 5] == "voided already: not charged"
         assert rows[a] == "overcharged, final"
         human = cli("tenant", "receipts", str(allocation), key=TENANT, json_out=False)
-        assert f"period {a}: overcharged, final by " in human and f"its window closed at period {a + 6}" in human
+        assert f"period {a}: overcharged, final by " in human and f"its window closed at period {a + 7}" in human
         assert f"period {a + 1}:" not in human  # matching lines aren't listed
 
         # The slashes left the bond short: the host admits nothing new, `hosts list` says so and

@@ -86,21 +86,27 @@ def test_receipts_clear_an_honest_host_and_slash_one_that_over_reports(anvil, tm
                           timeout=6 * PERIOD, what="an over-reported period")
         result = wait_for(lambda: (r := cli("tenant", "receipts", str(allocation), "--slash", key=TENANT_KEY))
                           and r["slashed"] and r, what="the slash")
-        slashed = result["slashed"][0]
-        assert slashed in padded or slashed > max(before)
-        (event,) = market.events.Slashed().get_logs(from_block=0)
-        line = _lines_of(tc, allocation)[slashed]
-        signed = next(x for x in result["receipts"] if x["period"] == slashed)
-        # Priced at the allocation's agreed metered prices, as the claim would have charged it.
+        # Every over-reported period in its window is slashed in that one run (one or more, as the reports came).
+        events = {e.args.period: e.args for e in market.events.Slashed().get_logs(from_block=0)}
+        assert sorted(events) == sorted(result["slashed"]) and not result["failed"], result
         cost = tc.functions.allocationMeteredCost
-        overcharge = cost(allocation, line[1], line[2]).call() - cost(allocation, signed["cpu_ms"], line[2]).call()
-        assert event.args.overcharge == overcharge > 0 and event.args.penalty == 2 * overcharge
-        assert market.functions.bondOf(cluster.host_id).call()[0] == bond - 2 * overcharge
-        assert market.functions.payoutOf(TENANTS[0].address).call() == overcharge
-        assert tc.functions.isVoided(allocation, slashed).call()
+        total = 0
+        for period in result["slashed"]:
+            assert period in padded or period > max(before)
+            line = _lines_of(tc, allocation)[period]
+            signed = next(x for x in result["receipts"] if x["period"] == period)
+            # Priced at the allocation's agreed metered prices, as the claim would have charged it.
+            overcharge = cost(allocation, line[1], line[2]).call() - cost(allocation, signed["cpu_ms"], line[2]).call()
+            assert events[period].overcharge == overcharge > 0 and events[period].penalty == 2 * overcharge
+            assert tc.functions.isVoided(allocation, period).call()
+            total += overcharge
+        assert market.functions.bondOf(cluster.host_id).call()[0] == bond - 2 * total
+        assert market.functions.payoutOf(TENANTS[0].address).call() == total
         # The host's record shows it, and the tenant is never charged for the voided line.
         (host,) = cli("hosts", "list")["hosts"]
-        assert host["reputation"]["slashes"] == 1 and host["bond"]["amount"] == bond - 2 * overcharge
+        assert host["reputation"]["slashes"] == len(events) and host["bond"]["amount"] == bond - 2 * total
+        slashed = result["slashed"][0]
+        signed = next(x for x in result["receipts"] if x["period"] == slashed)
         bill = wait_for(lambda: (b := cli("tenant", "bill", "--tenant", TENANTS[0].address))
                         and any(l["period"] == slashed and l["void"] == "voided" for l in b["lines"]) and b,
                         what="the voided line in the bill")

@@ -20,6 +20,8 @@ ERROR_SENTENCES: dict[str, str] = {
                               "(nothing changed): quote again",
     "AllocationMeteredAboveMax": "the host's metered prices rose above your quote before the transaction was mined "
                                  "(nothing changed): quote again",
+    "AllocationZeroRate": "that size costs nothing per second at the host's prices, and every allocation must pay "
+                          "something: ask for more, or choose another host",
     "AllocationHostBondShort": "the host's bond is short (slashed below what its capacity requires): it admits "
                                "nothing new until its operator tops it up; choose another host",
     # Billing
@@ -100,6 +102,8 @@ ERROR_SENTENCES: dict[str, str] = {
     "MarketZeroAddress": "an address is missing",
     "MarketLineNotChargeable": "that line isn't charged anyway (voided, a rejected allocation, outside the "
                                "allocation's life or above its bound): nothing to slash or dispute",
+    "MarketLineChargeable": "that line keeps the claim's rules: it can be disputed, or slashed with a receipt, "
+                            "not voided as unchargeable",
     "MarketPaused": "the system is paused by the admin: bonds stay until it resumes",
     "MarketParametersNotDue": "no market parameter change is due yet: propose one, then wait out its notice",
     "MarketTokenAmountMismatch": "the token delivered another amount than was sent (fee-on-transfer and rebasing "

@@ -46,15 +46,18 @@ def _line_index(lines: list, allocation: int, period: int) -> int:
 @chain_command(tenant, "receipts")
 @click.argument("allocation", type=ALLOCATION_ID)
 @click.option("--slash", is_flag=True,
-              help="Slash the host with every receipt that shows an overcharge still in its window; a line "
-                   "that can't be slashed is reported with the reason and the others are still tried.")
+              help="Slash the host with every receipt that shows an overcharge still in its window (and void "
+                   "overcharged lines the claim would drop); a line that can't be is reported with the reason "
+                   "and the others are still tried.")
 def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
     """Fetch the host's signed usage receipts of an allocation, check each signature and compare it
     with what the host reported on-chain, priced at the allocation's agreed metered prices; with
-    --slash, take every overcharge still in its window to the market.
+    --slash, take every overcharge still in its window to the market: a slash where the line is
+    chargeable, else a void (the line breaks the claim's rules: voided, no later resize can make it
+    chargeable; nobody is slashed).
 
     With --slash the command fails (exit 1) only when something is overcharged and nothing could be
-    slashed; otherwise it reports what it did and what it couldn't, line by line.
+    done; otherwise it reports what it did and what it couldn't, line by line.
 
     Example: tenantchain tenant receipts 4294967297 --slash --account alice
     """
@@ -64,35 +67,39 @@ def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
     receipts = [Receipt(allocation, int(raw["period"]), int(raw["cpu_ms"]), int(raw["memory_mib_seconds"]),
                         str(raw["signature"])) for raw in answer.get("receipts", [])]
     rows = _check_receipts(s, market, host_id, allocation, receipts)
-    slashed, failed = [], []
+    slashed, voided, failed = [], [], []
     for row, receipt in zip(rows, receipts):
-        if not (slash and row.pop("_slashable", False)):
-            row.pop("_slashable", None)
+        action, lines, index = row.pop("_action", None), row.pop("_lines", None), row.pop("_index", None)
+        if not (slash and action):
             continue
-        lines = row.pop("_lines")
+        packed = [pack_line(*l) for l in lines]
+        call = (market.functions.slashWithReceipt(host_id, receipt.period, packed, index, receipt.as_tuple(),
+                                                  receipt.signature) if action == "slash"
+                else market.functions.voidUnchargeable(host_id, receipt.period, packed, index))
         try:
-            tx = s.send(market.functions.slashWithReceipt(host_id, receipt.period, [pack_line(*l) for l in lines],
-                                                          row.pop("_index"), receipt.as_tuple(), receipt.signature),
-                        f"slash period {receipt.period}")
+            tx = s.send(call, f"{action} period {receipt.period}")
         except ChainError as exc:  # voided meanwhile, window closed, ...: say why, try the next one
-            row["status"], row["reason"] = "not slashed", str(exc)
+            row["status"], row["reason"] = f"not {'slashed' if action == 'slash' else 'voided'}", str(exc)
             failed.append(receipt.period)
             continue
-        row["status"], row["tx"] = "slashed", tx.transactionHash.hex()
-        slashed.append(receipt.period)
-    for row in rows:
-        for key in ("_lines", "_index"):
-            row.pop(key, None)
-    outstanding = [r for r in rows if r["status"] in ("overcharged", "overcharged, final", "not slashed")]
+        row["status"], row["tx"] = ("slashed" if action == "slash" else "voided as unchargeable"), tx.transactionHash.hex()
+        (slashed if action == "slash" else voided).append(receipt.period)
+    outstanding = [r for r in rows if r["status"] in OUTSTANDING]
     summary = (f"allocation {allocation}: {len(rows)} receipts, {sum(r['status'] == 'ok' for r in rows)} match the "
-               f"reports, {len(outstanding) + len(slashed)} overcharged"
-               + (f": {len(slashed)} slashed, {len(failed)} could not be" if slash else ""))
+               f"reports, {len(outstanding) + len(slashed) + len(voided)} overcharged"
+               + (f": {len(slashed)} slashed, {len(voided)} voided, {len(failed)} could not be" if slash else ""))
     shown = [r for r in rows if r["status"] not in ("ok", "not reported")]
     s.out("\n".join([summary] + [f"  period {r['period']}: {_describe(s, r)}" for r in shown]),
-          {"allocation": allocation, "receipts": rows, "slashed": slashed, "failed": failed})
-    if slash and outstanding and not slashed:
+          {"allocation": allocation, "receipts": rows, "slashed": slashed, "voided": voided, "failed": failed})
+    if slash and outstanding and not (slashed or voided):
         n = len(outstanding)
         raise ChainError(f"{n} overcharged line{'s' if n != 1 else ''} and none could be slashed (see the report)")
+
+
+# Rows still overcharging the tenant (or that may: a line the claim drops today could be charged after
+# a resize, unless voided) once the command is done.
+OUTSTANDING = ("overcharged", "overcharged, final", "not charged now (the claim would drop this line)",
+               "not slashed", "not voided")
 
 
 def _check_receipts(s: Session, market, host_id: int, allocation: int, receipts: list[Receipt]) -> list[dict]:
@@ -146,14 +153,15 @@ def _check_receipts(s: Session, market, host_id: int, allocation: int, receipts:
             if open_disputes is None:
                 open_disputes = _open_disputes(s, market, allocation)
             if receipt.period in open_disputes:  # the receipt settles the dispute for the tenant
-                row.update(status="overcharged", dispute=open_disputes[receipt.period], _slashable=True,
+                row.update(status="overcharged", dispute=open_disputes[receipt.period], _action="slash",
                            _lines=lines, _index=index)
             else:
-                row["status"] = "voided already (slashed, or disputed and ruled): not charged"
-        elif not chargeable:
-            row["status"] = "not charged (the claim drops this line)"
+                row["status"] = "voided already: not charged"
+        elif not chargeable:  # nothing to slash; voided, no later resize can make it chargeable
+            row.update(status="not charged now (the claim would drop this line)", _action="void", _lines=lines,
+                       _index=index)
         else:
-            row.update(status="overcharged", _slashable=True, _lines=lines, _index=index)
+            row.update(status="overcharged", _action="slash", _lines=lines, _index=index)
     return rows
 
 
