@@ -99,7 +99,8 @@ contract AllocationTest is Base {
 
     function test_request_revertsWithoutPrepaid() public {
         registerAndFund(tenant2, 0);
-        uint256 required = rateOf(small()) * MIN_PREPAID;
+        // The minimum prepaid period plus the metered exposure the new allocation brings.
+        uint256 required = rateOf(small()) * MIN_PREPAID + meteredRateOf(small()) * exposureSeconds();
         requestReverts(
             tenant2, small(), abi.encodeWithSelector(IBilling.BillingInsufficientPrepaid.selector, tenant2, required, 0)
         );
@@ -187,12 +188,10 @@ contract AllocationTest is Base {
         setParameters(longPrepaid, GRACE, admin);
         Resources memory pricey = res(8000, 16_384, 200, 4096);
         uint256 balance = tc.accountOf(tenant).balance;
+        // The prepaid period and the metered exposure at the new peak (read before the prank binds).
+        uint256 needed = rateOf(pricey) * longPrepaid + meteredRateOf(pricey) * exposureSeconds();
         vm.prank(tenant);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IBilling.BillingInsufficientPrepaid.selector, tenant, rateOf(pricey) * longPrepaid, balance
-            )
-        );
+        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingInsufficientPrepaid.selector, tenant, needed, balance));
         tc.resizeAllocation(id, pricey, type(uint64).max);
     }
 

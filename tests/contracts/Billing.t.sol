@@ -9,6 +9,12 @@ import {IBilling} from "../../contracts/interfaces/IBilling.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 
 contract BillingTest is Base {
+    /// @dev Seconds of `r`'s reserved rate that its metered exposure takes, rounded up: what admission
+    /// asks on top of the minimum prepaid period.
+    function exposureCover(Resources memory r) internal view returns (uint256) {
+        return (meteredRateOf(r) * exposureSeconds() + rateOf(r) - 1) / rateOf(r);
+    }
+
     // --- deposit ------------------------------------------------------------------------
 
     function test_deposit_creditsAndEmits() public {
@@ -71,7 +77,9 @@ contract BillingTest is Base {
         uint256 expected = 1_000 ether - rate * 100 - rate * MIN_PREPAID - exposure;
         assertEq(tc.accountOf(tenant).withdrawable, expected);
         vm.prank(tenant);
-        vm.expectRevert(abi.encodeWithSelector(IBilling.BillingInsufficientBalance.selector, tenant, expected + 1, expected));
+        vm.expectRevert(
+            abi.encodeWithSelector(IBilling.BillingInsufficientBalance.selector, tenant, expected + 1, expected)
+        );
         tc.withdraw(expected + 1, tenant);
         vm.prank(tenant);
         tc.withdraw(expected, tenant);
@@ -148,11 +156,13 @@ contract BillingTest is Base {
     // --- out of funds: suspension, grace, top-up ----------------------------------------
 
     function test_outOfFunds_suspendsThenTopUpResumes() public {
-        registerAndFund(tenant2, rateOf(small()) * (MIN_PREPAID + 100));
+        // Admission also covers the metered exposure: `cover` more seconds of the reserved rate.
+        uint256 cover = exposureCover(small());
+        registerAndFund(tenant2, rateOf(small()) * (MIN_PREPAID + 100 + cover));
         uint64 id = request(tenant2, small());
         uint256 t0 = block.timestamp;
         uint256 paidThrough = tc.accountOf(tenant2).paidThrough;
-        assertEq(paidThrough, t0 + MIN_PREPAID + 100);
+        assertEq(paidThrough, t0 + MIN_PREPAID + 100 + cover);
 
         vm.warp(paidThrough + 50);
         vm.expectEmit(address(tc));
@@ -186,7 +196,8 @@ contract BillingTest is Base {
 
     function test_outOfFunds_multipleAllocationsShareTheHorizon() public {
         uint256 rate = rateOf(small());
-        registerAndFund(tenant2, rate * 2 * (MIN_PREPAID + 10));
+        uint256 horizon = MIN_PREPAID + 10 + exposureCover(small()); // admission covers the exposure too
+        registerAndFund(tenant2, rate * 2 * horizon);
         uint64 a = request(tenant2, small());
         uint64 b = request(tenant2, small());
         uint256 t0 = block.timestamp;
@@ -194,14 +205,14 @@ contract BillingTest is Base {
         tc.settle(a);
         tc.settle(b);
         // Both were paid exactly up to when the shared escrow ran out: all of it, no more.
-        assertEq(tc.earningsOf(hostId), rate * 2 * (MIN_PREPAID + 10));
-        assertEq(tc.getAllocation(a).lastSettled, t0 + MIN_PREPAID + 10);
-        assertEq(tc.getAllocation(b).lastSettled, t0 + MIN_PREPAID + 10);
+        assertEq(tc.earningsOf(hostId), rate * 2 * horizon);
+        assertEq(tc.getAllocation(a).lastSettled, t0 + horizon);
+        assertEq(tc.getAllocation(b).lastSettled, t0 + horizon);
     }
 
     // --- usage reports ------------------------------------------------------------------
 
-    function test_report_chargesOnlyOnceFinalThenCollectedAtSettle() public {
+    function test_report_chargesOnlyOnceFinalThenCollectedAtTheClaim() public {
         uint64 id = request(tenant, small());
         uint32 period = tc.currentPeriod();
         vm.warp(block.timestamp + PERIOD);
@@ -229,19 +240,20 @@ contract BillingTest is Base {
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IUsage.UsageClaimMismatch.selector, hostId, period));
         tc.reportUsage(hostId, next, line(id, 0, 0), line(id, cpuMs + 1, memMiBs));
+        // The claim collects the charge at once: it settles the allocation.
+        uint32 lastSettled = tc.getAllocation(id).lastSettled;
+        uint256 reservedDue = rateOf(small()) * (block.timestamp - lastSettled);
+        vm.expectEmit(address(tc));
+        emit IBilling.Settled(id, lastSettled, uint32(block.timestamp), reservedDue, cost);
         vm.prank(operator);
         tc.reportUsage(hostId, next, line(id, 0, 0), reports);
-        assertEq(tc.getAllocation(id).pendingMetered, cost);
+        assertEq(tc.getAllocation(id).pendingMetered, 0);
         assertEq(tc.getAllocation(id).nextReportPeriod, period + 1);
         (, uint256 meteredDue) = tc.unsettledOf(id);
-        assertEq(meteredDue, cost);
-
-        uint256 reservedDue = rateOf(small()) * (block.timestamp - tc.getAllocation(id).lastSettled);
-        vm.expectEmit(address(tc));
-        emit IBilling.Settled(id, tc.getAllocation(id).lastSettled, uint32(block.timestamp), reservedDue, cost);
-        tc.settle(id);
+        assertEq(meteredDue, 0);
         assertEq(tc.earningsOf(hostId), reservedDue + cost);
-        assertEq(tc.getAllocation(id).pendingMetered, 0);
+        tc.settle(id); // nothing more to collect
+        assertEq(tc.earningsOf(hostId), reservedDue + cost);
     }
 
     function test_report_reverts() public {
@@ -255,9 +267,7 @@ contract BillingTest is Base {
         reportOnly(period + 2, line(id, 0, 0));
         // Past its grace a period is closed to reports (the same slot's older period, too).
         vm.prank(operator);
-        vm.expectRevert(
-            abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, period, period + GRACE_PERIODS + 1)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, period, period + GRACE_PERIODS + 1));
         tc.reportUsage(hostId, period, line(id, 0, 0), none);
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IUsage.UsageClaimMismatch.selector, hostId, period + 2));
@@ -286,13 +296,16 @@ contract BillingTest is Base {
         assertEq(tc.usageDigestOf(hostId, period), market.digestOf(0, both));
         vm.warp(block.timestamp + 1);
         vm.prank(operator);
-        vm.expectRevert(
-            abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, period, period + GRACE_PERIODS + 1)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, period, period + GRACE_PERIODS + 1));
         tc.reportUsage(hostId, period, line(id, 1, 0), new uint256[](0));
-        claimAsFinal(period, both);
-        assertEq(tc.getAllocation(id).pendingMetered, tc.meteredCost(1000, 0, metered()));
-        assertEq(tc.getAllocation(id2).pendingMetered, tc.meteredCost(2000, 0, metered()));
+        vm.warp(finalAt(period));
+        uint256 before = tc.accountOf(tenant).balance;
+        vm.prank(operator);
+        tc.claimUsage(hostId, period, both);
+        // Both batches are charged, each line collected at once.
+        assertEq(before - tc.accountOf(tenant).balance, tc.meteredCost(3000, 0, metered()));
+        assertEq(tc.getAllocation(id).pendingMetered, 0);
+        assertEq(tc.getAllocation(id2).pendingMetered, 0);
     }
 
     /// Lines that break the rules are committed like any other, then dropped by the claim and counted
@@ -315,18 +328,19 @@ contract BillingTest is Base {
         lines[6] = pack(id, 1, 0) | (1 << 200); // dirty high bits
         reportOnly(period, lines);
         vm.warp(finalAt(period));
+        uint256 before = tc.accountOf(tenant).balance;
         vm.expectEmit(address(tc));
         emit IUsage.UsageLineDropped(id, period);
         vm.prank(operator);
         tc.claimUsage(hostId, period, lines);
-        assertEq(tc.getAllocation(id).pendingMetered, tc.meteredCost(maxCpu, maxMem, metered()));
+        // Only the maximum is charged (collected at once).
+        assertEq(before - tc.accountOf(tenant).balance, tc.meteredCost(maxCpu, maxMem, metered()));
+        assertEq(tc.getAllocation(id).pendingMetered, 0);
         (,, uint32 dropped) = tc.hostRecordOf(hostId);
         assertEq(dropped, 6);
         // Claimed (and long closed to reports): the period can't be reported again.
         vm.prank(operator);
-        vm.expectRevert(
-            abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, period, period + GRACE_PERIODS + 1)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, period, period + GRACE_PERIODS + 1));
         tc.reportUsage(hostId, period, lines, new uint256[](0));
     }
 
@@ -365,16 +379,24 @@ contract BillingTest is Base {
         vm.prank(operator);
         tc.updateHost(hostId, hostCapacity(), prices(), dear);
         uint256 rate = rateOf(small());
-        registerAndFund(tenant2, rate * (MIN_PREPAID + PERIOD));
+        // Admission covers the exposure at the dear price; reserved charges then eat the escrow, so a claim
+        // late in its life may find less than its cost.
+        registerAndFund(
+            tenant2, rate * MIN_PREPAID + uint256(small().cpuMillis) * dear.cpuSecond / 1000 * exposureSeconds()
+        );
         uint64 id = request(tenant2, small());
-        uint32 period = tc.currentPeriod();
-        vm.warp(block.timestamp + PERIOD);
-        report(period, id, 30_000, 0); // 30 CPU-seconds: more than the balance left after reserved
+        uint256 paidThrough = tc.accountOf(tenant2).paidThrough;
+        // The period whose claim comes at most 2,060 s before the escrow runs out.
+        uint32 period = uint32((paidThrough - 2000 - tc.genesis()) / PERIOD) - (tc.finalFrom(0));
+        vm.warp(startOf(period + 1));
+        reportOnly(period, line(id, 30_000, 0)); // 30 CPU-seconds: more than the balance left by the claim
         uint256 cost = 30 * dear.cpuSecond;
+        vm.warp(finalAt(period));
         uint256 available = tc.accountOf(tenant2).balance;
         assertLt(available, cost);
-        tc.settle(id);
-        assertEq(tc.getAllocation(id).pendingMetered, cost - available);
+        vm.prank(operator);
+        tc.claimUsage(hostId, period, line(id, 30_000, 0));
+        assertEq(tc.getAllocation(id).pendingMetered, cost - available, "collected as far as the escrow goes");
         assertEq(tc.accountOf(tenant2).balance, 0);
         fund(tenant2, 1 ether);
         tc.settle(id);

@@ -20,8 +20,9 @@ contract BillingFuzzTest is Base {
     ) public {
         Resources memory r = res(uint24(bound(cpu, 1, 8000)), uint32(bound(mem, 1, 16_384)), 1, 10);
         uint256 rate = rateOf(r);
-        uint256 deposit = rate * MIN_PREPAID + bound(extra, 0, 100 ether);
         deployWithFee(uint16(bound(feeBps, 0, 1000)));
+        // Admission: the minimum prepaid period and the metered exposure.
+        uint256 deposit = rate * MIN_PREPAID + meteredRateOf(r) * exposureSeconds() + bound(extra, 0, 100 ether);
         registerAndFund(tenant2, deposit);
         uint64 id = request(tenant2, r);
         uint32 period = tc.currentPeriod();
@@ -60,7 +61,7 @@ contract BillingFuzzTest is Base {
     function testFuzz_reservedChargeExactAndBoundedByEscrow(uint24 cpu, uint96 extra, uint32 elapsed) public {
         Resources memory r = res(uint24(bound(cpu, 1, 8000)), 128, 1, 10);
         uint256 rate = rateOf(r);
-        uint256 deposit = rate * MIN_PREPAID + bound(extra, 0, rate * 10_000);
+        uint256 deposit = rate * MIN_PREPAID + meteredRateOf(r) * exposureSeconds() + bound(extra, 0, rate * 10_000);
         registerAndFund(tenant2, deposit);
         uint64 id = request(tenant2, r);
         uint256 t0 = block.timestamp;
@@ -96,7 +97,7 @@ contract BillingFuzzTest is Base {
             requestReverts(tenant2, r, abi.encodeWithSelector(IAllocation.AllocationRateTooHigh.selector, rate));
             return;
         }
-        uint256 amount = rate * (MIN_PREPAID + 50 * 365 days);
+        uint256 amount = rate * (MIN_PREPAID + 50 * 365 days) + meteredRateOf(r) * exposureSeconds();
         deal(address(token), tenant2, amount); // beyond the faucet's cap
         vm.startPrank(tenant2);
         token.approve(address(tc), amount);

@@ -31,11 +31,16 @@ contract MarketTest is Base {
         vm.warp(block.timestamp + PERIOD);
     }
 
+    /// @dev `bondSeconds` of the capacity's full income: reserved, and metered with everything in use.
     function fullBond(Resources memory capacity) internal pure returns (uint256) {
-        return rateOf(capacity) * BOND_SECONDS;
+        return (rateOf(capacity) + meteredRateOf(capacity)) * BOND_SECONDS;
     }
 
-    function receipt(uint64 cpuMs, uint64 memMiBs) internal view returns (IMarket.UsageReceipt memory r, bytes memory sig) {
+    function receipt(uint64 cpuMs, uint64 memMiBs)
+        internal
+        view
+        returns (IMarket.UsageReceipt memory r, bytes memory sig)
+    {
         r = IMarket.UsageReceipt(id, period, cpuMs, memMiBs);
         (uint8 v, bytes32 rr, bytes32 ss) = vm.sign(opKey, market.receiptDigest(r));
         sig = abi.encodePacked(rr, ss, v);
@@ -184,9 +189,7 @@ contract MarketTest is Base {
         // forged: signed by someone else
         (, uint256 otherKey) = makeAddrAndKey("forger");
         (uint8 v, bytes32 rr, bytes32 ss) = vm.sign(otherKey, market.receiptDigest(r));
-        vm.expectRevert(
-            abi.encodeWithSelector(IMarket.MarketForgedReceipt.selector, vm.addr(otherKey), operator)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMarket.MarketForgedReceipt.selector, vm.addr(otherKey), operator));
         market.slashWithReceipt(hostId, period, lines, 0, r, abi.encodePacked(rr, ss, v));
         // for another allocation
         IMarket.UsageReceipt memory other = IMarket.UsageReceipt(id + 1, period, 10_000, 0);
@@ -313,7 +316,9 @@ contract MarketTest is Base {
         (uint256 disputeId, uint256 bond) = openDispute(20_000);
         uint256 lineCost = cost(20_000, 0);
         vm.expectRevert(
-            abi.encodeWithSelector(IMarket.MarketDeadlineNotPassed.selector, disputeId, uint32(block.timestamp + 1 days))
+            abi.encodeWithSelector(
+                IMarket.MarketDeadlineNotPassed.selector, disputeId, uint32(block.timestamp + 1 days)
+            )
         );
         market.expireDispute(disputeId);
         vm.warp(block.timestamp + 1 days + 1);

@@ -87,12 +87,12 @@ contract MoneySafetyTest is Base {
         uint256[] memory lines = line(id, 15_000, 256 * 30);
         reportOnly(0, lines); // honest: receipts match, nothing to dispute
         vm.warp(finalAt(0));
+        deal(address(token), operator, 1e36); // the bond covers metered income: a 1e30 price locks ~8.6e34
         vm.prank(operator);
         tc.updateHost(hostId, hostCapacity(), prices(), MeteredPrices({cpuSecond: 1e30, memoryGiBSecond: 1e30}));
         claim(0, lines);
         uint256 agreed = cost(15_000, 256 * 30);
-        assertEq(tc.getAllocation(id).pendingMetered, agreed, "charged at the agreed price");
-        tc.settle(id);
+        assertEq(tc.getAllocation(id).pendingMetered, 0, "collected at once");
         vm.prank(operator);
         uint256 paid = tc.withdrawEarnings(hostId, operator);
         uint256 reserved = rateOf(small()) * (block.timestamp - t0);
@@ -179,9 +179,10 @@ contract MoneySafetyTest is Base {
         assertEq(tc.usageDigestOf(hostId, 0), market.digestOf(0, all));
 
         vm.warp(finalAt(0));
+        uint256 before = tc.accountOf(tenant).balance;
         uint32 next = GRACE_PERIODS + DISPUTE; // the same slot's next period, reported empty (digest 0)
         vm.prank(operator);
-        tc.reportUsage(hostId, next, noLines, all);
+        tc.reportUsage(hostId, next, noLines, all); // claims period 0 on the way
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, 0, GRACE_PERIODS + 1));
         tc.reportUsage(hostId, 0, disputed, noLines);
@@ -190,7 +191,8 @@ contract MoneySafetyTest is Base {
         tc.claimUsage(hostId, 0, disputed);
 
         assertEq(tc.getAllocation(id).pendingMetered, 0, "the voided line is never charged");
-        assertEq(tc.getAllocation(id2).pendingMetered, cost(5_000, 0), "the claim did run");
+        assertEq(tc.getAllocation(id2).pendingMetered, 0, "collected at once");
+        assertEq(before - tc.accountOf(tenant).balance, cost(5_000, 0), "the claim did run: id2's line only");
     }
 
     // --- finding 4: a tenant could leave owing --------------------------------------------
@@ -243,7 +245,8 @@ contract MoneySafetyTest is Base {
     // --- finding 5: auto-resize re-priced what the tenant already held --------------------
 
     /// Raise prices and the surcharge, auto-resize to the same size, restore: on f151579 the tenant paid up
-    /// to its ceiling for its minimum. Kept units stay at the agreed price; growth is priced alone.
+    /// to its ceiling for its minimum. Kept units stay at the agreed price; added units are priced at the
+    /// quote for them alone, but never above the agreed price (an operator's action never raises a unit).
     function test_finding5_priceRiseThenAutoResize_keptPartStaysAtAgreedPrice() public {
         vm.prank(admin);
         tc.setMaxSurcharge(200);
@@ -269,13 +272,13 @@ contract MoneySafetyTest is Base {
         assertGt(addedPrice, 9 * uint256(agreed.cpuMilli));
         vm.prank(operator);
         tc.autoResizeAllocation(id, res(500, 256, 1, 64));
-        uint256 cpuPrice = (250 * uint256(agreed.cpuMilli) + 250 * addedPrice) / 500;
+        uint256 cpuPrice = agreed.cpuMilli; // min(quote, agreed) for the added 250: the agreed price
         (ReservedPrices memory grown,,,) = tc.termsOf(id);
         assertEq(grown.cpuMilli, cpuPrice);
         assertEq(grown.memoryMiB, agreed.memoryMiB);
         assertEq(grown.pid, agreed.pid);
-        uint256 expected = 500 * cpuPrice + 256 * uint256(agreed.memoryMiB) + uint256(agreed.storageGiB)
-            + 64 * uint256(agreed.pid);
+        uint256 expected =
+            500 * cpuPrice + 256 * uint256(agreed.memoryMiB) + uint256(agreed.storageGiB) + 64 * uint256(agreed.pid);
         assertEq(tc.getAllocation(id).ratePerSecond, expected);
         assertLt(expected, tc.rateOf(hostId, res(500, 256, 1, 64)), "not the whole at the quote");
     }
@@ -335,8 +338,10 @@ contract MoneySafetyTest is Base {
         // Lines of the larger size may still come: the exposure stays at the peak.
         assertEq(tc.exposureOf(tenant), meteredRateOf(big) * exposureSeconds());
         vm.warp(finalAt(0));
+        uint256 before = tc.accountOf(tenant).balance;
         claim(0, atMax);
-        assertEq(tc.getAllocation(id).pendingMetered, cost(maxCpu(big), maxMem(big)));
+        assertEq(tc.getAllocation(id).pendingMetered, 0, "collected at once");
+        assertEq(before - tc.accountOf(tenant).balance, cost(maxCpu(big), maxMem(big)), "charged in full");
         (,, uint32 dropped) = tc.hostRecordOf(hostId);
         assertEq(dropped, 0);
     }
@@ -351,7 +356,7 @@ contract MoneySafetyTest is Base {
         reportOnly(0, over);
         resize(tenant, id, big);
         (bool chargeable,) = tc.lineCost(hostId, 0, over[0]);
-        assertTrue(chargeable, "within the peak: only the aggregate bound catches it");
+        assertFalse(chargeable, "within the new peak, above what was held: the aggregate bound refuses it");
         vm.warp(finalAt(0));
         vm.expectEmit(address(tc));
         emit IUsage.UsageLineDropped(id, 0);
@@ -367,7 +372,7 @@ contract MoneySafetyTest is Base {
     /// paused, deposits work (and resume the tenant), so nothing is lost to the emergency stop.
     function test_finding8_pauseBlocksTopUp_expiryRefusedDepositResumes() public {
         uint256 rate = rateOf(small());
-        registerAndFund(tenant2, rate * (MIN_PREPAID + 100));
+        registerAndFund(tenant2, rate * (MIN_PREPAID + 100) + meteredRateOf(small()) * exposureSeconds());
         uint64 id = request(tenant2, small());
         uint256 paidThrough = tc.accountOf(tenant2).paidThrough;
         vm.prank(admin);
@@ -465,6 +470,7 @@ contract MoneySafetyTest is Base {
         market.slashWithReceipt(hostId, 0, lines, 0, r, sig);
 
         // A chargeable line is weighed at the agreed price, not the host's price of the moment.
+        deal(address(token), operator, 1e26); // the bond covers metered income: the raise locks ~8.6e24
         vm.prank(operator);
         tc.updateHost(hostId, hostCapacity(), prices(), MeteredPrices(1e20, 1e20));
         vm.prank(tenant);
@@ -701,7 +707,9 @@ contract MoneySafetyTest is Base {
         new TenantChain(admin, IERC20(eoa), PERIOD, 0, DISPUTE, GRACE_PERIODS, MIN_PREPAID, GRACE, bigQuota());
         // Code, but not a token: it doesn't answer totalSupply.
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryInvalidToken.selector, address(market)));
-        new TenantChain(admin, IERC20(address(market)), PERIOD, 0, DISPUTE, GRACE_PERIODS, MIN_PREPAID, GRACE, bigQuota());
+        new TenantChain(
+            admin, IERC20(address(market)), PERIOD, 0, DISPUTE, GRACE_PERIODS, MIN_PREPAID, GRACE, bigQuota()
+        );
     }
 
     // --- also found: operator key rotation --------------------------------------------------
@@ -784,5 +792,205 @@ contract MoneySafetyTest is Base {
         assertEq(tc.getHost(hostId).operator, third);
         assertTrue(tc.isHostSigner(hostId, next, due));
         assertFalse(tc.isHostSigner(hostId, operator, 0), "two rotations back: no longer a signer");
+    }
+
+    // --- the attacker review of e3d6be1 ---------------------------------------------------
+
+    /// H1: a line above the allocation's peak can't be disputed (not chargeable), but growing the
+    /// allocation before the claim made it chargeable. Anyone voids it within its window, and it is never
+    /// charged, even once the allocation has grown; an honest line can't be voided.
+    function test_review_H1_lineAbovePeakVoidedByAnyone_neverChargedAfterGrowth() public {
+        uint64 id = request(tenant, small());
+        uint64 id2 = request(tenant, small());
+        Resources memory big = res(2000, 1024, 1, 64);
+        vm.warp(startOf(6));
+        // 4x small's peak, but within what it held since admission (nothing claimed so far).
+        uint256[] memory lines = two(pack(id, maxCpu(big), 0), pack(id2, 10_000, 0));
+        reportOnly(5, lines);
+        (bool chargeable,) = tc.lineCost(hostId, 5, lines[0]);
+        assertFalse(chargeable, "above the peak");
+
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(IMarket.MarketLineChargeable.selector, id2, 5));
+        market.voidUnchargeable(hostId, 5, lines, 1);
+        assertFalse(tc.isVoided(id2, 5));
+        vm.expectEmit(address(market));
+        emit IMarket.UnchargeableLineVoided(hostId, id, 5);
+        vm.prank(stranger);
+        market.voidUnchargeable(hostId, 5, lines, 0);
+        assertTrue(tc.isVoided(id, 5));
+
+        resize(tenant, id, big);
+        (chargeable,) = tc.lineCost(hostId, 5, lines[0]);
+        assertTrue(chargeable, "the growth made it chargeable: only the void stops it");
+        vm.warp(finalAt(5));
+        uint256 before = tc.accountOf(tenant).balance;
+        claim(5, lines);
+        assertEq(before - tc.accountOf(tenant).balance, cost(10_000, 0), "only the honest line is charged");
+        assertEq(tc.getAllocation(id).pendingMetered, 0);
+        assertEq(market.reputationOf(hostId).slashes, 0, "nobody is slashed for an unchargeable line");
+    }
+
+    /// H2: prices spiked, a 1-unit automatic growth blended the spiked quote into every kept unit, and a
+    /// shrink back kept the blended price. Added units are never priced above the agreed price.
+    function test_review_H2_spikedQuoteOneUnitAutoResizeThenShrink_keepsAgreedUnitPrice() public {
+        vm.prank(admin);
+        tc.setMaxSurcharge(200);
+        Resources memory start = res(250, 256, 1, 64);
+        uint64 id = request(tenant, start);
+        vm.prank(tenant);
+        tc.setScalingPolicy(id, res(250, 128, 1, 64), res(1000, 1024, 1, 64), type(uint64).max);
+        uint64 agreedRate = tc.getAllocation(id).ratePerSecond;
+        (ReservedPrices memory agreed,,,) = tc.termsOf(id);
+
+        vm.startPrank(operator);
+        tc.updateHost(hostId, hostCapacity(), times(prices(), 9), metered());
+        tc.setSurcharge(hostId, 200);
+        vm.stopPrank();
+        assertGt(tc.rateOf(hostId, res(1, 0, 0, 0)), 9 * uint256(agreed.cpuMilli), "the quote spiked");
+        vm.prank(operator);
+        tc.autoResizeAllocation(id, res(251, 256, 1, 64)); // one unit more
+        (ReservedPrices memory grown,,,) = tc.termsOf(id);
+        assertEq(grown.cpuMilli, agreed.cpuMilli, "the added unit at min(quote, agreed)");
+        assertEq(tc.getAllocation(id).ratePerSecond, agreedRate + agreed.cpuMilli);
+
+        vm.warp(block.timestamp + PERIOD / 2); // the cooldown
+        vm.prank(operator);
+        tc.autoResizeAllocation(id, start); // and back
+        (ReservedPrices memory shrunk,,,) = tc.termsOf(id);
+        assertEq(shrunk.cpuMilli, agreed.cpuMilli);
+        assertEq(shrunk.memoryMiB, agreed.memoryMiB);
+        assertEq(tc.getAllocation(id).ratePerSecond, agreedRate, "the same size at the same rate");
+    }
+
+    /// H3: a released allocation's exposure is held back from withdrawals, but a new admission could
+    /// count it as prepaid cover and spend it. Admission requires the exposure on top of the minimum.
+    function test_review_H3_admissionCannotSpendReleasedAllocationsExposure() public {
+        uint256 rate = rateOf(small());
+        uint256 ownExposure = meteredRateOf(small()) * exposureSeconds();
+        uint256 amount = rate * MIN_PREPAID + ownExposure; // exactly one allocation's admission
+        registerAndFund(tenant2, amount);
+        uint64 id = request(tenant2, small());
+        vm.prank(tenant2);
+        tc.releaseAllocation(id);
+        uint256 held = tc.exposureOf(tenant2);
+        assertEq(held, ownExposure, "the released allocation's exposure is still held");
+        assertEq(tc.accountOf(tenant2).balance, amount);
+        assertGe(amount, rate * MIN_PREPAID, "the minimum prepaid alone is covered");
+
+        requestReverts(
+            tenant2,
+            small(),
+            abi.encodeWithSelector(
+                IBilling.BillingInsufficientPrepaid.selector, tenant2, rate * MIN_PREPAID + held + ownExposure, amount
+            )
+        );
+        assertEq(tc.getTenant(tenant2).activeAllocations, 0);
+
+        // Once nothing can be claimed for the released allocation, the same admission goes through.
+        vm.warp(startOf(tc.claimClosesAt(tc.currentPeriod())));
+        assertEq(tc.exposureOf(tenant2), 0);
+        request(tenant2, small());
+        assertEq(tc.getTenant(tenant2).activeAllocations, 1);
+    }
+
+    /// L1: while TenantChain is paused an approved operator's market payout is refused; a tenant's is paid.
+    function test_review_L1_pausedMarketPayout_operatorRefused_tenantPaid() public {
+        uint64 id = request(tenant, small());
+        uint64 id2 = request(tenant, small());
+        vm.warp(startOf(1));
+        uint256[] memory lines = two(pack(id, 30_000, 0), pack(id2, 20_000, 0));
+        reportOnly(0, lines);
+        (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, 0, 10_000, 0);
+        market.slashWithReceipt(hostId, 0, lines, 0, r, sig); // the tenant's share of the slash
+        assertEq(market.payoutOf(tenant), cost(30_000, 0) - cost(10_000, 0));
+        vm.prank(tenant);
+        uint256 disputeId = market.openDispute(hostId, 0, lines, 1);
+        vm.warp(block.timestamp + 1 days + 1);
+        market.expireDispute(disputeId); // the operator's payout (and the rest of the bond to the tenant)
+        uint256 toOperator = market.payoutOf(operator);
+        assertEq(toOperator, cost(20_000, 0));
+        uint256 toTenant = market.payoutOf(tenant);
+        assertEq(toTenant, cost(30_000, 0) - cost(10_000, 0) + market.disputeOf(disputeId).bond - cost(20_000, 0));
+
+        vm.prank(admin);
+        tc.pause();
+        vm.prank(operator);
+        vm.expectRevert(IMarket.MarketPaused.selector);
+        market.withdrawPayout(operator);
+        uint256 before = token.balanceOf(tenant);
+        vm.prank(tenant);
+        assertEq(market.withdrawPayout(tenant), toTenant);
+        assertEq(token.balanceOf(tenant), before + toTenant);
+        assertEq(market.payoutOf(operator), toOperator, "kept for after the stop");
+
+        vm.prank(admin);
+        tc.unpause();
+        before = token.balanceOf(operator);
+        vm.prank(operator);
+        market.withdrawPayout(operator);
+        assertEq(token.balanceOf(operator), before + toOperator);
+    }
+
+    /// L3: the bond covered reserved income only, so raising metered prices alone needed no more bond.
+    /// The bond covers the capacity's metered income too.
+    function test_review_L3_meteredOnlyPriceRise_raisesTheBond() public {
+        Resources memory cap = hostCapacity();
+        IMarket.Bond memory b = market.bondOf(hostId);
+        assertEq(b.required, uint256(BOND_SECONDS) * (rateOf(cap) + meteredRateOf(cap)));
+        assertEq(b.amount, b.required);
+
+        MeteredPrices memory dear = MeteredPrices(3 * metered().cpuSecond, metered().memoryGiBSecond);
+        uint256 required = uint256(BOND_SECONDS)
+            * (rateOf(cap)
+                + (uint256(cap.cpuMillis) * dear.cpuSecond + 999)
+                / 1000
+                + (uint256(cap.memoryMiB) * dear.memoryGiBSecond + 1023)
+                / 1024);
+        assertGt(required, b.required);
+        uint256 before = token.balanceOf(operator);
+        vm.prank(operator);
+        tc.updateHost(hostId, cap, prices(), dear); // reserved prices unchanged
+        b = market.bondOf(hostId);
+        assertEq(b.required, required);
+        assertEq(b.amount, required, "locked at the update");
+        assertEq(
+            before - token.balanceOf(operator), required - uint256(BOND_SECONDS) * (rateOf(cap) + meteredRateOf(cap))
+        );
+        assertFalse(tc.hostBondShort(hostId));
+    }
+
+    /// L4: a bondSeconds increase left bonded hosts admitting on a bond now short. Anyone syncs the
+    /// status, and the host refuses admissions until the bond is topped up.
+    function test_review_L4_syncBondStatusAfterBondSecondsIncrease_refusesAdmissions() public {
+        vm.prank(admin);
+        market.proposeParameters(marketParams(2 * BOND_SECONDS));
+        vm.warp(block.timestamp + market.PARAMETER_DELAY());
+        market.applyParameters();
+        IMarket.Bond memory b = market.bondOf(hostId);
+        assertEq(b.required, 2 * b.amount);
+        assertFalse(tc.hostBondShort(hostId), "not yet synced");
+
+        vm.expectEmit(address(tc));
+        emit IRegistry.HostBondStatusSet(hostId, true);
+        vm.prank(stranger);
+        market.syncBondStatus(hostId);
+        assertTrue(tc.hostBondShort(hostId));
+        requestReverts(tenant, small(), abi.encodeWithSelector(IAllocation.AllocationHostBondShort.selector, hostId));
+
+        vm.prank(operator);
+        market.addBond(hostId, b.required - b.amount);
+        assertFalse(tc.hostBondShort(hostId));
+        request(tenant, small());
+    }
+
+    /// An allocation at reserved rate 0 never runs its escrow out, so it can't be suspended or expired
+    /// while its metered use is claimed: refused.
+    function test_review_zeroRateAllocationRefused() public {
+        vm.prank(operator);
+        tc.updateHost(hostId, hostCapacity(), ReservedPrices(0, 0, 0, 0), metered());
+        assertEq(tc.rateOf(hostId, small()), 0);
+        requestReverts(tenant, small(), abi.encodeWithSelector(IAllocation.AllocationZeroRate.selector));
+        assertEq(tc.getTenant(tenant).activeAllocations, 0);
     }
 }

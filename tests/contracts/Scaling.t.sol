@@ -66,7 +66,9 @@ contract ScalingTest is Base {
         _auto(below);
         Resources memory pricey = res(1000, 1024, 1, 64);
         vm.expectRevert(
-            abi.encodeWithSelector(IScaling.ScalingRateAboveCeiling.selector, id, rateOf(pricey), rateOf(res(750, 1024, 1, 64)))
+            abi.encodeWithSelector(
+                IScaling.ScalingRateAboveCeiling.selector, id, rateOf(pricey), rateOf(res(750, 1024, 1, 64))
+            )
         );
         _auto(pricey);
     }
@@ -139,7 +141,9 @@ contract ScalingTest is Base {
     }
 
     function tenant2Funded() internal returns (address) {
-        registerAndFund(tenant2, rateOf(res(250, 256, 1, 64)) * MIN_PREPAID);
+        // Exactly the admission: the minimum prepaid period and the metered exposure.
+        Resources memory r = res(250, 256, 1, 64);
+        registerAndFund(tenant2, rateOf(r) * MIN_PREPAID + meteredRateOf(r) * exposureSeconds());
         return tenant2;
     }
 
