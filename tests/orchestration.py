@@ -80,6 +80,14 @@ class Cluster:
             chain.transact(tc.deposit(tenant.address, 10**23), tenant)
         return cluster
 
+    def exposure(self, resources, host_id=None) -> int:
+        """What admitting ``resources`` adds to the tenant's exposure (TenantChain._meteredRate x
+        exposureSeconds): the escrow must hold it on top of the minimum prepaid period."""
+        f = self.chain.tenantchain.functions
+        cpu_second, memory_gib_second = f.getHost(host_id or self.host_id).call()[6]
+        per_second = -(-resources[0] * cpu_second // 1000) + -(-resources[1] * memory_gib_second // 1024)
+        return per_second * (f.claimClosesAt(0).call() + 1) * f.periodSeconds().call()
+
     def register_host(self, key: PrivateKey) -> int:
         tc = self.chain.tenantchain.functions
         bond = bond_shortfall(self.chain, CAPACITY, PRICES, METERED)

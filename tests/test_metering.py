@@ -205,7 +205,7 @@ def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_
     wallet_before = token.balanceOf(tenant.address).call()
     resources = (500, 64, 1, 64)
     rate = f.rateOf(cluster.host_id, resources).call()
-    deposits = [rate * 12]
+    deposits = [rate * 12 + cluster.exposure(resources)]  # the prepaid minimum and the metered exposure
     chain.transact(f.deposit(tenant.address, deposits[0]), tenant)
     light = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do sleep 0.2; done"))
 
@@ -217,7 +217,7 @@ def test_full_lifecycle_money_adds_up_to_the_token_unit(anvil, tmp_path, docker_
         docker_cleanup.api.exec_start(ex["Id"])
 
         # The escrow runs out; the keeper's settlement suspends the tenant; the container pauses.
-        wait_for(lambda: o.driver.containers()[allocation].status == "paused", timeout=60, what="the pause")
+        wait_for(lambda: o.driver.containers()[allocation].status == "paused", timeout=150, what="the pause")
         assert f.accountOf(tenant.address).call()[3] != 0  # suspendedAt
 
         deposits.append(rate * 60)  # pays the debt and a new prepaid stretch

@@ -307,7 +307,9 @@ def test_out_of_funds_pauses_and_top_up_resumes_with_data_intact(anvil, tmp_path
     chain.transact(tc.withdraw(tc.accountOf(poor.address).call()[4], poor.address), poor)  # empty the escrow
     resources = (500, 64, 1, 64)
     rate = tc.rateOf(cluster.host_id, resources).call()
-    chain.transact(tc.deposit(poor.address, rate * 3600), poor)  # exactly the minimum prepaid hour
+    # Exactly the minimum prepaid hour and the metered exposure, which reserved charges also draw on.
+    exposure = cluster.exposure(resources)
+    chain.transact(tc.deposit(poor.address, rate * 3600 + exposure), poor)
     with cluster.orchestrator(tmp_path, run_labels) as running:
         o = running.o
         allocation = cluster.request(poor, SLEEPER, resources=resources)
@@ -315,11 +317,11 @@ def test_out_of_funds_pauses_and_top_up_resumes_with_data_intact(anvil, tmp_path
         ex = docker_cleanup.api.exec_create(state.id, ["sh", "-c", "echo kept > /data/proof"])
         docker_cleanup.api.exec_start(ex["Id"])
 
-        anvil.rpc("evm_increaseTime", [3700])
+        anvil.rpc("evm_increaseTime", [3700 + exposure // rate])
         chain.transact(tc.settle(allocation), cluster_keeper := TENANTS[0])  # a keeper notices
         wait_for(lambda: o.driver.containers()[allocation].status == "paused", what="the pause")
 
-        chain.transact(tc.deposit(poor.address, rate * 7200), poor)  # debt + a prepaid hour
+        chain.transact(tc.deposit(poor.address, rate * 7200 + exposure), poor)  # debt + a prepaid hour
         wait_for(lambda: o.driver.containers()[allocation].status == "running", what="the resume")
         after = o.driver.containers()[allocation]
         assert after.id == state.id

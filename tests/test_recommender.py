@@ -119,19 +119,23 @@ def test_the_rate_ceiling_takes_a_partial_step():
 
 def test_an_automatic_step_prices_only_what_it_adds_at_the_quote():
     """Kept units stay at the agreed price, added ones at the quote beside everything in use (here with a
-    100% surcharge at 50% utilisation); the ceiling is checked on that rate, as the contract does."""
+    100% surcharge at 50% utilisation) but never above the agreed price (an operator's action never
+    raises a unit's price); the ceiling is checked on that rate, as the contract does."""
     host = HostPricing((10, 1, 0, 0), (1000, 1000, 10, 100), (500, 100, 1, 10), surcharge_pct=100)
-    agreed = (10, 1, 0, 0)  # what the allocation (250 m of the 500 in use) agreed at admission, alone then
     quote = host.quote_prices((500, 100, 1, 10), (250, 0, 0, 0))  # the added 250 m beside the 500 in use
     assert quote[0] > 10  # the surcharge applies to the added part
+    # Agreed at the base price: the surcharged quote is capped at it.
+    cheap = (10, 1, 0, 0)
+    assert host.grown_prices(cheap, (250, 64, 1, 10), (500, 64, 1, 10)) == cheap
+    # Agreed when the host was dearer: the added units come at the (lower) quote, averaged.
+    agreed = (40, 1, 0, 0)
+    assert quote[0] < 40
     grown = host.grown_prices(agreed, (250, 64, 1, 10), (500, 64, 1, 10))
-    assert grown[0] == (10 * 250 + quote[0] * 250) // 500 and grown[1:] == agreed[1:]
+    assert grown[0] == (40 * 250 + quote[0] * 250) // 500 and grown[1:] == agreed[1:]
     # Shrinking keeps the agreed price: the rate falls with the units.
     assert host.grown_prices(agreed, (250, 64, 1, 10), (100, 64, 1, 10)) == agreed
     rate = host.auto_resize_rate(agreed, (250, 64, 1, 10), (500, 64, 1, 10))
     assert rate == 500 * grown[0] + 64
-    # Priced whole at the quote (a tenant's own resize) it would cost more: the kept part is surcharged too.
-    assert host.resize_quote((250, 64, 1, 10), (500, 64, 1, 10)) > rate
     step = within_ceiling((250, 64, 1, 10), (500, 64, 1, 10),
                           lambda r: host.auto_resize_rate(agreed, (250, 64, 1, 10), r), ceiling=rate - 1)
     assert step is not None and 250 < step[0] < 500
