@@ -34,7 +34,7 @@ def test_forge_ape_and_orchestrator_build_the_same_bytecode():
     ours = compile_contracts(["contracts/test/TestToken.sol"])[CONTRACT]
 
     subprocess.run(
-        [str(PROJECT_ROOT / "node_modules/.bin/forge"), "build", "--quiet"],
+        [str(PROJECT_ROOT / "node_modules/@foundry-rs/forge-linux-amd64/bin/forge"), "build", "--quiet"],
         cwd=PROJECT_ROOT, env=tool_env(), check=True, capture_output=True,
     )
     forge_artifact = json.loads((PROJECT_ROOT / f".forge/out/{CONTRACT}.sol/{CONTRACT}.json").read_text())

@@ -36,5 +36,16 @@ function findImports(importPath) {
   return { error: `File not found: ${importPath}` };
 }
 
-const input = fs.readFileSync(0, 'utf8');
-process.stdout.write(solc.compile(input, { import: findImports }));
+// solcjs copies its input onto the WebAssembly stack (a few MB): a job whose sources are larger than
+// that (forge sends every file's content at once) crashes with "memory access out of bounds". So the
+// sources travel by name (`urls`) and solc reads each one through the callback, into its heap.
+const job = JSON.parse(fs.readFileSync(0, 'utf8'));
+const inline = new Map();
+for (const [name, source] of Object.entries(job.sources || {})) {
+  if (typeof source.content === 'string') {
+    inline.set(name, source.content);
+    job.sources[name] = { ...source, content: undefined, urls: [name] };
+  }
+}
+const readSource = (p) => (inline.has(p) ? { contents: inline.get(p) } : findImports(p));
+process.stdout.write(solc.compile(JSON.stringify(job), { import: readSource }));
