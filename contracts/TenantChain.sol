@@ -701,11 +701,9 @@ contract TenantChain is TenantChainBase {
     /// @dev Charge the line's amounts against what the allocation held until the period's end; false
     /// (nothing changed) when they don't fit.
     function _useHeld(StoredAllocation storage a, Meter storage m, uint32 period, uint256 line) internal returns (bool) {
-        (uint256 heldCpu, uint256 heldMemory) = _heldUntil(a, m, _genesis + uint256(period + 1) * _periodSeconds);
-        uint256 usedCpu = m.usedCpuMs + uint64(line >> 64);
-        uint256 usedMemory = m.usedMemoryMiBSeconds + uint64(line);
-        if (usedCpu > heldCpu || usedMemory > heldMemory) return false;
-        // Within what was held, and held saturates at 56 bits: the casts are exact.
+        (bool fits, uint256 usedCpu, uint256 usedMemory) = _fitsHeld(a, m, period, line);
+        if (!fits) return false;
+        // Within what was held, which fits 56 bits but for absurd sizes (2^24 s at 4 PiB of memory).
         (m.usedCpuMs, m.usedMemoryMiBSeconds) = (uint56(usedCpu), uint56(usedMemory));
         return true;
     }

@@ -318,15 +318,21 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// @dev Escrow that is neither spent, nor reserved as the minimum prepaid period, nor held back
     /// for metered charges that claims may still bring (Exposure).
     function _withdrawable(StoredAccount storage acct, Exposure storage x) internal view returns (uint256) {
-        uint256 committed = uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds) + _exposure(x);
+        uint256 committed = _committed(acct, x);
         return acct.funded > committed ? acct.funded - committed : 0;
+    }
+
+    /// @dev What an escrow must keep: everything accrued to now, the minimum prepaid period and the
+    /// metered exposure. Withdrawals leave it; admissions must cover it.
+    function _committed(StoredAccount storage acct, Exposure storage x) internal view returns (uint256) {
+        return uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds) + _exposure(x);
     }
 
     /// @dev The physical-bound metered cost per second of an allocation at its terms, rounded up: at its
     /// peak, since lines of earlier periods at a larger size may still be claimed after a shrink.
     function _meteredRate(MeterTerms storage terms) internal view returns (uint256) {
-        return Math.ceilDiv(uint256(terms.peakCpuMillis) * terms.cpuSecond, 1000)
-            + Math.ceilDiv(uint256(terms.peakMemoryMiB) * terms.memoryGiBSecond, 1024);
+        uint104 peak = uint104(terms.peakCpuMillis) | (uint104(terms.peakMemoryMiB) << 24);
+        return peak.meteredRate(MeteredPrices(terms.cpuSecond, terms.memoryGiBSecond));
     }
 
     function _checkTenantOrDelegate(address tenant) internal view {
@@ -364,11 +370,12 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// `funded >= rate * (now + minPrepaid) + exposure`.
     function _checkPrepaid(address tenant) internal view {
         StoredAccount storage acct = _accounts[tenant];
-        uint256 totalRate = acct.ratePerSecond;
         uint256 funded = acct.funded;
-        uint256 needed = totalRate * _config.minPrepaidSeconds + _exposure(_exposures[tenant]);
-        uint256 spent = totalRate * block.timestamp;
-        if (funded < spent + needed) revert BillingInsufficientPrepaid(tenant, needed, funded > spent ? funded - spent : 0);
+        uint256 committed = _committed(acct, _exposures[tenant]);
+        if (funded < committed) {
+            uint256 spent = uint256(acct.ratePerSecond) * block.timestamp;
+            revert BillingInsufficientPrepaid(tenant, committed - spent, funded > spent ? funded - spent : 0);
+        }
     }
 
     function _exposure(Exposure storage x) internal view returns (uint256 held) {
@@ -442,6 +449,19 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         if (cpuMs > uint256(terms.peakCpuMillis) * _periodSeconds) return (false, 0); // millicores x s = CPU-ms
         if (memoryMiBSeconds > uint256(terms.peakMemoryMiB) * _periodSeconds) return (false, 0);
         return (true, _cost(cpuMs, memoryMiBSeconds, terms.cpuSecond, terms.memoryGiBSecond));
+    }
+
+    /// @dev Whether a line's amounts, added to what the allocation was charged so far, fit under what it
+    /// held until the end of the line's period (the aggregate bound); and the new totals.
+    function _fitsHeld(StoredAllocation storage a, Meter storage m, uint32 period, uint256 line)
+        internal
+        view
+        returns (bool fits, uint256 usedCpu, uint256 usedMemory)
+    {
+        (uint256 heldCpu, uint256 heldMemory) = _heldUntil(a, m, _genesis + uint256(period + 1) * _periodSeconds);
+        usedCpu = m.usedCpuMs + uint64(line >> 64);
+        usedMemory = m.usedMemoryMiBSeconds + uint64(line);
+        fits = usedCpu <= heldCpu && usedMemory <= heldMemory;
     }
 
     /// @dev What the allocation held (CPU-ms, MiB-seconds) from admission to `t` (at most now).

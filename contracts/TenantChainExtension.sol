@@ -447,12 +447,8 @@ contract TenantChainExtension is TenantChainBase {
         (chargeable, cost) = _lineCost(hostId, period, line);
         if (!chargeable) return (false, 0);
         uint64 id = uint64(line >> 128);
-        Meter storage m = _meters[id];
-        (uint256 heldCpu, uint256 heldMemory) =
-            _heldUntil(_allocations[id], m, _genesis + uint256(period + 1) * _periodSeconds);
-        if (m.usedCpuMs + uint64(line >> 64) > heldCpu || m.usedMemoryMiBSeconds + uint64(line) > heldMemory) {
-            return (false, 0);
-        }
+        (bool fits,,) = _fitsHeld(_allocations[id], _meters[id], period, line);
+        if (!fits) return (false, 0);
     }
 
     /// @notice The cost of `cpuMs` and `memoryMiBSeconds` at `allocationId`'s agreed metered prices.
@@ -489,9 +485,7 @@ contract TenantChainExtension is TenantChainBase {
 
     /// @notice What withdrawals hold back of `tenant`'s escrow for metered charges claims may still bring.
     function exposureOf(address tenant) external view returns (uint256) {
-        Exposure storage x = _exposures[tenant];
-        uint256 held = uint256(x.meteredRate) * _exposureSeconds();
-        return x.closedUntil > block.timestamp ? held + x.closed : held;
+        return _exposure(_exposures[tenant]);
     }
 
     /// @notice Whether `signer` may sign `hostId`'s receipts for `period`: its operator, or the one before
@@ -621,8 +615,7 @@ contract TenantChainExtension is TenantChainBase {
     ) internal {
         address market = _market;
         if (market == address(0)) revert RegistryMarketNotSet();
-        uint104 cap = capacity.pack();
-        IMarket(market).lockBond(hostId, msg.sender, ResourcesLib.rate(cap, prices) + ResourcesLib.meteredRate(cap, metered));
+        IMarket(market).lockBond(hostId, msg.sender, ResourcesLib.fullRate(capacity.pack(), prices, metered));
     }
 
     function _checkPublicKey(bytes calldata publicKey) internal pure {

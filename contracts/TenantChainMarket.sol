@@ -426,8 +426,7 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
 
     /// @dev What a host's capacity requires: `bondSeconds` of its full income, reserved and metered.
     function _requiredBond(Host memory h) internal view returns (uint256) {
-        uint104 cap = ResourcesLib.pack(h.capacity);
-        return _bondFor(ResourcesLib.rate(cap, h.reservedPrices) + ResourcesLib.meteredRate(cap, h.meteredPrices));
+        return _bondFor(ResourcesLib.fullRate(ResourcesLib.pack(h.capacity), h.reservedPrices, h.meteredPrices));
     }
 
     /// @dev Take PENALTY_MULTIPLE x `overcharge` (at most the bond): half to the tenant, a quarter to

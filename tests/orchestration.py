@@ -15,7 +15,7 @@ from web3.logs import DISCARD
 from orchestrator.billing.receipts import unpack_line
 from orchestrator.chain.bonds import approve_bond, bond_shortfall
 from orchestrator.chain.client import Chain, Deployment
-from orchestrator.chain.pricing import HostPricing, request_bounds
+from orchestrator.chain.pricing import HostPricing, metered_rate, request_bounds
 from orchestrator.dev.devchain import DEV_KEYS, deploy_local
 from orchestrator.service import Orchestrator, ServiceConfig
 from orchestrator.spec import WorkloadSpec, encrypt_spec
@@ -84,8 +84,7 @@ class Cluster:
         """What admitting ``resources`` adds to the tenant's exposure (TenantChain._meteredRate x
         exposureSeconds): the escrow must hold it on top of the minimum prepaid period."""
         f = self.chain.tenantchain.functions
-        cpu_second, memory_gib_second = f.getHost(host_id or self.host_id).call()[6]
-        per_second = -(-resources[0] * cpu_second // 1000) + -(-resources[1] * memory_gib_second // 1024)
+        per_second = metered_rate(resources, f.getHost(host_id or self.host_id).call()[6])
         return per_second * (f.claimClosesAt(0).call() + 1) * f.periodSeconds().call()
 
     def register_host(self, key: PrivateKey) -> int:

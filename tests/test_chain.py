@@ -99,14 +99,24 @@ def test_fast_calldata_equals_web3s(anvil, tmp_path):
         assert encode_call(call) == call._encode_transaction_data()
 
 
+def _refused(chain, call, account, error: str, what: str) -> None:
+    """``call`` sent by ``account`` is refused with the custom error ``error``; else AssertionError(what)."""
+    from orchestrator.errors import ContractRefused
+
+    try:
+        chain.transact(call, account)
+    except ContractRefused as exc:
+        assert exc.error == error, exc
+    else:
+        raise AssertionError(what)
+
+
 def test_client_pricing_is_the_contracts_and_a_front_run_rise_is_refused(anvil, tmp_path):
     """chain.pricing computes to the unit what the contract charges (requests, tenants' resizes and
     automatic resizes, with a utilisation surcharge); a request or resize bounded by its quote is
     refused when the host's prices rise between the quote and the transaction."""
     from orchestrator.chain.pricing import HostPricing, request_bounds
     from web3.logs import DISCARD
-
-    from orchestrator.errors import ContractRefused
 
     from .orchestration import METERED, OPERATOR as HOST_OPERATOR, TENANTS, Cluster
 
@@ -142,12 +152,8 @@ def test_client_pricing_is_the_contracts_and_a_front_run_rise_is_refused(anvil, 
     # Front-running: the tenant read its quote, the host raises its prices, the transaction is refused.
     max_rate, max_metered = request_bounds(chain, h, (500, 64, 1, 64))
     chain.transact(f.setSurcharge(h, 100), HOST_OPERATOR)
-    try:
-        chain.transact(f.requestAllocation(h, (500, 64, 1, 64), max_rate, max_metered, b"\0" * 32, b"spec"), TENANTS[0])
-    except ContractRefused as exc:
-        assert exc.error == "AllocationRateAboveMax", exc
-    else:
-        raise AssertionError("a request above its quote was admitted")
+    request = f.requestAllocation(h, (500, 64, 1, 64), max_rate, max_metered, b"\0" * 32, b"spec")
+    _refused(chain, request, TENANTS[0], "AllocationRateAboveMax", "a request above its quote was admitted")
     max_rate, max_metered = request_bounds(chain, h, (500, 64, 1, 64))
     host = f.getHost(h).call()
     # Dearer metered prices raise the bond (it covers metered income too): the operator pays it.
@@ -156,21 +162,13 @@ def test_client_pricing_is_the_contracts_and_a_front_run_rise_is_refused(anvil, 
     chain.transact(chain.token.functions.mint(HOST_OPERATOR.address, bond), HOST_OPERATOR)
     approve_bond(chain, HOST_OPERATOR, bond)
     chain.transact(f.updateHost(h, host[2], host[5], (METERED[0] * 2, METERED[1])), HOST_OPERATOR)
-    try:
-        chain.transact(f.requestAllocation(h, (500, 64, 1, 64), max_rate, max_metered, b"\0" * 32, b"spec"), TENANTS[0])
-    except ContractRefused as exc:
-        assert exc.error == "AllocationMeteredAboveMax", exc
-    else:
-        raise AssertionError("a request above its metered bound was admitted")
+    request = f.requestAllocation(h, (500, 64, 1, 64), max_rate, max_metered, b"\0" * 32, b"spec")
+    _refused(chain, request, TENANTS[0], "AllocationMeteredAboveMax", "a request above its metered bound was admitted")
     chain.transact(f.setSurcharge(h, 0), HOST_OPERATOR)
     quote = pricing().resize_quote((700, 512, 2, 32), (1400, 512, 2, 32))
     chain.transact(f.setSurcharge(h, 100), HOST_OPERATOR)
-    try:
-        chain.transact(f.resizeAllocation(ids[2], (1400, 512, 2, 32), quote), TENANTS[2])
-    except ContractRefused as exc:
-        assert exc.error == "AllocationRateAboveMax", exc
-    else:
-        raise AssertionError("a resize above its quote went through")
+    _refused(chain, f.resizeAllocation(ids[2], (1400, 512, 2, 32), quote), TENANTS[2], "AllocationRateAboveMax",
+             "a resize above its quote went through")
     # The host asks less than the bound: the resize goes through at the lower rate.
     chain.transact(f.setSurcharge(h, 0), HOST_OPERATOR)
     assert pricing().resize_quote((700, 512, 2, 32), (1400, 512, 2, 32)) <= quote

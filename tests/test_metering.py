@@ -93,6 +93,18 @@ def _reported_lines(tc):
     return {(e.args.period, r["allocationId"]): r for e in events for r in lines_of(e)}
 
 
+def _burner_reported_then_cut(cluster, o, proxy) -> int:
+    """A burner at half a core, running until its first whole period is reported; then the orchestrator's
+    RPC is cut. Returns the allocation."""
+    tc = cluster.chain.tenantchain
+    burner = cluster.request(TENANTS[0], BURNER, resources=(500, 64, 1, 64))
+    wait_for(lambda: burner in o.driver.containers(), what="the burner")
+    first = o.reporter.period_of(time.time()) + 1
+    wait_for(lambda: (first, burner) in _reported_lines(tc), timeout=8 * PERIOD, what="a first report")
+    proxy.cut()
+    return burner
+
+
 def test_rpc_outage_metering_goes_on_and_reports_catch_up(anvil, tmp_path, docker_cleanup, run_labels):
     from .netproxy import Proxy
 
@@ -102,11 +114,7 @@ def test_rpc_outage_metering_goes_on_and_reports_catch_up(anvil, tmp_path, docke
     try:
         with cluster.orchestrator(tmp_path, run_labels, rpc_url=proxy.url, meter_interval_s=0.5) as running:
             o = running.o
-            burner = cluster.request(TENANTS[0], BURNER, resources=(500, 64, 1, 64))
-            wait_for(lambda: burner in o.driver.containers(), what="the burner")
-            first = o.reporter.period_of(time.time()) + 1
-            wait_for(lambda: (first, burner) in _reported_lines(tc), timeout=8 * PERIOD, what="a first report")
-            proxy.cut()
+            burner = _burner_reported_then_cut(cluster, o, proxy)
             cut_at = time.time()
             # Three periods pass with the chain unreachable: samples keep being taken locally.
             wait_for(lambda: o.reporter.period_of(time.time()) >= o.reporter.period_of(cut_at) + 3,
@@ -139,11 +147,7 @@ def test_after_a_long_rpc_outage_no_report_arrives_late_and_the_open_periods_are
     try:
         with cluster.orchestrator(tmp_path, run_labels, rpc_url=proxy.url, meter_interval_s=0.5) as running:
             o = running.o
-            burner = cluster.request(TENANTS[0], BURNER, resources=(500, 64, 1, 64))
-            wait_for(lambda: burner in o.driver.containers(), what="the burner")
-            first = o.reporter.period_of(time.time()) + 1
-            wait_for(lambda: (first, burner) in _reported_lines(tc), timeout=8 * PERIOD, what="a first report")
-            proxy.cut()
+            burner = _burner_reported_then_cut(cluster, o, proxy)
             cut = o.reporter.period_of(time.time())
             reported_before = {p for p, a in _reported_lines(tc) if a == burner}
             restore = cut + grace + 3

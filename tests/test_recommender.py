@@ -170,11 +170,9 @@ class Allocation:
         self.id, self.cpu_millis, self.memory_mib, self.storage_gib, self.pids, self.suspended = id, cpu, memory, 1, 10, False
 
 
-@pytest.mark.parametrize("refusal, held_for", [
-    (ContractRefused("the contract refused: ScalingCooldown(7, 2000)", "ScalingCooldown", (7, 2000)), 2000 - 1020),
-    (ContractRefused("the contract refused: AllocationInsufficientCapacity(...)", "AllocationInsufficientCapacity"), 60),
-])
-def test_the_autoscaler_backs_off_when_the_chain_refuses_and_says_why(refusal, held_for):
+def _refused_scaler(refusal):
+    """An autoscaler over one throttled allocation whose every step the chain refuses with ``refusal``;
+    with its store, the steps it sent, its clock and the samples."""
     samples = series(250, 20, seconds=20)
     clock = [samples[0].at]
     store = FakeStore([Allocation(7, 250, 64)], {7: (100, 32, 2000, 1024, 10**30)}, samples, clock)
@@ -186,6 +184,15 @@ def test_the_autoscaler_backs_off_when_the_chain_refuses_and_says_why(refusal, h
 
     scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), send, flat_pricing, PERIOD,
                         lambda a, since: 0, clock=lambda: clock[0])
+    return scaler, store, sent, clock, samples
+
+
+@pytest.mark.parametrize("refusal, held_for", [
+    (ContractRefused("the contract refused: ScalingCooldown(7, 2000)", "ScalingCooldown", (7, 2000)), 2000 - 1020),
+    (ContractRefused("the contract refused: AllocationInsufficientCapacity(...)", "AllocationInsufficientCapacity"), 60),
+])
+def test_the_autoscaler_backs_off_when_the_chain_refuses_and_says_why(refusal, held_for):
+    scaler, store, sent, clock, samples = _refused_scaler(refusal)
     assert scaler.run_once() == []  # first sight: the limits' clock starts now
     clock[0] = samples[-1].at
     scaler.run_once()
@@ -201,17 +208,8 @@ def test_the_autoscaler_backs_off_when_the_chain_refuses_and_says_why(refusal, h
 
 
 def test_while_paused_the_autoscaler_waits_and_says_so_once(caplog):
-    samples = series(250, 20, seconds=20)
-    clock = [samples[0].at]
-    store = FakeStore([Allocation(7, 250, 64)], {7: (100, 32, 2000, 1024, 10**30)}, samples, clock)
-    sent = []
-
-    def send(steps):
-        sent.append(steps)
-        return [ContractRefused("the contract refused: RegistryPaused()", "RegistryPaused")]
-
-    scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), send, flat_pricing, PERIOD,
-                        lambda a, since: 0, clock=lambda: clock[0])
+    scaler, store, sent, clock, samples = _refused_scaler(
+        ContractRefused("the contract refused: RegistryPaused()", "RegistryPaused"))
     scaler.run_once()
     clock[0] = samples[-1].at
     with caplog.at_level("WARNING", logger="tenantchain.autoscaler"):

@@ -51,6 +51,16 @@ library ResourcesLib {
             + (uint256(uint32(p >> 24)) * prices.memoryGiBSecond + 1023) / 1024;
     }
 
+    /// @dev A host's full income per second at capacity `p`: every resource reserved, CPU and memory also
+    /// used in full at the metered prices. What its bond is sized by.
+    function fullRate(uint104 p, ITypes.ReservedPrices memory reserved, ITypes.MeteredPrices memory metered)
+        internal
+        pure
+        returns (uint256)
+    {
+        return rate(p, reserved) + meteredRate(p, metered);
+    }
+
     /// @dev Reserved charge per second: sum over resources of amount x price. Never rounds, and
     /// can't overflow (4 x 2^32 x 2^64 < 2^256).
     function rate(uint104 p, ITypes.ReservedPrices memory prices) internal pure returns (uint256) {

@@ -7,15 +7,13 @@ from eth_account.signers.local import LocalAccount
 
 from ..errors import ChainError
 from .client import Chain
+from .pricing import metered_rate, rate
 
 
 def full_rate(capacity, reserved_prices, metered_prices) -> int:
     """A host's full income per second (ResourcesLib.rate + meteredRate): everything reserved, and its
     CPU and memory used in full at the metered prices (rounded up)."""
-    cpu, memory = int(capacity[0]), int(capacity[1])
-    cpu_second, memory_gib_second = (int(x) for x in metered_prices)
-    return (sum(int(c) * int(p) for c, p in zip(capacity, reserved_prices))
-            + -(-cpu * cpu_second // 1000) + -(-memory * memory_gib_second // 1024))
+    return rate(tuple(int(c) for c in capacity), tuple(int(p) for p in reserved_prices)) + metered_rate(capacity, metered_prices)
 
 
 def bond_shortfall(chain: Chain, capacity, reserved_prices, metered_prices, host_id: int | None = None) -> int:

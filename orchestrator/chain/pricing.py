@@ -22,6 +22,13 @@ def rate(resources: Resources, prices: Prices) -> int:
     return sum(r * p for r, p in zip(resources, prices))
 
 
+def metered_rate(resources, metered_prices) -> int:
+    """`ResourcesLib.meteredRate`: the metered cost per second of ``resources``' CPU and memory used in
+    full at ``metered_prices`` (per CPU-second, per GiB-second), rounded up."""
+    cpu_second, memory_gib_second = (int(x) for x in metered_prices)
+    return -(-int(resources[0]) * cpu_second // 1000) + -(-int(resources[1]) * memory_gib_second // 1024)
+
+
 def _span_squares(used: int, req: int, cap: int) -> int:
     """The contract's `_spanSquares`: utilisation in basis points before and after, squared and summed."""
     if cap == 0:

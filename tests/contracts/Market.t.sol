@@ -16,16 +16,7 @@ contract MarketTest is Base {
     uint32 internal period;
 
     function setUp() public override {
-        vm.warp(1_700_000_000);
-        token = new TestToken();
-        (operator, opKey) = makeAddrAndKey("bonded operator");
-        deployChain(0, marketParams(BOND_SECONDS));
-        token.mint(operator, 1_000_000 ether);
-        vm.prank(operator);
-        token.approve(address(market), type(uint256).max);
-        hostId = registerHost(operator, hostCapacity());
-        registerAndFund(tenant, 1_000 ether);
-        token.mint(tenant, 100 ether); // for dispute bonds
+        opKey = deployBonded(BOND_SECONDS);
         id = request(tenant, small());
         period = tc.currentPeriod();
         vm.warp(block.timestamp + PERIOD);
@@ -41,13 +32,7 @@ contract MarketTest is Base {
         view
         returns (IMarket.UsageReceipt memory r, bytes memory sig)
     {
-        r = IMarket.UsageReceipt(id, period, cpuMs, memMiBs);
-        (uint8 v, bytes32 rr, bytes32 ss) = vm.sign(opKey, market.receiptDigest(r));
-        sig = abi.encodePacked(rr, ss, v);
-    }
-
-    function cost(uint64 cpuMs, uint64 memMiBs) internal view returns (uint256) {
-        return tc.meteredCost(cpuMs, memMiBs, metered());
+        return signed(opKey, id, period, cpuMs, memMiBs);
     }
 
     // --- bonds --------------------------------------------------------------------------

@@ -24,34 +24,21 @@ contract MoneySafetyTest is Base {
     uint256[] internal noLines;
 
     function setUp() public override {
-        vm.warp(1_700_000_000);
-        token = new TestToken();
-        (operator, opKey) = makeAddrAndKey("bonded operator");
-        deployChain(0, marketParams(BOND_SECONDS));
-        token.mint(operator, 1_000_000 ether);
-        vm.prank(operator);
-        token.approve(address(market), type(uint256).max);
-        hostId = registerHost(operator, hostCapacity());
-        registerAndFund(tenant, 1_000 ether);
-        token.mint(tenant, 100 ether); // for dispute bonds
+        opKey = deployBonded(BOND_SECONDS);
         vm.prank(tenant);
         token.approve(address(market), type(uint256).max);
     }
 
     // --- helpers ------------------------------------------------------------------------
 
-    function signed(uint256 key, uint64 id, uint32 period, uint64 cpuMs, uint64 memMiBs)
-        internal
-        view
-        returns (IMarket.UsageReceipt memory r, bytes memory sig)
-    {
-        r = IMarket.UsageReceipt(id, period, cpuMs, memMiBs);
-        (uint8 v, bytes32 rr, bytes32 ss) = vm.sign(key, market.receiptDigest(r));
-        sig = abi.encodePacked(rr, ss, v);
-    }
-
-    function cost(uint64 cpuMs, uint64 memMiBs) internal view returns (uint256) {
-        return tc.meteredCost(cpuMs, memMiBs, metered());
+    /// @dev Period 0 can no longer be reported (its grace is over) nor claimed (nothing is held for it).
+    function periodZeroIsClosed(uint256[] memory lines) internal {
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, 0, GRACE_PERIODS + 1));
+        tc.reportUsage(hostId, 0, lines, noLines);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageNothingToClaim.selector, hostId, 0));
+        tc.claimUsage(hostId, 0, lines);
     }
 
     function claim(uint32 period, uint256[] memory lines) internal {
@@ -133,12 +120,7 @@ contract MoneySafetyTest is Base {
         uint64 id = request(tenant, small());
         uint256[] memory atMax = line(id, maxCpu(small()), maxMem(small()));
         vm.warp(startOf(DISPUTE + 1)); // f151579 counted finality from the period: final already
-        vm.prank(operator);
-        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, 0, GRACE_PERIODS + 1));
-        tc.reportUsage(hostId, 0, atMax, noLines);
-        vm.prank(operator);
-        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageNothingToClaim.selector, hostId, 0));
-        tc.claimUsage(hostId, 0, atMax);
+        periodZeroIsClosed(atMax);
 
         // The latest report of period p (the last second of its grace) ...
         uint32 p = tc.currentPeriod();
@@ -183,12 +165,7 @@ contract MoneySafetyTest is Base {
         uint32 next = GRACE_PERIODS + DISPUTE; // the same slot's next period, reported empty (digest 0)
         vm.prank(operator);
         tc.reportUsage(hostId, next, noLines, all); // claims period 0 on the way
-        vm.prank(operator);
-        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageReportTooLate.selector, 0, GRACE_PERIODS + 1));
-        tc.reportUsage(hostId, 0, disputed, noLines);
-        vm.prank(operator);
-        vm.expectRevert(abi.encodeWithSelector(IUsage.UsageNothingToClaim.selector, hostId, 0));
-        tc.claimUsage(hostId, 0, disputed);
+        periodZeroIsClosed(disputed);
 
         assertEq(tc.getAllocation(id).pendingMetered, 0, "the voided line is never charged");
         assertEq(tc.getAllocation(id2).pendingMetered, 0, "collected at once");
@@ -244,24 +221,33 @@ contract MoneySafetyTest is Base {
 
     // --- finding 5: auto-resize re-priced what the tenant already held --------------------
 
+    /// @dev An allocation of `start` with a scaling policy, its agreed rate and prices; then the host's
+    /// prices nine times higher and the surcharge at 200%.
+    function autoScaledThenSpiked()
+        internal
+        returns (uint64 id, Resources memory start, uint64 agreedRate, ReservedPrices memory agreed)
+    {
+        vm.prank(admin);
+        tc.setMaxSurcharge(200);
+        start = res(250, 256, 1, 64);
+        id = request(tenant, start);
+        vm.prank(tenant);
+        tc.setScalingPolicy(id, res(250, 128, 1, 64), res(1000, 1024, 1, 64), type(uint64).max);
+        agreedRate = tc.getAllocation(id).ratePerSecond;
+        (agreed,,,) = tc.termsOf(id);
+        vm.startPrank(operator);
+        tc.updateHost(hostId, hostCapacity(), times(prices(), 9), metered());
+        tc.setSurcharge(hostId, 200);
+        vm.stopPrank();
+    }
+
     /// Raise prices and the surcharge, auto-resize to the same size, restore: on f151579 the tenant paid up
     /// to its ceiling for its minimum. Kept units stay at the agreed price; added units are priced at the
     /// quote for them alone, but never above the agreed price (an operator's action never raises a unit).
     function test_finding5_priceRiseThenAutoResize_keptPartStaysAtAgreedPrice() public {
-        vm.prank(admin);
-        tc.setMaxSurcharge(200);
-        Resources memory start = res(250, 256, 1, 64);
-        uint64 id = request(tenant, start);
-        vm.prank(tenant);
-        tc.setScalingPolicy(id, res(250, 128, 1, 64), res(1000, 1024, 1, 64), type(uint64).max);
-        uint64 agreedRate = tc.getAllocation(id).ratePerSecond;
-        (ReservedPrices memory agreed,,,) = tc.termsOf(id);
-
-        vm.startPrank(operator);
-        tc.updateHost(hostId, hostCapacity(), times(prices(), 9), metered());
-        tc.setSurcharge(hostId, 200);
+        (uint64 id, Resources memory start, uint64 agreedRate, ReservedPrices memory agreed) = autoScaledThenSpiked();
+        vm.prank(operator);
         tc.autoResizeAllocation(id, start); // the same size
-        vm.stopPrank();
         assertEq(tc.getAllocation(id).ratePerSecond, agreedRate, "the same size keeps its rate");
         (ReservedPrices memory after_,,,) = tc.termsOf(id);
         assertEq(after_.cpuMilli, agreed.cpuMilli);
@@ -834,19 +820,7 @@ contract MoneySafetyTest is Base {
     /// H2: prices spiked, a 1-unit automatic growth blended the spiked quote into every kept unit, and a
     /// shrink back kept the blended price. Added units are never priced above the agreed price.
     function test_review_H2_spikedQuoteOneUnitAutoResizeThenShrink_keepsAgreedUnitPrice() public {
-        vm.prank(admin);
-        tc.setMaxSurcharge(200);
-        Resources memory start = res(250, 256, 1, 64);
-        uint64 id = request(tenant, start);
-        vm.prank(tenant);
-        tc.setScalingPolicy(id, res(250, 128, 1, 64), res(1000, 1024, 1, 64), type(uint64).max);
-        uint64 agreedRate = tc.getAllocation(id).ratePerSecond;
-        (ReservedPrices memory agreed,,,) = tc.termsOf(id);
-
-        vm.startPrank(operator);
-        tc.updateHost(hostId, hostCapacity(), times(prices(), 9), metered());
-        tc.setSurcharge(hostId, 200);
-        vm.stopPrank();
+        (uint64 id, Resources memory start, uint64 agreedRate, ReservedPrices memory agreed) = autoScaledThenSpiked();
         assertGt(tc.rateOf(hostId, res(1, 0, 0, 0)), 9 * uint256(agreed.cpuMilli), "the quote spiked");
         vm.prank(operator);
         tc.autoResizeAllocation(id, res(251, 256, 1, 64)); // one unit more

@@ -69,6 +69,22 @@ abstract contract Base is Test, ITypes {
         vm.stopPrank();
     }
 
+    /// @dev A fresh deployment whose market asks `bondSeconds` of bond, with an operator that signs
+    /// receipts (its key in `opKey`) and holds the bond, one host and a funded tenant with tokens and an
+    /// allowance for dispute bonds.
+    function deployBonded(uint32 bondSeconds) internal returns (uint256 opKey) {
+        vm.warp(1_700_000_000);
+        token = new TestToken();
+        (operator, opKey) = makeAddrAndKey("bonded operator");
+        deployChain(0, marketParams(bondSeconds));
+        token.mint(operator, 1_000_000 ether);
+        vm.prank(operator);
+        token.approve(address(market), type(uint256).max);
+        hostId = registerHost(operator, hostCapacity());
+        registerAndFund(tenant, 1_000 ether);
+        token.mint(tenant, 100 ether); // for dispute bonds
+    }
+
     function marketParams(uint32 bondSeconds) internal view returns (IMarket.Parameters memory) {
         return IMarket.Parameters({
             bondSeconds: bondSeconds,
@@ -194,6 +210,22 @@ abstract contract Base is Test, ITypes {
         tc.proposeParameters(minPrepaid, grace, treasury_);
         vm.warp(block.timestamp + tc.PARAMETER_DELAY());
         tc.applyParameters();
+    }
+
+    /// @dev A usage receipt for `id` and `period`, signed with `key` (an operator's) for the market.
+    function signed(uint256 key, uint64 id, uint32 period, uint64 cpuMs, uint64 memMiBs)
+        internal
+        view
+        returns (IMarket.UsageReceipt memory r, bytes memory sig)
+    {
+        r = IMarket.UsageReceipt(id, period, cpuMs, memMiBs);
+        (uint8 v, bytes32 rr, bytes32 ss) = vm.sign(key, market.receiptDigest(r));
+        sig = abi.encodePacked(rr, ss, v);
+    }
+
+    /// @dev A line's cost at the test host's metered prices (what every allocation here agreed to).
+    function cost(uint64 cpuMs, uint64 memMiBs) internal view returns (uint256) {
+        return tc.meteredCost(cpuMs, memMiBs, metered());
     }
 
     /// @dev One report line, packed as the contract takes it (ITypes).
