@@ -72,6 +72,12 @@ class Reconciler:
         desired = {a.id: a for a in self.store.allocations()}
         work = sorted(desired.values() if scope is None else (desired[i] for i in scope if i in desired),
                       key=lambda a: a.id)
+        if scope is None:  # before anything starts: no container may run on another allocation's disk
+            try:
+                report.actions += self.driver.check_volumes()
+            except DockerHostError as exc:
+                report.errors.append((None, str(exc)))
+                log.warning("volume check: %s", exc)
         actual = self.driver.containers(None if scope is None else [a.id for a in work])
         if scope is None or any(a.status == "closed" for a in work):
             self._volumes = self.driver.volume_allocations()

@@ -72,8 +72,20 @@ def _remove_test_objects(client: docker.DockerClient, keep_live_runs: bool) -> N
                 volume.remove(force=True)
             except NotFound:
                 pass
-            if device.startswith("/dev/loop"):  # sized volumes: free the loop device too
-                subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
+            _free_loop_device(device)
+
+
+def _free_loop_device(device: str) -> None:
+    """A sized volume names its allocation's device link (older ones a loop number): detach the loop
+    device behind it, and unmount the links' tmpfs once it holds no link."""
+    path = Path(device)
+    target = os.path.realpath(path) if path.is_symlink() else device
+    if target.startswith("/dev/loop"):
+        subprocess.run(["losetup", "-d", target], capture_output=True, check=False)
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+        if os.path.ismount(path.parent) and not any(path.parent.iterdir()):
+            subprocess.run(["umount", str(path.parent)], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from docker.types import IPAMConfig, IPAMPool, Mount
 from ..errors import DockerHostError
 from ..spec import WorkloadSpec
 from .cgroups import CgroupPaths, read_limits
+from .loop_devices import LoopDevices
 
 log = logging.getLogger("tenantchain.docker")
 
@@ -84,6 +85,7 @@ class DockerDriver:
         # Inspect results by container id, refreshed when the list shows a new status or the PID is gone.
         self._inspected: dict[str, ContainerState] = {}
         self._cache_lock = threading.Lock()
+        self.loops = LoopDevices(self.data_dir, self._run)
 
     # --- labels and names -----------------------------------------------------------------
 
@@ -175,45 +177,60 @@ class DockerDriver:
             pass
 
     # --- volumes: an ext4 image on a loop device, so the kernel enforces the size --------------
-
-    def _image_path(self, allocation: int) -> Path:
-        return self.data_dir / "volumes" / f"allocation-{allocation}.img"
+    # The volume names the allocation's device link, never a loop number (see loop_devices.py).
 
     def ensure_volume(self, allocation: int, size_gib: int, owner: str = "65534:65534"):
         name = self.volume_name(allocation)
+        link = str(self.loops.link(allocation))
+        self.loops.create_image(allocation, size_gib, owner)
+        self.loops.attach(allocation)
         try:
-            return self._call("volume inspect", self.client.volumes.get, name)
+            volume = self._call("volume inspect", self.client.volumes.get, name)
+            if (volume.attrs.get("Options") or {}).get("device") == link:
+                return volume
+            # Made by an older version, on a loop number: no container uses it now (we are creating
+            # the allocation's container), so it is replaced; the data is in the image, untouched.
+            self._call("volume remove", volume.remove, force=True)
         except NotFound:
             pass
-        image = self._image_path(allocation)
-        image.parent.mkdir(parents=True, exist_ok=True)
-        if not image.exists():
-            with open(image, "wb") as f:
-                f.truncate(max(1, size_gib) * 1024**3)  # sparse: costs disk only as it fills
-            self._run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner}", str(image)])
-        device = self._loop_device(image)
         volume = self._call(
             "volume create", self.client.volumes.create, name=name, driver="local",
-            driver_opts={"type": "ext4", "device": device}, labels=self._labels("volume", allocation=allocation))
-        log.info("volume %s created (%d GiB on %s)", name, size_gib, device)
+            driver_opts={"type": "ext4", "device": link}, labels=self._labels("volume", allocation=allocation))
+        log.info("volume %s created (%d GiB on %s)", name, size_gib, link)
         return volume
 
-    def _loop_device(self, image: Path) -> str:
-        attached = self._run(["losetup", "-j", str(image)]).strip()
-        if attached:
-            return attached.split(":", 1)[0]
-        return self._run(["losetup", "--find", "--show", str(image)]).strip()
+    def check_volumes(self) -> list[tuple[int, str]]:
+        """Every volume against its own image, before anything else runs in a full pass: attach what a
+        reboot detached, and remove (for the reconciler to recreate) a container that mounted anything
+        but its own image, or whose volume still names a loop number. Returns the actions taken."""
+        actions: list[tuple[int, str]] = []
+        volumes = self._call("volume list", self.client.volumes.list, filters=self._filters("volume"))
+        containers = self.containers(limits=False)
+        for volume in volumes:
+            allocation = int(volume.attrs["Labels"][f"{LABEL}.allocation"])
+            if not self.loops.image(allocation).exists():
+                continue  # removed meanwhile (a closed allocation's volume expiring)
+            if self.loops.attach(allocation):
+                actions.append((allocation, "volume-attached"))
+            state = containers.get(allocation)
+            if state is None:
+                continue
+            own = self.loops.image(allocation).resolve()
+            if (volume.attrs.get("Options") or {}).get("device") != str(self.loops.link(allocation)):
+                self.remove_container(state.id)
+                actions.append((allocation, "volume-rebound"))
+            elif state.pid and (seen := self.loops.mounted_image(state.pid, DATA_MOUNT)) not in (None, own):
+                log.error("allocation %d: its container mounted %s, not its own volume; removed", allocation, seen)
+                self.remove_container(state.id)
+                actions.append((allocation, "volume-mismatch-removed"))
+        return actions
 
     def remove_volume(self, allocation: int) -> None:
         try:
             self._call("volume remove", self.client.volumes.get(self.volume_name(allocation)).remove, force=True)
         except NotFound:
             pass
-        image = self._image_path(allocation)
-        if image.exists():
-            for line in self._run(["losetup", "-j", str(image)]).splitlines():
-                self._run(["losetup", "-d", line.split(":", 1)[0]])
-            image.unlink()
+        self.loops.detach(allocation)
 
     def volume_allocations(self) -> set[int]:
         found = self._call("volume list", self.client.volumes.list, filters=self._filters("volume"))
@@ -433,6 +450,7 @@ class DockerDriver:
             self.remove_volume(allocation)
         for network in self.networks().values():
             self.remove_network(network)
+        self.loops.close()
 
 
 def bridge_prefix(name_prefix: str) -> str:
