@@ -25,6 +25,7 @@ from .chain.pricing import HostPricing
 from .chain.txmanager import TxManager
 from .chain.watcher import Watcher, WatcherConfig
 from .errors import ChainError, ConfigError, DockerHostError
+from .host import daemon_baseline
 from .host.docker_driver import DockerDriver
 from .host.firewall import Firewall, FirewallError
 from .host.lifecycle import Death, Lifecycle
@@ -103,6 +104,8 @@ class Orchestrator:
             scope=docker_scope(deployment, config.host_id),
             data_dir=config.data_dir, subnet_pool=config.subnet_pool, extra_labels=config.extra_labels,
             name_prefix=config.name_prefix)
+        for problem in daemon_baseline.missing(self.driver.info):
+            log.warning("docker daemon: %s", problem)
         self.watcher = Watcher(
             self.chain.w3, deployment.tenantchain, self.chain.tenantchain.abi, deployment.start_block,
             config.host_id, self.store, WatcherConfig(confirmations=config.confirmations))

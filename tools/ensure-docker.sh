@@ -26,7 +26,11 @@ if ! docker info >/dev/null 2>&1; then
   mkdir -p "$log_dir"
   if ! pgrep -x dockerd >/dev/null; then
     echo "ensure-docker: starting dockerd (log: $log_dir/dockerd.log)" >&2
-    nohup dockerd >>"$log_dir/dockerd.log" 2>&1 </dev/null &
+    # The CIS daemon baseline (orchestrator/host/daemon_baseline.py reads it back at start).
+    nohup dockerd --live-restore --no-new-privileges --icc=false --userland-proxy=false \
+      --log-driver json-file --log-opt max-size=10m --log-opt max-file=3 \
+      >>"$log_dir/dockerd.log" 2>&1 </dev/null &
+    touch "$log_dir/dockerd.started-by-setup"
   fi
   for _ in $(seq 1 $((deadline_s * 4))); do
     docker info >/dev/null 2>&1 && exit 0

@@ -82,6 +82,7 @@ class DockerDriver:
             raise DockerHostError(f"Docker is not reachable at {base_url or 'the default socket'}: {exc}") from exc
         # This kernel may lack the blkio weight controller: dockerd then drops the setting with a warning.
         self.blkio_weight_supported = bool(info.get("BlkioWeight"))
+        self.info = info
         # Inspect results by container id, refreshed when the list shows a new status or the PID is gone.
         self._inspected: dict[str, ContainerState] = {}
         self._cache_lock = threading.Lock()

@@ -1,0 +1,31 @@
+"""The Docker daemon baseline: read back from `docker info`, and met by the daemon `make setup` starts."""
+
+import os
+
+import pytest
+
+from orchestrator.chain.build import PROJECT_ROOT
+from orchestrator.host.daemon_baseline import missing
+
+MET = {"LiveRestoreEnabled": True, "SecurityOptions": ["name=seccomp,profile=default", "name=no-new-privileges"],
+       "LoggingDriver": "json-file"}
+
+
+def test_each_missing_item_is_named_with_what_to_do():
+    assert missing(MET) == []
+    problems = missing({**MET, "LiveRestoreEnabled": False})
+    assert len(problems) == 1 and "live-restore" in problems[0] and "--live-restore" in problems[0]
+    problems = missing({**MET, "SecurityOptions": ["name=seccomp,profile=default"]})
+    assert len(problems) == 1 and "--no-new-privileges" in problems[0]
+    problems = missing({**MET, "LoggingDriver": "none"})
+    assert len(problems) == 1 and "'none'" in problems[0]
+    assert len(missing({})) == 3
+
+
+def test_the_daemon_that_setup_started_meets_the_baseline(docker_client):
+    started_here = (PROJECT_ROOT / ".run" / "dockerd.started-by-setup").exists()
+    if not started_here and os.environ.get("CI") != "true":
+        pytest.skip("a daemon the developer runs is theirs to configure (the orchestrator warns at start)")
+    assert missing(docker_client.info()) == []
+    bridge = docker_client.networks.get("bridge").attrs["Options"]
+    assert bridge.get("com.docker.network.bridge.enable_icc") == "false"
