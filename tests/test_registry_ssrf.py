@@ -8,6 +8,7 @@ resolve to other addresses are resolved by a fake resolver and refused before an
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import threading
@@ -19,6 +20,7 @@ from orchestrator.host.registry import (MANIFEST_TYPES, AddressPolicy, ImageFetc
                                         _Response, forbidden, parse_reference)
 from orchestrator.spec import RejectCode, WorkloadSpec
 
+from .conftest import TEST_IMAGE
 from .orchestration import TENANTS, Cluster, wait_for
 
 MANIFEST = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -266,3 +268,82 @@ def test_rejections_on_chain_carry_the_codes(anvil, tmp_path, docker_cleanup, ru
         assert {name: events[a] for name, a in ids.items()} == {name: int(code) for name, (_, code) in cases.items()}
         assert not o.driver.containers()
     assert stranger.requests == [] and internal.requests == []
+
+
+class BearerFront:
+    """A token-auth front for a real registry on loopback: every request without the token gets a bearer
+    challenge naming ``realm``; with it, the request is passed to the registry behind (GET and HEAD)."""
+
+    TOKEN = "tc-test-token"
+
+    def __init__(self, upstream: str, realm: str):
+        self.requests: list[tuple[str, str, str]] = []  # (method, path, user agent)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self, method: str):
+                outer.requests.append((method, self.path, self.headers.get("User-Agent", "")))
+                if self.headers.get("Authorization") != f"Bearer {outer.TOKEN}":
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="tc",'
+                                                         f'scope="repository:tc/app:pull"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                connection = http.client.HTTPConnection(upstream, timeout=30)
+                try:
+                    connection.request(method, self.path, headers={
+                        k: v for k, v in self.headers.items() if k.lower() in ("accept", "range")})
+                    answer = connection.getresponse()
+                    body = answer.read()
+                finally:
+                    connection.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() in ("content-type", "docker-content-digest", "content-length", "etag"):
+                        self.send_header(name, value)
+                self.end_headers()
+                if method == "GET":
+                    self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                self._serve("GET")
+
+            def do_HEAD(self):  # noqa: N802
+                self._serve("HEAD")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+def test_dockerd_pulls_with_the_checked_realms_token_and_never_asks_a_realm(registry, docker_cleanup, servers):
+    """A bearer registry: the orchestrator asks the (checked) realm once; dockerd pulls with that token and
+    never follows the challenge itself, so a registry that names another realm to dockerd gets nowhere."""
+    registry.push(docker_cleanup, TEST_IMAGE, "tc/app", "v1")
+    realm = servers(lambda handler: (200, {"Content-Type": "application/json", "Content-Length": "27"},
+                                     json.dumps({"token": BearerFront.TOKEN}).encode().ljust(27)))
+    front = BearerFront(registry.address, f"http://{realm.address}/token")
+    fetcher = ImageFetcher(None, (front.address, realm.address), retry_for_s=0)
+    try:
+        image = fetcher._pull(parse_reference(f"{front.address}/tc/app:v1"), None)
+        assert docker_cleanup.images.get(image.pinned)
+        assert len(realm.requests) == 1, realm.requests  # ours: dockerd never asked it
+        # dockerd did pull through the front (the layers are on this host already: it fetched the manifest).
+        dockerd = [path for _, path, agent in front.requests if agent.startswith("docker/")]
+        assert f"/v2/tc/app/manifests/{image.digest}" in dockerd, front.requests
+        fetcher.remove(image.pinned)
+    finally:
+        fetcher.close()
+        front.close()

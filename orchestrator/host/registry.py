@@ -501,7 +501,8 @@ class ImageFetcher:
                 delay = min(delay * 2, 60.0)
 
     def _pull(self, ref: ImageRef, auth: dict | None) -> Image:
-        digest, size = RegistryClient(self.policy, max_manifest_bytes=self.max_manifest_bytes).resolve(ref, auth)
+        client = RegistryClient(self.policy, max_manifest_bytes=self.max_manifest_bytes)
+        digest, size = client.resolve(ref, auth)
         if size > self.max_bytes:
             raise PullError(f"{ref} is {size / 2**20:,.0f} MiB; this host takes images up to "
                             f"{self.max_bytes / 2**20:,.0f} MiB", RejectCode.IMAGE_TOO_BIG)
@@ -511,9 +512,12 @@ class ImageFetcher:
         # (a flip within these milliseconds, dockerd following the registry's redirects) is in SECURITY.md.
         host, port = _split(ref.registry)
         self.policy.pin(host, port or (80 if self.policy.scheme(ref.registry) == "http" else 443), "the registry")
+        # A bearer registry: dockerd gets the token fetched from the realm checked above ("registrytoken"),
+        # so it never follows a realm of its own (the registry could name another one to dockerd), and the
+        # tenant's password doesn't reach dockerd at all. A basic-auth registry gets the credentials.
+        credentials = {"registrytoken": client.token} if client.token else (dict(auth) if auth else None)
         try:
-            for line in self.api.pull(ref.name, tag=digest, stream=True, decode=True,
-                                      auth_config=dict(auth) if auth else None):
+            for line in self.api.pull(ref.name, tag=digest, stream=True, decode=True, auth_config=credentials):
                 if "error" in line:
                     raise _pull_failure(ref, str(line["error"]))
             size = self.api.inspect_image(pinned)["Size"]
