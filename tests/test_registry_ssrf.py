@@ -276,7 +276,7 @@ class BearerFront:
 
     TOKEN = "tc-test-token"
 
-    def __init__(self, upstream: str, realm: str):
+    def __init__(self, upstream: str, realm: str, only_dockerd: bool = False):
         self.requests: list[tuple[str, str, str]] = []  # (method, path, user agent)
         outer = self
 
@@ -285,7 +285,9 @@ class BearerFront:
 
             def _serve(self, method: str):
                 outer.requests.append((method, self.path, self.headers.get("User-Agent", "")))
-                if self.headers.get("Authorization") != f"Bearer {outer.TOKEN}":
+                agent = self.headers.get("User-Agent", "")
+                challenged = agent.startswith("docker/") or not only_dockerd
+                if challenged and self.headers.get("Authorization") != f"Bearer {outer.TOKEN}":
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="tc",'
                                                          f'scope="repository:tc/app:pull"')
@@ -347,3 +349,20 @@ def test_dockerd_pulls_with_the_checked_realms_token_and_never_asks_a_realm(regi
     finally:
         fetcher.close()
         front.close()
+
+
+def test_a_registry_that_challenges_only_dockerd_gets_no_realm_request(registry, docker_cleanup, servers):
+    """The registry answers the orchestrator without authentication, then shows dockerd a bearer challenge
+    whose realm points at a loopback port: dockerd presents a placeholder token and never asks the realm."""
+    registry.push(docker_cleanup, TEST_IMAGE, "tc/app", "v1")
+    internal = servers(lambda handler: (200, {"Content-Length": "2"}, b"{}"))
+    front = BearerFront(registry.address, f"http://{internal.address}/internal/admin", only_dockerd=True)
+    fetcher = ImageFetcher(None, (front.address,), retry_for_s=0)
+    try:
+        refusal = _refused(lambda: fetcher._pull(parse_reference(f"{front.address}/tc/app:v1"), None))
+    finally:
+        fetcher.close()
+        front.close()
+    assert refusal.code == RejectCode.REGISTRY_UNAUTHORIZED, refusal
+    assert any(agent.startswith("docker/") for _, _, agent in front.requests), "dockerd never pulled"
+    assert internal.requests == [], "dockerd followed the challenge to the internal service"

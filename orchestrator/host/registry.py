@@ -48,6 +48,7 @@ INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docke
 MAX_MANIFEST_BYTES = 4 * 2**20  # the largest manifest (or index) read; real ones are a few KiB
 MAX_TOKEN_BYTES = 1 * 2**20  # the largest token-service answer read
 MAX_REDIRECTS = 5
+NO_TOKEN = "tenantchain-no-token"  # what dockerd presents to a bearer challenge the orchestrator never saw
 ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
 
 
@@ -270,10 +271,11 @@ class RegistryClient:
         self.max_manifest_bytes = max_manifest_bytes
         self.max_token_bytes = max_token_bytes
         self.token: str | None = None  # the last bearer token fetched (handed to dockerd for the pull)
+        self.basic = False  # the registry asked for basic authentication
 
     def resolve(self, ref: ImageRef, auth: dict | None) -> tuple[str, int]:
         """(digest, total bytes of config and layers) of ``ref`` for this machine's platform."""
-        self.token = None
+        self.token, self.basic = None, False
         body, digest, media_type = self._manifest(ref, ref.digest or ref.tag, auth)
         if ref.digest and digest != ref.digest:
             raise PullError(f"{ref} answered with content of digest {digest}", RejectCode.IMAGE_NOT_FOUND)
@@ -318,6 +320,7 @@ class RegistryClient:
     def _authorization(self, challenge: _Response, ref: ImageRef, auth: dict | None) -> str:
         scheme, _, params = challenge.headers.get("www-authenticate", "").partition(" ")
         if scheme.lower() == "basic":
+            self.basic = True
             if not auth:
                 raise PullError(f"the registry {ref.registry} needs credentials for {ref.repository}",
                                 RejectCode.REGISTRY_UNAUTHORIZED)
@@ -512,10 +515,13 @@ class ImageFetcher:
         # (a flip within these milliseconds, dockerd following the registry's redirects) is in SECURITY.md.
         host, port = _split(ref.registry)
         self.policy.pin(host, port or (80 if self.policy.scheme(ref.registry) == "http" else 443), "the registry")
-        # A bearer registry: dockerd gets the token fetched from the realm checked above ("registrytoken"),
-        # so it never follows a realm of its own (the registry could name another one to dockerd), and the
-        # tenant's password doesn't reach dockerd at all. A basic-auth registry gets the credentials.
-        credentials = {"registrytoken": client.token} if client.token else (dict(auth) if auth else None)
+        # dockerd gets a token ("registrytoken"), never a way to fetch one: the one from the realm checked
+        # above, or (a registry that asked the orchestrator for none) a placeholder. Either way dockerd
+        # never follows a bearer challenge itself (the registry could name another realm to dockerd: it can
+        # tell it by its User-Agent), and the tenant's password doesn't reach dockerd. Only a basic-auth
+        # registry gets the credentials (dockerd then could still follow a bearer challenge: SECURITY.md).
+        credentials = (dict(auth) if client.basic and auth
+                       else {"registrytoken": client.token or NO_TOKEN})
         try:
             for line in self.api.pull(ref.name, tag=digest, stream=True, decode=True, auth_config=credentials):
                 if "error" in line:
