@@ -81,7 +81,7 @@ class ServiceConfig:
     tx_stuck_after_s: float = 30.0  # a transaction not mined by then is replaced with higher fees
     low_balance_wei: int = 10**17  # below this the operator's ETH balance is warned about (0.1 ETH)
     history_rows: int = 1000  # reports, block hashes and finished transactions kept (x10 actions)
-    allowed_registries: tuple[str, ...] = ("*",)  # registries tenants' images may come from ("*": any)
+    allowed_registries: tuple[str, ...] = ("*",)  # registries for tenants' images ("*": any at a public address)
     max_image_bytes: int = 2 * 2**30
     pull_timeout_s: float = 600.0
     pull_retry_for_s: float = 900.0  # an unreachable registry is retried this long, then the request rejected

@@ -36,6 +36,11 @@ class RejectCode(IntEnum):
     IMAGE_TOO_BIG = 11  # larger than this host takes
     REGISTRY_NOT_ALLOWED = 12  # this host pulls from other registries only
     REGISTRY_UNREACHABLE = 13  # the registry didn't answer for the whole retry window
+    # The registry, its token service or a redirect is at an address this host doesn't pull from
+    # (loopback, private, link-local... or not https). Refused before any request to that address, so the
+    # code says nothing about what, if anything, listens there.
+    REGISTRY_ADDRESS_FORBIDDEN = 14
+    REGISTRY_RESPONSE_TOO_BIG = 15  # a manifest or token answer larger than this host reads
 
 
 class SpecError(TenantChainError):

@@ -117,7 +117,7 @@ def test_references_and_a_digest_the_registry_does_not_match(registry, docker_cl
     ref = parse_reference(f"{registry.address}/tc/app@sha256:" + "0" * 64)
     assert (ref.registry, ref.repository, ref.tag) == (registry.address, "tc/app", None)
     registry.push(docker_cleanup, TEST_IMAGE, "tc/app", "v1")
-    fetcher = ImageFetcher(None, retry_for_s=1)
+    fetcher = ImageFetcher(None, (registry.address,), retry_for_s=1)  # named: a loopback registry is refused otherwise
     try:
         with pytest.raises(PullError) as caught:
             fetcher._pull(ref, None)

@@ -65,7 +65,8 @@ interface ITypes {
     /// 1 undecryptable spec, 2 spec hash mismatch, 3 invalid spec, 4 forbidden spec, 5 image missing,
     /// 6 host failure, 7 egress forbidden by the host, 8 more exposed ports than the host publishes,
     /// 9 image not found, 10 registry unauthorised, 11 image too big, 12 registry not allowed,
-    /// 13 registry unreachable.
+    /// 13 registry unreachable, 14 registry address forbidden (loopback, private...: refused before any
+    /// request), 15 registry response too big. Any other uint16 is accepted and shown as its number.
 
     struct Allocation {
         address tenant;

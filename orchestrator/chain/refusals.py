@@ -149,6 +149,8 @@ REJECT_REASONS: dict[int, str] = {
     11: "the image is larger than this host takes",
     12: "this host doesn't pull from that registry",
     13: "the registry didn't answer",
+    14: "the registry (or its token service, or a redirect) is at an address this host doesn't pull from",
+    15: "the registry answered with a manifest or token larger than this host reads",
 }
 
 

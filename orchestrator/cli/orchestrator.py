@@ -80,7 +80,9 @@ def orchestrator() -> None:
 @click.option("--history-rows", type=int, default=1000, show_default=True,
               help="Reports, block hashes and finished transactions kept in SQLite (ten times as many actions).")
 @click.option("--allowed-registries", default="*", show_default=True,
-              help="Registries tenants' images may come from, comma-separated host[:port] ('*': any).")
+              help="Registries tenants' images may come from, comma-separated host[:port] (a bare host: any "
+                   "port). '*': any registry at a public address. Loopback, private, CGNAT, link-local and this "
+                   "host's own addresses are reached only by a registry (or token service) named here.")
 @click.option("--max-image-mb", type=float, default=2048, show_default=True,
               help="Largest image pulled (checked from the manifest before pulling, and after).")
 @click.option("--pull-timeout", type=float, default=600, show_default=True, help="Seconds one pull may take.")
