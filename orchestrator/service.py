@@ -157,7 +157,8 @@ class Orchestrator:
         host = config.api_addr.rpartition(":")[0] or "127.0.0.1"
         access = TenantAccess(self.store, self.driver, self.chain, self.network, self.reporter.period_seconds,
                               self.reporter.genesis, advise=self.advice_for, care=lambda allocation: self._care_view(
-                                  allocation, time.time() - 3600, self.store.scaling_policies().get(allocation)))
+                                  allocation, time.time() - 3600, self.store.scaling_policies().get(allocation)),
+                              host_id=config.host_id, head=lambda: self.watcher.head)
         if config.api_plain_http:
             if host not in ("127.0.0.1", "localhost", "::1"):
                 raise ConfigError("--api-plain-http is for a loopback address only; tenants' logs need TLS")
@@ -536,4 +537,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
                  "msg": record.getMessage()}
+        if record.exc_info and record.exc_info[1] is not None:  # uvicorn's, say: the error in one line, no traceback
+            error = record.exc_info[1]
+            entry["error"] = f"{error.__class__.__name__}: {str(error)[:300]}"
         return json.dumps(entry)
