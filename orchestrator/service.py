@@ -88,6 +88,8 @@ class ServiceConfig:
     api_addr: str | None = None  # the tenant API (host:port); None: not served
     api_plain_http: bool = False  # no TLS: refused unless api_addr is on loopback (development, tests)
     autoscale_interval_s: float = 5.0  # how often tenants' scaling policies are acted on (0: never)
+    log_max_bytes: int = 10 * 2**20  # a container's output kept on disk: files of this size (json-file, rotated)
+    log_max_files: int = 3  # ... and this many of them
 
 
 class Orchestrator:
@@ -102,7 +104,7 @@ class Orchestrator:
             config.docker_url,
             scope=docker_scope(deployment, config.host_id),
             data_dir=config.data_dir, subnet_pool=config.subnet_pool, extra_labels=config.extra_labels,
-            name_prefix=config.name_prefix)
+            name_prefix=config.name_prefix, log_max_bytes=config.log_max_bytes, log_max_files=config.log_max_files)
         self.watcher = Watcher(
             self.chain.w3, deployment.tenantchain, self.chain.tenantchain.abi, deployment.start_block,
             config.host_id, self.store, WatcherConfig(confirmations=config.confirmations))
