@@ -87,6 +87,8 @@ class ServiceConfig:
     image_retention_s: float = 24 * 3600  # a pulled image is kept this long after its last allocation ended
     api_addr: str | None = None  # the tenant API (host:port); None: not served
     api_plain_http: bool = False  # no TLS: refused unless api_addr is on loopback (development, tests)
+    api_source_rate_per_s: float = 20.0  # tenant API requests per client address, before any other check ...
+    api_source_burst: int = 60  # ... and at once
     autoscale_interval_s: float = 5.0  # how often tenants' scaling policies are acted on (0: never)
     log_max_bytes: int = 10 * 2**20  # a container's output kept on disk: files of this size (json-file, rotated)
     log_max_files: int = 3  # ... and this many of them
@@ -161,12 +163,15 @@ class Orchestrator:
                               self.reporter.genesis, advise=self.advice_for, care=lambda allocation: self._care_view(
                                   allocation, time.time() - 3600, self.store.scaling_policies().get(allocation)),
                               host_id=config.host_id, head=lambda: self.watcher.head)
+        if not (0 < config.api_source_rate_per_s < float("inf") and config.api_source_burst >= 1):
+            raise ConfigError("the tenant API's per-address limit needs a rate above 0 and a burst of at least 1")
+        limits = {"source_rate_per_s": config.api_source_rate_per_s, "source_burst": config.api_source_burst}
         if config.api_plain_http:
             if host not in ("127.0.0.1", "localhost", "::1"):
                 raise ConfigError("--api-plain-http is for a loopback address only; tenants' logs need TLS")
-            return TenantApiServer(config.api_addr, access), None
+            return TenantApiServer(config.api_addr, access, **limits), None
         cert, key = ensure_certificate(Path(config.data_dir) / "api-tls")
-        return TenantApiServer(config.api_addr, access, str(cert), str(key)), fingerprint(cert.read_bytes())
+        return TenantApiServer(config.api_addr, access, str(cert), str(key), **limits), fingerprint(cert.read_bytes())
 
     def _check_host(self) -> None:
         try:

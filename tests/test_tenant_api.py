@@ -123,10 +123,13 @@ def test_logs_restart_and_status_through_the_cli_and_every_refusal(anvil, tmp_pa
                      ).status_code == 404
         assert _post(o, allocation, "status", {"request": {"allocation": 1}, "signature": "0x00"}).status_code == 400
         _every_malformed_input_is_a_4xx(o, allocation, chain_id, contract)
-        signed = [sign_request(TENANTS[0], chain_id, contract, allocation, "status") for _ in range(40)]
-        with ThreadPoolExecutor(max_workers=20) as pool:  # 40 at once, over a burst of 20
+        signed = [sign_request(TENANTS[0], chain_id, contract, allocation, "status") for _ in range(80)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=20) as pool:  # 80 at once, over a burst of 20 (and 5 per second)
             codes = list(pool.map(lambda e: _post(o, allocation, "status", e).status_code, signed))
-        assert codes.count(429) >= 10 and codes.count(200) >= 10, codes
+        let_by = 20 + 5 * (time.monotonic() - started)  # the most the tenant's bucket serves meanwhile
+        assert set(codes) <= {200, 429} and 10 <= codes.count(200) <= let_by + 1, (codes, let_by)
+        assert codes.count(429) >= max(1, len(codes) - let_by - 1), (codes, let_by)
 
         # A certificate other than the one on-chain: the CLI won't talk to it.
         cert_sha256 = bytes.fromhex(fingerprint(cert))

@@ -30,6 +30,7 @@ from typing import Protocol
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -117,6 +118,14 @@ def create_app(backend: TenantBackend, source_rate_per_s: float = 20.0, source_b
     async def health(_request: Request):
         return JSONResponse({"ok": True})
 
+    async def http_error(_request: Request, exc: HTTPException):
+        """Starlette's own refusals (no such route, a method not allowed) in the same JSON form."""
+        message = {404: f"no such path; POST /v1/allocations/{{id}}/{{action}} ({', '.join(ACTIONS)}) "
+                        "or GET /v1/health",
+                   405: "method not allowed: actions are POST, the health check GET"}.get(
+            exc.status_code, f"refused ({exc.status_code})")
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
     async def unexpected(_request: Request, exc: Exception):
         """A bug, not the client's fault: one JSON sentence to the client, one JSON line in the log."""
         log.error("tenant API request failed: %s: %s", exc.__class__.__name__, str(exc)[:300])
@@ -124,7 +133,7 @@ def create_app(backend: TenantBackend, source_rate_per_s: float = 20.0, source_b
 
     return Starlette(routes=[Route("/v1/allocations/{allocation}/{action}", action, methods=["POST"]),
                              Route("/v1/health", health, methods=["GET"])],
-                     exception_handlers={500: unexpected},
+                     exception_handlers={HTTPException: http_error, 500: unexpected},
                      middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
                                             allow_headers=["content-type"], max_age=600)])
 
