@@ -71,8 +71,12 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _whole(message: dict, name: str) -> int:
+    """A uint64 as a JSON integer, or as a string of decimal digits (what browsers send for ids beyond
+    2^53); bools, floats, signs and anything else are refused, not coerced."""
     value = message.get(name)
-    if type(value) is not int or not 0 <= value < UINT64:  # bool, float, text: refused, not coerced
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        value = int(value)
+    if type(value) is not int or not 0 <= value < UINT64:
         raise RequestRefused(400, f"request.{name} must be a whole number from 0 to 2^64-1")
     return value
 
