@@ -37,3 +37,7 @@ class DockerHostError(TenantChainError):
 
 class HostApiError(TenantChainError):
     """A host's HTTP API (status, endpoints) is unreachable or answered something unexpected."""
+
+
+class HostIdentityError(HostApiError):
+    """A host's API presents a certificate other than the one its operator recorded on-chain."""

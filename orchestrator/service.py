@@ -88,7 +88,11 @@ class ServiceConfig:
     image_retention_s: float = 24 * 3600  # a pulled image is kept this long after its last allocation ended
     api_addr: str | None = None  # the tenant API (host:port); None: not served
     api_plain_http: bool = False  # no TLS: refused unless api_addr is on loopback (development, tests)
+    api_source_rate_per_s: float = 20.0  # tenant API requests per client address, before any other check ...
+    api_source_burst: int = 60  # ... and at once
     autoscale_interval_s: float = 5.0  # how often tenants' scaling policies are acted on (0: never)
+    log_max_bytes: int = 10 * 2**20  # a container's output kept on disk: files of this size (json-file, rotated)
+    log_max_files: int = 3  # ... and this many of them
 
 
 class Orchestrator:
@@ -103,7 +107,7 @@ class Orchestrator:
             config.docker_url,
             scope=docker_scope(deployment, config.host_id),
             data_dir=config.data_dir, subnet_pool=config.subnet_pool, extra_labels=config.extra_labels,
-            name_prefix=config.name_prefix)
+            name_prefix=config.name_prefix, log_max_bytes=config.log_max_bytes, log_max_files=config.log_max_files)
         for problem in daemon_baseline.missing(self.driver.info):
             log.warning("docker daemon: %s", problem)
         self.watcher = Watcher(
@@ -160,13 +164,17 @@ class Orchestrator:
         host = config.api_addr.rpartition(":")[0] or "127.0.0.1"
         access = TenantAccess(self.store, self.driver, self.chain, self.network, self.reporter.period_seconds,
                               self.reporter.genesis, advise=self.advice_for, care=lambda allocation: self._care_view(
-                                  allocation, time.time() - 3600, self.store.scaling_policies().get(allocation)))
+                                  allocation, time.time() - 3600, self.store.scaling_policies().get(allocation)),
+                              host_id=config.host_id, head=lambda: self.watcher.head)
+        if not (0 < config.api_source_rate_per_s < float("inf") and config.api_source_burst >= 1):
+            raise ConfigError("the tenant API's per-address limit needs a rate above 0 and a burst of at least 1")
+        limits = {"source_rate_per_s": config.api_source_rate_per_s, "source_burst": config.api_source_burst}
         if config.api_plain_http:
             if host not in ("127.0.0.1", "localhost", "::1"):
                 raise ConfigError("--api-plain-http is for a loopback address only; tenants' logs need TLS")
-            return TenantApiServer(config.api_addr, access), None
+            return TenantApiServer(config.api_addr, access, **limits), None
         cert, key = ensure_certificate(Path(config.data_dir) / "api-tls")
-        return TenantApiServer(config.api_addr, access, str(cert), str(key)), fingerprint(cert.read_bytes())
+        return TenantApiServer(config.api_addr, access, str(cert), str(key), **limits), fingerprint(cert.read_bytes())
 
     def _check_host(self) -> None:
         try:
@@ -539,4 +547,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
                  "msg": record.getMessage()}
+        if record.exc_info and record.exc_info[1] is not None:  # uvicorn's, say: the error in one line, no traceback
+            error = record.exc_info[1]
+            entry["error"] = f"{error.__class__.__name__}: {str(error)[:300]}"
         return json.dumps(entry)

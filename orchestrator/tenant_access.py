@@ -2,77 +2,96 @@
 
 Meets the chain side (signatures, delegates named on-chain), the store (allocations, actions, samples,
 images, nonces) and the host side (Docker state, logs, restarts). A request passes only if it is signed
-by the allocation's tenant or a delegate the chain names now (read at each request, so a revocation a
-block ago counts), is current, is not a replay, and the tenant is within its request rate.
+by the allocation's tenant or a delegate the chain names as of the newest block this host has seen
+(``isDelegate`` is read once per signer and block: a revocation counts from the block the host sees next,
+within a poll interval), is current, is not a replay (its EIP-712 digest was never served), and the
+tenant is within its request rate. Everything cheap is checked before the signature is recovered.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
 
+from docker.errors import DockerException
+
 from .billing.usage import PeriodAccumulator
 from .chain.client import Chain
-from .chain.signed_requests import MAX_VALIDITY_S, RequestRefused, verify_request
+from .chain.signed_requests import CLOCK_SKEW_S, MAX_VALIDITY_S, RequestRefused, verify_request
 from .errors import ChainError, DockerHostError
 from .host.cgroups import oom_kills
 from .host.docker_driver import DockerDriver
 from .network_plane import NetworkPlane
 from .store import Store
-from .web.tenant_api import ApiError
+from .web.tenant_api import ApiError, TokenBuckets
 
+log = logging.getLogger("tenantchain.api")
 MAX_TAIL = 10_000
+DELEGATE_CACHE_ENTRIES = 10_000
 
 
 class TenantAccess:
     def __init__(self, store: Store, driver: DockerDriver, chain: Chain, network: NetworkPlane,
                  period_seconds: int, genesis: int, rate_per_s: float = 5.0, burst: int = 20,
-                 log_cap_bytes: int = 4 * 2**20, care=None, advise=None):
+                 log_cap_bytes: int = 4 * 2**20, care=None, advise=None, host_id: int | None = None, head=None):
         """``care(allocation)``: the host's view of its deaths, OOM kills, health and scaling policy;
-        ``advise(allocation)``: used against reserved and the recommended size (ops.advice)."""
+        ``advise(allocation)``: used against reserved and the recommended size (ops.advice);
+        ``host_id``: this host's (an allocation id carries its host's in its upper 32 bits; others are
+        refused before any signature is checked); ``head()``: the newest block the host has seen (0: none
+        yet), which delegate answers are cached by."""
         self.store, self.driver, self.chain, self.network = store, driver, chain, network
         self.care = care or (lambda allocation: {})
         self._advise = advise or (lambda allocation: None)
         self.period_seconds, self.genesis = period_seconds, genesis
         self.rate_per_s, self.burst, self.log_cap_bytes = rate_per_s, burst, log_cap_bytes
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.host_id, self._head = host_id, head or (lambda: 0)
+        self._tenants = TokenBuckets(rate_per_s, burst, "for this tenant")
+        self._delegates: dict[tuple[str, str], tuple[int, bool]] = {}
         self._lock = threading.Lock()
 
     # --- who may ask -----------------------------------------------------------------------------
 
     def authorize(self, envelope: object, allocation: int, action: str) -> dict:
+        if self.host_id is not None and allocation >> 32 != self.host_id:
+            raise ApiError(404, f"allocation {allocation} is not on this host (host {self.host_id})")
         deployment = self.chain.deployment
         try:
-            signer, params, nonce = verify_request(envelope, deployment.chain_id, deployment.tenantchain,
-                                                   allocation, action)
+            signer, params, digest = verify_request(envelope, deployment.chain_id, deployment.tenantchain,
+                                                    allocation, action)
         except RequestRefused as exc:
             raise ApiError(exc.status, str(exc)) from exc
+        if action == "logs":
+            params = logs_params(params)
         a = self.store.allocation(allocation)
         if a is None:
             raise ApiError(404, f"allocation {allocation} is not on this host")
         if signer.lower() != a.tenant.lower() and not self._delegate(a.tenant, signer):
             raise ApiError(403, f"{signer} is neither the tenant of allocation {allocation} nor one of its delegates")
-        self._take_token(a.tenant)
-        if not self.store.use_nonce(nonce, time.time() + MAX_VALIDITY_S):
+        self._tenants.take(a.tenant.lower())
+        if not self.store.use_nonce("0x" + digest.hex(), time.time() + MAX_VALIDITY_S):
             raise ApiError(401, "this request was used before (replay); sign a new one")
         return params
 
     def _delegate(self, tenant: str, signer: str) -> bool:
+        """``isDelegate`` as of the newest block seen, read once per (tenant, signer) and block."""
+        key, head = (tenant.lower(), signer.lower()), self._head()
+        with self._lock:
+            cached = self._delegates.get(key)
+        if head and cached and cached[0] == head:
+            return cached[1]
+        call = self.chain.tenantchain.functions.isDelegate(tenant, signer).call
         try:
-            return bool(self.chain.read(self.chain.tenantchain.functions.isDelegate(tenant, signer).call))
+            answer = bool(self.chain.read(lambda: call(block_identifier=head or "latest")))
         except ChainError as exc:
             raise ApiError(503, "the host can't reach the chain to check delegates; try again") from exc
-
-    def _take_token(self, tenant: str) -> None:
-        """A token bucket per tenant: ``burst`` requests at once, ``rate_per_s`` sustained."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(tenant, (float(self.burst), now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate_per_s)
-            if tokens < 1:
-                raise ApiError(429, f"too many requests for this tenant; at most {self.rate_per_s:g} per second")
-            self._buckets[tenant] = (tokens - 1, now)
+        if head:
+            with self._lock:
+                if len(self._delegates) >= DELEGATE_CACHE_ENTRIES:
+                    self._delegates.clear()
+                self._delegates[key] = (head, answer)
+        return answer
 
     # --- what it may see and do ------------------------------------------------------------------
 
@@ -131,13 +150,13 @@ class TenantAccess:
                 "memory_mib_seconds": int(usage.memory_mib_seconds) if usage else 0}
 
     def logs(self, allocation: int, params: dict) -> Iterator[bytes]:
-        try:
-            tail = max(0, min(int(params.get("tail", 100)), MAX_TAIL))
-            since = int(params["since"]) if params.get("since") is not None else None
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, "tail and since are whole numbers (since: unix seconds)") from exc
+        """``params`` as checked by :func:`logs_params`. The stream is opened here, so that Docker's
+        refusal is an answer (503) and not a broken response."""
         container = self._container(allocation)
-        stream = self.driver.logs(container.id, tail, since, bool(params.get("follow")))
+        try:
+            stream = self.driver.logs(container.id, params["tail"], params["since"], params["follow"])
+        except DockerHostError as exc:
+            raise ApiError(503, f"the host can't read this container's logs now: {exc}") from exc
         return self._capped(stream)
 
     def _capped(self, stream) -> Iterator[bytes]:
@@ -151,6 +170,9 @@ class TenantAccess:
                     return
                 sent += len(chunk)
                 yield chunk
+        except (DockerException, OSError) as exc:  # the container went away mid-stream, dockerd restarted
+            log.warning("a tenant's log stream ended early: %s", str(exc)[:200])
+            yield f"\n[tenantchain: the log stream ended early ({exc.__class__.__name__})]\n".encode()
         finally:
             close = getattr(stream, "close", None)
             if close:
@@ -175,3 +197,20 @@ class TenantAccess:
             a = self.store.allocation(allocation)
             raise ApiError(404, f"allocation {allocation} has no container now ({a.status if a else 'unknown'})")
         return container
+
+
+def logs_params(params: dict) -> dict:
+    """``tail`` (lines from the end, 0 to MAX_TAIL), ``since`` (unix seconds, 1 to now) and ``follow``
+    (true/false), each checked; anything else in the request is refused, with the range to use."""
+    unknown = set(params) - {"tail", "since", "follow"}
+    if unknown:
+        raise ApiError(400, f"logs takes tail, since and follow only, not {', '.join(sorted(map(str, unknown)))}")
+    tail, since, follow = params.get("tail", 100), params.get("since"), params.get("follow", False)
+    if type(tail) is not int or not 0 <= tail <= MAX_TAIL:
+        raise ApiError(400, f"tail is a whole number of lines from 0 to {MAX_TAIL}")
+    latest = int(time.time()) + CLOCK_SKEW_S
+    if since is not None and (type(since) is not int or not 1 <= since <= latest):
+        raise ApiError(400, f"since is a unix time in whole seconds from 1 to now ({latest}), or null")
+    if type(follow) is not bool:
+        raise ApiError(400, "follow is true or false")
+    return {"tail": tail, "since": since, "follow": follow}

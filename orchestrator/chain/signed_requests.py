@@ -15,6 +15,8 @@ import time
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_keys.exceptions import BadSignature
+from eth_utils import ValidationError, keccak
 
 MAX_VALIDITY_S = 300
 CLOCK_SKEW_S = 30  # a request issued this far in the host's future is still taken
@@ -63,26 +65,80 @@ def sign_request(account: LocalAccount, chain_id: int, contract: str, allocation
     return {"request": message, "signature": "0x" + bytes(signed.signature).hex()}
 
 
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+UINT64 = 2**64
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _whole(message: dict, name: str) -> int:
+    """A uint64 as a JSON integer, or as a string of decimal digits (what browsers send for ids beyond
+    2^53); bools, floats, signs and anything else are refused, not coerced."""
+    value = message.get(name)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        value = int(value)
+    if type(value) is not int or not 0 <= value < UINT64:
+        raise RequestRefused(400, f"request.{name} must be a whole number from 0 to 2^64-1")
+    return value
+
+
+def _hex(value: object, nbytes: int, what: str) -> bytes:
+    """``0x`` and exactly ``2 * nbytes`` hex digits, as bytes (any case: the bytes are what count)."""
+    if not (isinstance(value, str) and len(value) == 2 + 2 * nbytes and value[:2] in ("0x", "0X")
+            and _HEX.issuperset(value[2:])):
+        raise RequestRefused(400, f"{what} must be 0x and {2 * nbytes} hex digits ({nbytes} bytes)")
+    return bytes.fromhex(value[2:])
+
+
+def _signature(value: object) -> bytes:
+    raw = _hex(value, 65, "the signature")
+    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N and v in (0, 1, 27, 28)):
+        raise RequestRefused(400, "the signature is not a valid secp256k1 signature (r, s or v out of range)")
+    return raw
+
+
+def parse_params(text: str) -> dict:
+    """A request's params: a JSON object of plain values (no NaN, Infinity or numbers beyond 64 bits)."""
+    try:
+        params = json.loads(text, parse_constant=_no_constant, parse_float=_no_float)
+    except (ValueError, RecursionError) as exc:
+        raise RequestRefused(400, f"request.params is not JSON ({str(exc).split(':')[0]})") from exc
+    if not isinstance(params, dict):
+        raise RequestRefused(400, "request.params must be a JSON object")
+    return params
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number here")
+
+
+def _no_float(text: str):
+    raise ValueError(f"{text[:20]} is not a whole number")
+
+
 def verify_request(envelope: object, chain_id: int, contract: str, allocation: int, action: str,
-                   now: float | None = None) -> tuple[str, dict, str]:
-    """(signer, params, nonce) of a well-formed, current request for ``allocation`` and ``action``.
-    Raises :class:`RequestRefused` (403 for a bad or foreign signature, 401 for a stale one)."""
+                   now: float | None = None) -> tuple[str, dict, bytes]:
+    """(signer, params, digest) of a well-formed, current request for ``allocation`` and ``action``.
+
+    The digest (EIP-712's, what the wallet signed) is the request's canonical form: two envelopes that
+    verify alike (a nonce in other letter case, say) have one digest, so a replay is found by it.
+    Raises :class:`RequestRefused`: 400 for a malformed one, 403 for a foreign one, 401 for one out of
+    its time window. Everything cheap is checked before the signature is recovered."""
     if not isinstance(envelope, dict) or not isinstance(envelope.get("request"), dict):
         raise RequestRefused(400, "send {request, signature}: an EIP-712 signed request")
-    message, signature = envelope["request"], envelope.get("signature")
-    try:
-        typed = {"allocation": int(message["allocation"]), "action": str(message["action"]),
-                 "params": str(message["params"]), "issuedAt": int(message["issuedAt"]),
-                 "expiresAt": int(message["expiresAt"]), "nonce": str(message["nonce"])}
-        params = json.loads(typed["params"])
-        signer = Account.recover_message(encode_typed_data(full_message=_typed(typed, chain_id, contract)),
-                                         signature=signature)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RequestRefused(403, "the signature or the request is malformed") from exc
+    message = envelope["request"]
+    typed = {"allocation": _whole(message, "allocation"), "issuedAt": _whole(message, "issuedAt"),
+             "expiresAt": _whole(message, "expiresAt")}
+    for name in ("action", "params"):
+        if not isinstance(message.get(name), str):
+            raise RequestRefused(400, f"request.{name} must be a string")
+        typed[name] = message[name]
+    nonce = _hex(message.get("nonce"), 32, "request.nonce")
+    typed["nonce"] = nonce
+    signature = _signature(envelope.get("signature"))
     if typed["allocation"] != allocation or typed["action"] != action:
         raise RequestRefused(403, "the signature is for another allocation or action")
-    if not isinstance(params, dict):
-        raise RequestRefused(403, "the request's params must be a JSON object")
+    params = parse_params(typed["params"])
     now = time.time() if now is None else now
     if typed["expiresAt"] - typed["issuedAt"] > MAX_VALIDITY_S:
         raise RequestRefused(401, f"the request is valid for more than {MAX_VALIDITY_S} s; sign a shorter one")
@@ -90,4 +146,10 @@ def verify_request(envelope: object, chain_id: int, contract: str, allocation: i
         raise RequestRefused(401, "the request is issued in the future: check your clock")
     if now > typed["expiresAt"]:
         raise RequestRefused(401, "the request has expired; sign a new one (check your clock)")
-    return signer, params, typed["nonce"]
+    signable = encode_typed_data(full_message=_typed(typed, chain_id, contract))
+    try:
+        signer = Account.recover_message(signable, signature=signature)
+    except (BadSignature, ValidationError, ValueError) as exc:
+        raise RequestRefused(403, "the signature does not recover to any wallet") from exc
+    digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    return signer, params, digest

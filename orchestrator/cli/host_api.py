@@ -14,7 +14,7 @@ from urllib3 import PoolManager
 
 from ..chain.client import Chain
 from ..chain.signed_requests import sign_request
-from ..errors import ChainError, HostApiError
+from ..errors import ChainError, HostApiError, HostIdentityError
 
 
 class _PinnedAdapter(HTTPAdapter):
@@ -67,7 +67,7 @@ class HostApiClient:
                                          verify=False)  # pinned to the fingerprint instead (per request:
                                                         # REQUESTS_CA_BUNDLE would override a session setting)
         except requests.exceptions.SSLError as exc:
-            raise HostApiError(f"the host's API at {self.url} doesn't present the certificate recorded on-chain") from exc
+            raise HostIdentityError(f"the host's API at {self.url} doesn't present the certificate recorded on-chain") from exc
         except requests.RequestException as exc:
             raise HostApiError(f"the host's API at {self.url} doesn't answer ({exc.__class__.__name__})") from exc
         if response.status_code != 200:

@@ -94,6 +94,15 @@ def orchestrator() -> None:
               help="Serve the tenant API here (e.g. 0.0.0.0:8443), TLS with a self-signed certificate in "
                    "<data-dir>/api-tls; publish it with `tenantchain operator host api`. '' : off.")
 @click.option("--api-plain-http", is_flag=True, help="Serve the tenant API without TLS (loopback addresses only).")
+@click.option("--api-rate-per-address", type=float, default=20, show_default=True,
+              help="Tenant API requests per second from one client address, counted before any signature or chain "
+                   "check (over it: 429).")
+@click.option("--api-burst-per-address", type=int, default=60, show_default=True,
+              help="... and at once.")
+@click.option("--log-max-size", type=float, default=10, show_default=True, metavar="MIB",
+              help="A container's output is kept in files of this many MiB (json-file, rotated; 0.0625 to 1024).")
+@click.option("--log-max-files", type=int, default=3, show_default=True,
+              help="... and this many files (1 to 100): a tenant keeps at most size x files of output.")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Extra label on every Docker object (repeatable); objects are also found by it.")
 @click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
@@ -105,12 +114,15 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
                      status_addr, subnet_pool, volume_retention, iptables, forbid_egress, ingress_ports, ingress_bind,
                      ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, max_fee_gwei, tx_stuck_after,
                      low_balance_eth, history_rows, allowed_registries, max_image_mb, pull_timeout, pull_retry_for,
-                     image_retention, api_addr, api_plain_http, labels, name_prefix, log_level) -> None:
+                     image_retention, api_addr, api_plain_http, api_rate_per_address, api_burst_per_address,
+                     log_max_size, log_max_files, labels, name_prefix,
+                     log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
     Example: tenantchain orchestrator run --host-id 1 --keystore operator.json --host-key-file host.key
     """
     from ..chain.client import Deployment
+    from ..host.docker_driver import log_limits
     from ..chain.wallet import from_private_key, load_host_key, load_keystore
     from ..network_plane import NetworkPolicy
     from ..service import JsonFormatter, Orchestrator, ServiceConfig
@@ -119,6 +131,13 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=log_level.upper(), handlers=[handler], force=True)
 
+    if not 0 < log_max_size < float("inf"):  # NaN and inf too
+        raise ConfigError(f"--log-max-size is a size in MiB from 0.0625 to 1024, not {log_max_size}")
+    log_max_bytes = int(log_max_size * 2**20)
+    try:  # refused here, before anything starts
+        log_limits(log_max_bytes, log_max_files)
+    except ConfigError as exc:
+        raise ConfigError(f"--log-max-size/--log-max-files: {exc}") from exc
     record = Deployment.load(deployment)
     if keystore:
         password = os.environ.get(password_env)
@@ -141,6 +160,8 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         allowed_registries=tuple(r.strip() for r in allowed_registries.split(",") if r.strip()),
         max_image_bytes=int(max_image_mb * 2**20), pull_timeout_s=pull_timeout, pull_retry_for_s=pull_retry_for,
         image_retention_s=image_retention, api_addr=api_addr or None, api_plain_http=api_plain_http,
+        log_max_bytes=log_max_bytes, log_max_files=log_max_files, api_source_rate_per_s=api_rate_per_address,
+        api_source_burst=api_burst_per_address,
         network=NetworkPolicy(
             egress_allowed=not forbid_egress, ingress_ports=_port_range(ingress_ports) if ingress_ports else None,
             bind_address=ingress_bind, public_host=ingress_host or _default_public_host(ingress_bind),

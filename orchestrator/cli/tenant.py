@@ -19,7 +19,7 @@ from ..chain import types
 from ..chain.client import Chain, Deployment, receipt_events
 from ..chain.pricing import HostPricing
 from ..chain.refusals import explain
-from ..errors import ChainError, ConfigError, ContractRefused, HostApiError
+from ..errors import ChainError, ConfigError, ContractRefused, HostApiError, HostIdentityError
 from ..spec import encrypt_spec, parse_spec
 from .common import (
     ALLOCATION_ID,
@@ -234,7 +234,8 @@ def tenant_list(s: Session, who: str) -> None:
 @click.option("--tenant", "who", default=None, help="The tenant's address (default: the wallet's).")
 def tenant_status(s: Session, who: str | None) -> None:
     """Escrow, rate, time left and allocations; with a wallet (--account or --private-key), each active
-    allocation's live state from its host beside the chain's view.
+    allocation's live state from its host beside the chain's view. Exits 1 (after the output, whose
+    "certificate_mismatch" lists them) if a host presents a certificate other than the one on-chain.
 
     Example: tenantchain tenant status --account alice
     """
@@ -250,6 +251,7 @@ def tenant_status(s: Session, who: str | None) -> None:
     lines = [f"{who}: balance {balance}, {rate} units/s, withdrawable {withdrawable}"
              f"{', SUSPENDED' if suspended_at else ''}; {len(info['allocations'])} allocations"]
     clients: dict[int, HostApiClient] = {}
+    impostors: list[int] = []
     for row in info["allocations"]:
         if not wallet or row["status"] != "active":
             continue
@@ -258,7 +260,11 @@ def tenant_status(s: Session, who: str | None) -> None:
                 clients[row["host"]] = HostApiClient(s.chain, s.signer, row["host"])
             live = clients[row["host"]].call(row["id"], "status")
         except HostApiError as exc:  # one host away doesn't hide the others
-            row["live"] = {"error": str(exc)}
+            row["live"] = {"error": str(exc), "host": row["host"]}
+            if isinstance(exc, HostIdentityError):
+                row["live"]["certificate_mismatch"] = True
+                if row["host"] not in impostors:
+                    impostors.append(row["host"])
             lines.append(f"  {row['id']}: {exc}")
             continue
         row["live"] = live
@@ -267,7 +273,12 @@ def tenant_status(s: Session, who: str | None) -> None:
                      f"last exit {container.get('last_exit_code')}, OOM kills {container.get('oom_kills')}, "
                      f"CPU this period {live['usage_this_period']['cpu_ms']} ms"
                      + (f", image {live['image']['digest'][:19]}" if live.get("image") else ""))
+    if wallet:
+        info["certificate_mismatch"] = impostors
     s.out("\n".join(lines), info)
+    if impostors:
+        raise HostIdentityError(f"host {', '.join(map(str, impostors))} doesn't present the certificate recorded "
+                                "on-chain: an impostor, or its operator must publish the new one")
 
 
 @chain_command(tenant, "logs")

@@ -18,9 +18,9 @@ from typing import Iterable
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import IPAMConfig, IPAMPool, Mount
+from docker.types import IPAMConfig, IPAMPool, LogConfig, Mount
 
-from ..errors import DockerHostError
+from ..errors import ConfigError, DockerHostError
 from ..spec import WorkloadSpec
 from .cgroups import CgroupPaths, read_limits
 from .loop_devices import LoopDevices
@@ -31,6 +31,9 @@ LABEL = "tenantchain"
 DATA_MOUNT = "/data"
 TMP_SIZE = "64m"
 BRIDGE_OPTION = "com.docker.network.bridge.name"
+# A container's output on disk (json-file, rotated): by default at most 3 files of 10 MiB.
+LOG_MAX_BYTES, LOG_MAX_FILES = 10 * 2**20, 3
+LOG_MIN_BYTES, LOG_MAX_BYTES_LIMIT, LOG_MAX_FILES_LIMIT = 64 * 2**10, 1024 * 2**20, 100
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,13 @@ class ContainerState:
 class DockerDriver:
     def __init__(self, base_url: str | None, scope: dict[str, str], data_dir: Path,
                  subnet_pool: str = "10.200.0.0/16", subnet_prefix: int = 26,
-                 extra_labels: dict[str, str] | None = None, name_prefix: str | None = None, timeout: int = 60):
+                 extra_labels: dict[str, str] | None = None, name_prefix: str | None = None, timeout: int = 60,
+                 log_max_bytes: int = LOG_MAX_BYTES, log_max_files: int = LOG_MAX_FILES):
         """``scope``: labels that name the deployment and host (chain, contract, host); objects are found
-        by these and ``extra_labels``. ``name_prefix`` overrides the object-name prefix (tests use one per run)."""
+        by these and ``extra_labels``. ``name_prefix`` overrides the object-name prefix (tests use one per run).
+        ``log_max_bytes`` x ``log_max_files``: the most of a container's output kept on disk (json-file,
+        rotated: the oldest file goes), checked by :func:`log_limits`."""
+        self.log_config = log_limits(log_max_bytes, log_max_files)
         self.scope = {f"{LABEL}.{k}": str(v) for k, v in scope.items()}
         self.extra_labels = dict(extra_labels or {})
         self.data_dir = Path(data_dir)
@@ -283,6 +290,7 @@ class DockerDriver:
             # Tenant networks are IPv4 only; no IPv6 link-local path to the host either.
             sysctls={"net.ipv6.conf.all.disable_ipv6": "1"},
             restart_policy={"Name": "unless-stopped"},
+            log_config=self.log_config,  # Docker's default json-file has no size limit: a tenant could fill the disk
             **({"blkio_weight": 500} if self.blkio_weight_supported else {}),
             **({"healthcheck": _healthcheck(spec.health)} if spec.health else {}),
         )
@@ -452,6 +460,16 @@ class DockerDriver:
         for network in self.networks().values():
             self.remove_network(network)
         self.loops.close()
+
+
+def log_limits(max_bytes: int, max_files: int) -> LogConfig:
+    """json-file logging, rotated: at most ``max_files`` files of ``max_bytes`` each per container."""
+    if not (type(max_bytes) is int and LOG_MIN_BYTES <= max_bytes <= LOG_MAX_BYTES_LIMIT):
+        raise ConfigError(f"the log size per file must be from {LOG_MIN_BYTES // 2**10} KiB to "
+                          f"{LOG_MAX_BYTES_LIMIT // 2**20} MiB, not {max_bytes} bytes")
+    if not (type(max_files) is int and 1 <= max_files <= LOG_MAX_FILES_LIMIT):
+        raise ConfigError(f"the log files kept per container must be from 1 to {LOG_MAX_FILES_LIMIT}, not {max_files}")
+    return LogConfig(type=LogConfig.types.JSON, config={"max-size": str(max_bytes), "max-file": str(max_files)})
 
 
 def bridge_prefix(name_prefix: str) -> str:
