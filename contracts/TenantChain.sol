@@ -251,13 +251,7 @@ contract TenantChain is TenantChainBase {
         if (funded > type(uint128).max) revert BillingAmountTooLarge(amount);
         acct.funded = uint128(funded);
         emit Deposited(tenant, msg.sender, amount);
-        if (acct.suspendedAt != 0) {
-            uint256 rate = acct.ratePerSecond;
-            if (funded >= rate * (block.timestamp + _config.minPrepaidSeconds)) {
-                acct.suspendedAt = 0;
-                emit TenantResumed(tenant);
-            }
-        }
+        if (acct.suspendedAt != 0) _resumeIfSolvent(tenant, acct);
         _pullExactly(amount);
     }
 
@@ -559,7 +553,7 @@ contract TenantChain is TenantChainBase {
     /// grows by `rate * now`. The request checks the prepaid cover once its exposure is known.
     function _commitRate(address tenant, uint256 rate) internal {
         StoredAccount storage acct = _accounts[tenant];
-        if (acct.suspendedAt != 0) revert BillingTenantSuspended(tenant);
+        if (acct.suspendedAt != 0 && !_resumeIfSolvent(tenant, acct)) revert BillingTenantSuspended(tenant);
         uint256 totalRate = acct.ratePerSecond + rate;
         uint256 funded = acct.funded + rate * block.timestamp;
         if (funded > type(uint128).max) revert BillingAmountTooLarge(funded);
@@ -578,6 +572,7 @@ contract TenantChain is TenantChainBase {
     /// Saturates instead of reverting: a release must always go through.
     function _foldHeld(uint64 allocationId, uint104 res) internal {
         Meter storage m = _meters[allocationId];
+        _priorFolds[allocationId] = PriorFold(res, m.heldAt, m.heldCpuMs, m.heldMemoryMiBSeconds);
         uint256 dt = block.timestamp - m.heldAt;
         m.heldCpuMs = _sat56(m.heldCpuMs + uint256(uint24(res)) * dt);
         m.heldMemoryMiBSeconds = _sat56(m.heldMemoryMiBSeconds + uint256(uint32(res >> 24)) * dt);
@@ -688,7 +683,7 @@ contract TenantChain is TenantChainBase {
         if (!ok) return false;
         uint64 id = uint64(line >> 128);
         StoredAllocation storage a = _allocations[id];
-        if (!_useHeld(a, _meters[id], period, line)) return false;
+        if (!_useHeld(id, a, _meters[id], period, line)) return false;
         a.nextReportPeriod = period + 1;
         // A voided line still counts against the bound: the market settled it, the tenant paid or not.
         if (voids && _voided[(uint256(id) << 32) | period]) return true;
@@ -700,8 +695,11 @@ contract TenantChain is TenantChainBase {
 
     /// @dev Charge the line's amounts against what the allocation held until the period's end; false
     /// (nothing changed) when they don't fit.
-    function _useHeld(StoredAllocation storage a, Meter storage m, uint32 period, uint256 line) internal returns (bool) {
-        (bool fits, uint256 usedCpu, uint256 usedMemory) = _fitsHeld(a, m, period, line);
+    function _useHeld(uint64 id, StoredAllocation storage a, Meter storage m, uint32 period, uint256 line)
+        internal
+        returns (bool)
+    {
+        (bool fits, uint256 usedCpu, uint256 usedMemory) = _fitsHeld(id, a, m, period, line);
         if (!fits) return false;
         // Within what was held, which fits 56 bits but for absurd sizes (2^24 s at 4 PiB of memory).
         (m.usedCpuMs, m.usedMemoryMiBSeconds) = (uint56(usedCpu), uint56(usedMemory));

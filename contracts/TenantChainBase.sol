@@ -125,6 +125,16 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         uint32 heldAt;
     }
 
+    /// @dev The meter as it stood before its last fold: the size held from `at` to that fold, and what had
+    /// been held by `at`. A period that ended before the last fold is then bounded by what was held until
+    /// its end, not by the later total (a fold after the window must not make a refused line chargeable).
+    struct PriorFold {
+        uint104 resources;
+        uint32 at;
+        uint56 heldCpuMs;
+        uint56 heldMemoryMiBSeconds;
+    }
+
     /// @dev A tenant's metered exposure: what claims may still charge, which withdrawals hold back.
     /// `meteredRate` is the physical-bound cost per second of its active allocations (held back for
     /// `_exposureSeconds()`); `closed` that of allocations it ended, held back until `closedUntil`.
@@ -211,6 +221,8 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// @dev The period in which a host retired: it may report periods up to this one only.
     // slither-disable-next-line uninitialized-state
     mapping(uint32 hostId => uint32 period) internal _retiredAt;
+    // slither-disable-next-line uninitialized-state
+    mapping(uint64 allocationId => PriorFold) internal _priorFolds;
 
     /*//////////////////////////////////////////////////////////////
                                  CONSTRUCTOR
@@ -305,7 +317,9 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     /// marked. Returns the suspension time, 0 if solvent.
     function _refreshSuspension(address tenant, StoredAccount storage acct) internal returns (uint256) {
         uint256 suspendedAt = acct.suspendedAt;
-        if (suspendedAt != 0) return suspendedAt;
+        // Solvent again without a deposit (a release lowered the rate): the mark goes, or a keeper would
+        // expire an allocation that is paid for.
+        if (suspendedAt != 0) return _resumeIfSolvent(tenant, acct) ? 0 : suspendedAt;
         uint256 rate = acct.ratePerSecond;
         if (rate == 0) return 0;
         uint256 paidThrough = acct.funded / rate;
@@ -313,6 +327,14 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         acct.suspendedAt = uint32(paidThrough);
         emit TenantSuspended(tenant, uint32(paidThrough), uint32(paidThrough + _config.gracePeriodSeconds));
         return paidThrough;
+    }
+
+    /// @dev Clear a suspension once the escrow covers what is due and the minimum prepaid period.
+    function _resumeIfSolvent(address tenant, StoredAccount storage acct) internal returns (bool) {
+        if (acct.funded < uint256(acct.ratePerSecond) * (block.timestamp + _config.minPrepaidSeconds)) return false;
+        acct.suspendedAt = 0;
+        emit TenantResumed(tenant);
+        return true;
     }
 
     /// @dev Escrow that is neither spent, nor reserved as the minimum prepaid period, nor held back
@@ -453,26 +475,38 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
 
     /// @dev Whether a line's amounts, added to what the allocation was charged so far, fit under what it
     /// held until the end of the line's period (the aggregate bound); and the new totals.
-    function _fitsHeld(StoredAllocation storage a, Meter storage m, uint32 period, uint256 line)
+    function _fitsHeld(uint64 id, StoredAllocation storage a, Meter storage m, uint32 period, uint256 line)
         internal
         view
         returns (bool fits, uint256 usedCpu, uint256 usedMemory)
     {
-        (uint256 heldCpu, uint256 heldMemory) = _heldUntil(a, m, _genesis + uint256(period + 1) * _periodSeconds);
+        (uint256 heldCpu, uint256 heldMemory) = _heldUntil(id, a, m, _genesis + uint256(period + 1) * _periodSeconds);
         usedCpu = m.usedCpuMs + uint64(line >> 64);
         usedMemory = m.usedMemoryMiBSeconds + uint64(line);
         fits = usedCpu <= heldCpu && usedMemory <= heldMemory;
     }
 
-    /// @dev What the allocation held (CPU-ms, MiB-seconds) from admission to `t` (at most now).
-    function _heldUntil(StoredAllocation storage a, Meter storage m, uint256 t)
+    /// @dev What the allocation held (CPU-ms, MiB-seconds) from admission to `t` (at most now): exact
+    /// after the last fold or between the last two; before that, what was held until the fold before the
+    /// last (an upper bound: a lower one would let a tenant that folds twice drop honest lines).
+    function _heldUntil(uint64 id, StoredAllocation storage a, Meter storage m, uint256 t)
         internal
         view
         returns (uint256 cpuMs, uint256 memoryMiBSeconds)
     {
-        (cpuMs, memoryMiBSeconds) = (m.heldCpuMs, m.heldMemoryMiBSeconds);
         uint256 heldAt = m.heldAt;
         if (t > block.timestamp) t = block.timestamp;
+        if (t < heldAt) {
+            PriorFold storage f = _priorFolds[id];
+            (cpuMs, memoryMiBSeconds) = (f.heldCpuMs, f.heldMemoryMiBSeconds);
+            if (t >= f.at) {
+                uint104 prior = f.resources;
+                cpuMs += uint256(uint24(prior)) * (t - f.at);
+                memoryMiBSeconds += uint256(uint32(prior >> 24)) * (t - f.at);
+            }
+            return (cpuMs, memoryMiBSeconds);
+        }
+        (cpuMs, memoryMiBSeconds) = (m.heldCpuMs, m.heldMemoryMiBSeconds);
         if (a.status == AllocationStatus.Active && t > heldAt) {
             uint104 res = a.resources;
             cpuMs += uint256(uint24(res)) * (t - heldAt);

@@ -447,7 +447,7 @@ contract TenantChainExtension is TenantChainBase {
         (chargeable, cost) = _lineCost(hostId, period, line);
         if (!chargeable) return (false, 0);
         uint64 id = uint64(line >> 128);
-        (bool fits,,) = _fitsHeld(_allocations[id], _meters[id], period, line);
+        (bool fits,,) = _fitsHeld(id, _allocations[id], _meters[id], period, line);
         if (!fits) return (false, 0);
     }
 
@@ -479,7 +479,7 @@ contract TenantChainExtension is TenantChainBase {
         returns (uint256 heldCpuMs, uint256 heldMemoryMiBSeconds, uint256 usedCpuMs, uint256 usedMemoryMiBSeconds)
     {
         Meter storage m = _meters[allocationId];
-        (heldCpuMs, heldMemoryMiBSeconds) = _heldUntil(_allocations[allocationId], m, block.timestamp);
+        (heldCpuMs, heldMemoryMiBSeconds) = _heldUntil(allocationId, _allocations[allocationId], m, block.timestamp);
         return (heldCpuMs, heldMemoryMiBSeconds, m.usedCpuMs, m.usedMemoryMiBSeconds);
     }
 

@@ -173,11 +173,14 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Prove that a report line charges more than the host signed for: the line is voided and
-    /// the bond slashed at once. Anyone may submit; the tenant is paid.
+    /// the bond slashed at once. Only the line's tenant may submit: the operator signs receipts at will, so
+    /// its own slash with a receipt a hair below the line would void the line for a token penalty and leave
+    /// the tenant's true receipt (or its open dispute) nothing to act on.
     /// @param lines Every (packed, ITypes) line of the host's report of `period`, in order (from {UsageReported}).
     /// @param index The line that the receipt covers.
-    /// Requirements: the period reported and within its dispute window; the receipt for that line's
-    /// allocation and period, signed by the host's operator, below the line in CPU or memory.
+    /// Requirements: the caller the allocation's tenant; the period reported and within its dispute
+    /// window; the receipt for that line's allocation and period, signed by the host's operator, below
+    /// the line in CPU or memory.
     /// Emits {Slashed}, and {DisputeResolved} if the line was disputed.
     function slashWithReceipt(
         uint32 hostId,
@@ -190,9 +193,11 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         if (receipt.period != period) revert MarketReceiptMismatch(receipt.allocationId, receipt.period);
         (uint64 allocationId, uint256 overcharge) = _checkReceipt(hostId, period, lines, index, receipt, signature);
         if (overcharge == 0) revert MarketNoOvercharge(allocationId, period);
+        address tenant = tenantChain.getAllocation(allocationId).tenant;
+        if (msg.sender != tenant) revert MarketNotTenant(msg.sender, allocationId);
         uint256 disputed = _disputeOfLine[_lineKey(allocationId, period)];
         if (disputed == 0) {
-            _slash(hostId, allocationId, period, overcharge, tenantChain.getAllocation(allocationId).tenant);
+            _slash(hostId, allocationId, period, overcharge, tenant);
             tenantChain.voidLine(hostId, allocationId, period);
         } else {
             // Disputed already (the line is void): the receipt settles the dispute for the tenant.

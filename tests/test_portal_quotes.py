@@ -8,18 +8,13 @@ operator's `updateHost` goes in with a higher priority fee, and one `evm_mine` o
 
 from __future__ import annotations
 
-from eth_account import Account
 
 from orchestrator.billing.receipts import Receipt, pack_line, sign_receipt
-from orchestrator.dev.devchain import DEV_KEYS
 
 from .conftest import TEST_IMAGE
 from .orchestration import METERED, OPERATOR, PRICES, TENANTS, Cluster
 from .test_cli_money import Mempool, rpc, send_raw
 from .test_portal import InjectedWallet, browser, click_and_wait, message, open_portal, portal_server  # noqa: F401
-
-KEEPER = Account.from_key(DEV_KEYS[7])  # anyone may take a receipt to the market
-
 
 def fill_request(page, host_id: int, cpu: str = "0.5") -> None:
     page.select_option("#req-host", str(host_id))
@@ -97,7 +92,7 @@ def test_portal_requests_carry_their_quote_and_a_front_run_rise_is_refused(anvil
     chain.transact(tc.reportUsage(host_id, period, [pack_line(allocation, 20_000, 0)], []), OPERATOR)
     signed = sign_receipt(OPERATOR, chain.deployment.chain_id, chain.market.address, Receipt(allocation, period, 10_000, 0))
     chain.transact(chain.market.functions.slashWithReceipt(host_id, period, [pack_line(allocation, 20_000, 0)], 0,
-                                                           signed.as_tuple(), signed.signature), KEEPER)
+                                                           signed.as_tuple(), signed.signature), tenant)
     assert tc.hostBondShort(host_id).call()
     page.reload()
     page.wait_for_selector(f"#host-rows tr[data-host='{host_id}']")

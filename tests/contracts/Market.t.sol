@@ -126,7 +126,7 @@ contract MarketTest is Base {
         uint256 bond = market.bondOf(hostId).amount;
         vm.expectEmit(address(market));
         emit IMarket.Slashed(hostId, id, period, overcharge, 2 * overcharge, overcharge, overcharge / 2, overcharge / 2);
-        vm.prank(stranger); // anyone may submit; the tenant is paid
+        vm.prank(tenant); // the tenant submits and is paid
         market.slashWithReceipt(hostId, period, line(id, 30_000, 0), 0, r, sig);
         assertEq(market.bondOf(hostId).amount, bond - 2 * overcharge);
         assertEq(market.payoutOf(tenant), overcharge);
@@ -160,6 +160,7 @@ contract MarketTest is Base {
         (IMarket.UsageReceipt memory r, bytes memory sig) = receipt(0, 0);
         uint256 bond = market.bondOf(hostId).amount;
         assertLt(bond, 2 * cost(max, 0));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, line(id, max, 0), 0, r, sig);
         assertEq(market.bondOf(hostId).amount, 0);
         assertEq(market.reputationOf(hostId).slashed, bond);
@@ -175,30 +176,38 @@ contract MarketTest is Base {
         (, uint256 otherKey) = makeAddrAndKey("forger");
         (uint8 v, bytes32 rr, bytes32 ss) = vm.sign(otherKey, market.receiptDigest(r));
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketForgedReceipt.selector, vm.addr(otherKey), operator));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, lines, 0, r, abi.encodePacked(rr, ss, v));
         // for another allocation
         IMarket.UsageReceipt memory other = IMarket.UsageReceipt(id + 1, period, 10_000, 0);
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketReceiptMismatch.selector, id + 1, period));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, lines, 0, other, sig);
         // for another period
         IMarket.UsageReceipt memory late = IMarket.UsageReceipt(id, period + 1, 10_000, 0);
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketReceiptMismatch.selector, id, period + 1));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, lines, 0, late, sig);
         // for a period not reported
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketReportMismatch.selector, hostId, period + 1));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period + 1, lines, 0, late, sig);
         // lines that aren't the report
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketReportMismatch.selector, hostId, period));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, line(id, 30_001, 0), 0, r, sig);
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketLineIndexOutOfRange.selector, 1, 1));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, lines, 1, r, sig);
         // a receipt that doesn't show an overcharge
         (IMarket.UsageReceipt memory fair, bytes memory fairSig) = receipt(30_000, 0);
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketNoOvercharge.selector, id, period));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, lines, 0, fair, fairSig);
         // after the window
         vm.warp(finalAt(period));
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketWindowClosed.selector, period, tc.finalFrom(period)));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, lines, 0, r, sig);
     }
 
@@ -209,6 +218,7 @@ contract MarketTest is Base {
         reportOnly(period, line(id, cpuMs, memMiBs));
         (IMarket.UsageReceipt memory r, bytes memory sig) = receipt(cpuMs, memMiBs);
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketNoOvercharge.selector, id, period));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, line(id, cpuMs, memMiBs), 0, r, sig);
     }
 
@@ -220,6 +230,7 @@ contract MarketTest is Base {
         reportOnly(period, line(id, signedCpu + extra, 0));
         (IMarket.UsageReceipt memory r, bytes memory sig) = receipt(signedCpu, 0);
         uint256 bond = market.bondOf(hostId).amount;
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, line(id, signedCpu + extra, 0), 0, r, sig);
         uint256 overcharge = cost(signedCpu + extra, 0) - cost(signedCpu, 0);
         assertEq(bond - market.bondOf(hostId).amount, overcharge * 2 < bond ? overcharge * 2 : bond);
@@ -321,6 +332,7 @@ contract MarketTest is Base {
     function test_receiptSettlesAnOpenDispute() public {
         (uint256 disputeId, uint256 bond) = openDispute(20_000);
         (IMarket.UsageReceipt memory r, bytes memory sig) = receipt(5_000, 0);
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, period, line(id, 20_000, 0), 0, r, sig);
         assertEq(uint8(market.disputeOf(disputeId).status), uint8(IMarket.DisputeStatus.Receipt));
         uint256 overcharge = cost(20_000, 0) - cost(5_000, 0);

@@ -103,6 +103,7 @@ contract MoneySafetyTest is Base {
         assertGt(overcharge, 0);
         vm.expectEmit(address(market));
         emit IMarket.Slashed(hostId, id, 0, overcharge, 2 * overcharge, overcharge, overcharge / 2, overcharge / 2);
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 0, lines, 0, r, sig);
         vm.prank(operator);
         tc.updateHost(hostId, hostCapacity(), prices(), metered()); // the price comes back for the claim
@@ -134,6 +135,7 @@ contract MoneySafetyTest is Base {
         assertGt(finalAt(p) - block.timestamp, uint256(DISPUTE) * PERIOD);
         vm.warp(finalAt(p) - 1);
         (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, p, 0, 0);
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, p, atMax, 0, r, sig);
         vm.warp(finalAt(p));
         claim(p, atMax);
@@ -398,6 +400,7 @@ contract MoneySafetyTest is Base {
         (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, 0, 10_000, 0);
         reportOnly(0, line(id2, 1, 0)); // the front-run: within the grace it still works once
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketReportMismatch.selector, hostId, 0));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 0, lines, 0, r, sig);
 
         uint256 closedAt = startOf(GRACE_PERIODS + 1);
@@ -407,6 +410,7 @@ contract MoneySafetyTest is Base {
         tc.reportUsage(hostId, 0, line(id2, 2, 0), noLines);
         assertEq(finalAt(0) - closedAt, uint256(DISPUTE) * PERIOD, "a full window after the last batch");
         vm.warp(finalAt(0) - 1);
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 0, two(lines[0], pack(id2, 1, 0)), 0, r, sig);
         assertTrue(tc.isVoided(id, 0));
         assertEq(market.reputationOf(hostId).slashes, 1);
@@ -453,6 +457,7 @@ contract MoneySafetyTest is Base {
         vm.stopPrank();
         (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, 0, 0, 0);
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketLineNotChargeable.selector, id, 0));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 0, lines, 0, r, sig);
 
         // A chargeable line is weighed at the agreed price, not the host's price of the moment.
@@ -484,6 +489,7 @@ contract MoneySafetyTest is Base {
         (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, 0, 10_000, 0);
         vm.expectEmit(address(tc));
         emit IRegistry.HostBondStatusSet(hostId, true);
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 0, lines, 0, r, sig);
         assertTrue(tc.hostBondShort(hostId));
         requestReverts(tenant, small(), abi.encodeWithSelector(IAllocation.AllocationHostBondShort.selector, hostId));
@@ -730,6 +736,7 @@ contract MoneySafetyTest is Base {
         assertTrue(tc.isHostSigner(hostId, next, 0));
 
         (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, 0, 10_000, 0);
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 0, lines, 0, r, sig);
         assertTrue(tc.isVoided(id, 0));
         vm.prank(operator);
@@ -742,8 +749,10 @@ contract MoneySafetyTest is Base {
         tc.reportUsage(hostId, 2, later, noLines);
         (r, sig) = signed(opKey, id, 2, 10_000, 0);
         vm.expectRevert(abi.encodeWithSelector(IMarket.MarketForgedReceipt.selector, operator, next));
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 2, later, 0, r, sig);
         (r, sig) = signed(nextKey, id, 2, 10_000, 0);
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 2, later, 0, r, sig);
         assertEq(market.reputationOf(hostId).slashes, 2);
     }
@@ -876,6 +885,7 @@ contract MoneySafetyTest is Base {
         uint256[] memory lines = two(pack(id, 30_000, 0), pack(id2, 20_000, 0));
         reportOnly(0, lines);
         (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, 0, 10_000, 0);
+        vm.prank(tenant);
         market.slashWithReceipt(hostId, 0, lines, 0, r, sig); // the tenant's share of the slash
         assertEq(market.payoutOf(tenant), cost(30_000, 0) - cost(10_000, 0));
         vm.prank(tenant);
