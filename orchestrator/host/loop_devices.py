@@ -67,13 +67,16 @@ class LoopDevices:
         return changed
 
     def detach(self, allocation: int) -> None:
-        """Remove the link, detach every loop device of the image, delete the image."""
+        """Remove the link, detach every loop device of the image, delete the image; the links' tmpfs
+        goes with the last link (so that a data dir without volumes holds no mount)."""
         self.link(allocation).unlink(missing_ok=True)
         image = self.image(allocation)
         if image.exists():
             for line in self._run(["losetup", "-j", str(image)]).splitlines():
                 self._run(["losetup", "-d", line.split(":", 1)[0]])
             image.unlink()
+        if os.path.ismount(self.links_dir) and not any(self.links_dir.iterdir()):
+            self.close()
 
     def mounted_image(self, pid: int, mount_point: str) -> Path | None:
         """The image file behind what process ``pid`` has mounted at ``mount_point`` (None: nothing
