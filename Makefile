@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
+# Halmos has its own venv (requirements-halmos.lock): it needs rich<14.1, .venv pins rich 14.3.4.
+HALMOS_VENV := .venv-halmos
 # The native binary, not node_modules/.bin/forge: that npm shim drops the exit status (a failing test
 # or a compiler crash would pass).
 FORGE    = $(firstword $(wildcard node_modules/@foundry-rs/forge-*-*/bin/forge))
@@ -11,11 +13,11 @@ FORGE    = $(firstword $(wildcard node_modules/@foundry-rs/forge-*-*/bin/forge))
 export SOLCX_BINARY_PATH := $(CURDIR)/.solc
 export APE_DATA_FOLDER   := $(CURDIR)/.ape
 
-.PHONY: help setup demo portal test test-forge test-slither test-ape test-portal test-py bench clean
+.PHONY: help setup demo portal test test-forge test-halmos test-slither test-ape test-portal test-py bench clean
 
 help:
 	@echo "make demo   start a local chain, deploy, run the demo (Ctrl-C stops everything)"
-	@echo "make test   set up what is missing, then run every test (forge + ape compile + pytest)"
+	@echo "make test   set up what is missing, then run every test (forge + halmos + ape compile + pytest)"
 	@echo "make setup  only install/start what is missing (idempotent)"
 	@echo "make portal rebuild the tenant portal's bundle (portal/dist); serve it: tenantchain portal"
 	@echo "make bench  run the benchmarks and update BENCHMARKS.md"
@@ -31,13 +33,21 @@ portal:
 	node portal/build.mjs
 
 test: setup
-	@$(MAKE) --no-print-directory test-forge test-slither test-ape test-portal test-py
+	@$(MAKE) --no-print-directory test-forge test-halmos test-slither test-ape test-portal test-py
 
 # `--sizes` fails when a deployed contract crosses EIP-170's 24,576 bytes (tests are skipped: they
 # are never deployed on a chain).
 test-forge:
 	$(FORGE) build --sizes --skip test --skip '*.t.sol'
 	$(FORGE) test
+
+# Symbolic proofs (tests/contracts/symbolic, `check_` functions: forge test skips them) with Halmos,
+# on forge's build output (.forge/out, compiled by test-forge with the same settings: reused). z3 only
+# (the other solvers would be downloaded). Fails on any failed, timed-out or errored check (halmos exits
+# non-zero). The bounds of each proof are in docs/trust-design.md ("Symbolic proofs").
+HALMOS_FLAGS := --forge-build-out .forge/out --solver z3 --solver-timeout-branching 100ms --solver-timeout-assertion 60s --loop 2
+test-halmos:
+	PATH="$(CURDIR)/$(dir $(FORGE)):$$PATH" $(HALMOS_VENV)/bin/halmos $(HALMOS_FLAGS) --match-contract 'Symbolic$$'
 
 # Static analysis through forge's build; fails on any medium or high finding (slither.config.json).
 test-slither:

@@ -2,6 +2,7 @@
 # Idempotent set-up: installs what is missing, skips what is already there.
 #   node tools (package-lock.json) -> node_modules/
 #   Python deps (requirements.lock + pyproject.toml) -> .venv/
+#   Halmos, the symbolic tests' runner (requirements-halmos.lock) -> .venv-halmos/
 #   the pinned Solidity compiler -> .solc/solc-v<version> (native solc if it matches, else solcjs)
 #   the tenant portal's bundle (esbuild) -> portal/dist/
 #   a Docker daemon and the local test image (unless TENANTCHAIN_SKIP_DOCKER=1)
@@ -36,6 +37,18 @@ if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_hash" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
   .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
   echo "$py_hash" >"$py_stamp"
+fi
+
+# Halmos in a venv of its own: halmos 0.3.3 requires rich<14.1, the project pins rich 14.3.4. Its
+# solver is z3 from PyPI (z3-solver); `make test-halmos` selects it (no solver download).
+halmos_stamp=.venv-halmos/.tenantchain-stamp
+halmos_hash="$(hash_of requirements-halmos.lock)"
+if [ "$(cat "$halmos_stamp" 2>/dev/null)" != "$halmos_hash" ]; then
+  python="${PYTHON:-python3}"
+  [ -x .venv-halmos/bin/python ] || { say "creating .venv-halmos"; "$python" -m venv .venv-halmos; }
+  say "installing halmos (requirements-halmos.lock)"
+  .venv-halmos/bin/pip install -q --disable-pip-version-check -r requirements-halmos.lock
+  echo "$halmos_hash" >"$halmos_stamp"
 fi
 
 # --- Solidity compiler ------------------------------------------------------------------
