@@ -30,7 +30,23 @@ MANIFEST = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distributio
                         "digest": "sha256:" + "2" * 64}]}
 
 
-class Server:
+class _LoopbackServer:
+    """A threaded HTTP server on a free loopback port, serving ``handler`` until ``close()``."""
+
+    def _serve(self, handler) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+class Server(_LoopbackServer):
     """An HTTP server on a loopback port that answers every GET with ``answer(handler)`` (status,
     headers, body) and records each request (path and Host header)."""
 
@@ -57,16 +73,7 @@ class Server:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.address = f"127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+        self._serve(Handler)
 
 
 @pytest.fixture
@@ -121,13 +128,13 @@ def _refused(call) -> PullError:
     ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("172.31.255.255", "private"), ("192.168.1.1", "private"),
     ("fc00::1", "private"), ("fd12:3456::1", "private"),
     ("100.64.0.1", "CGNAT"), ("100.127.255.254", "CGNAT"),
-    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"), ("fe80::1%eth0", "link-local"),
+    ("169.254.10.20", "link-local"), ("fe80::1", "link-local"), ("fe80::1%eth0", "link-local"),
     ("224.0.0.1", "multicast"), ("239.1.1.1", "multicast"), ("ff02::1", "multicast"),
     ("0.0.0.0", "unspecified"), ("0.1.2.3", "unspecified"), ("::", "unspecified"),
     # IPv6 forms that carry an IPv4 address: judged by what they carry
-    ("::ffff:127.0.0.1", "loopback"), ("::ffff:169.254.169.254", "link-local"), ("64:ff9b::a00:1", "private"),
-    ("2002:a9fe:a9fe::", "link-local"),
-    ("192.0.2.7", "reserved"), ("198.18.0.1", "reserved"), ("240.0.0.1", "reserved"),
+    ("::ffff:127.0.0.1", "loopback"), ("::ffff:169.254.10.20", "link-local"), ("64:ff9b::a00:1", "private"),
+    ("2002:a9fe:0a14::", "link-local"),
+    ("203.0.113.7", "reserved"), ("198.18.0.1", "reserved"), ("240.0.0.1", "reserved"),
     ("255.255.255.255", "reserved"), ("2001:db8::1", "reserved"),
     ("8.8.8.8", None), ("1.1.1.1", None), ("2606:4700:4700::1111", None), ("172.32.0.1", None),
     ("100.128.0.1", None), ("::ffff:8.8.8.8", None),
@@ -270,7 +277,7 @@ def test_rejections_on_chain_carry_the_codes(anvil, tmp_path, docker_cleanup, ru
     assert stranger.requests == [] and internal.requests == []
 
 
-class BearerFront:
+class BearerFront(_LoopbackServer):
     """A token-auth front for a real registry on loopback: every request without the token gets a bearer
     challenge naming ``realm``; with it, the request is passed to the registry behind (GET and HEAD)."""
 
@@ -319,15 +326,7 @@ class BearerFront:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+        self._serve(Handler)
 
 
 def test_dockerd_pulls_with_the_checked_realms_token_and_never_asks_a_realm(registry, docker_cleanup, servers):

@@ -30,10 +30,7 @@ contract AttackReview3Test is Base {
     /// voided, and the tenant's real slash then reverts (voidLine: UsageLineVoided). The deterrent the
     /// bond exists for is gone: the tenant should be paid half of 2x the true overcharge.
     function test_operatorSelfSlashWithNearExactReceipt_preemptsTenantsSlash() public {
-        uint64 id = request(tenant, small());
-        vm.warp(startOf(1));
-        uint256[] memory lines = line(id, 30_000, 0);
-        reportOnly(0, lines);
+        (uint64 id, uint256[] memory lines) = reportedOvercharge();
         (IMarket.UsageReceipt memory honest, bytes memory honestSig) = signed(opKey, id, 0, 1_000, 0);
 
         // The front-run: a receipt for the line minus one CPU-ms, submitted by the operator itself.
@@ -55,10 +52,7 @@ contract AttackReview3Test is Base {
     /// operator closes the dispute at once with its own near-exact receipt (status Receipt, penalty 2x one
     /// CPU-ms); the arbiter can no longer uphold it (MarketDisputeNotOpen) and slash 2x the line.
     function test_operatorSelfSlashWithNearExactReceipt_closesOpenDisputeBeforeTheArbiter() public {
-        uint64 id = request(tenant, small());
-        vm.warp(startOf(1));
-        uint256[] memory lines = line(id, 30_000, 0);
-        reportOnly(0, lines);
+        (uint64 id, uint256[] memory lines) = reportedOvercharge();
         vm.warp(startOf(GRACE_PERIODS + 1)); // the report is closed to batches
         vm.prank(tenant);
         uint256 disputeId = market.openDispute(hostId, 0, lines, 0);

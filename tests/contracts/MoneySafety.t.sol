@@ -92,10 +92,7 @@ contract MoneySafetyTest is Base {
     /// The same lever against receipts: metered prices at 0 during the window made a slash revert
     /// MarketNoOvercharge, and the price came back for the claim. The market prices at the agreed terms.
     function test_finding1_operatorZeroesMeteredPriceDuringWindow_receiptStillSlashes() public {
-        uint64 id = request(tenant, small());
-        vm.warp(startOf(1));
-        uint256[] memory lines = line(id, 30_000, 0); // the host signed for 10,000
-        reportOnly(0, lines);
+        (uint64 id, uint256[] memory lines) = reportedOvercharge(); // the host signed for 10,000
         vm.prank(operator);
         tc.updateHost(hostId, hostCapacity(), prices(), MeteredPrices(0, 0));
         (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, 0, 10_000, 0);
@@ -482,10 +479,7 @@ contract MoneySafetyTest is Base {
 
     /// A host slashed below the bond its capacity requires admits nothing until it is topped up.
     function test_bondShort_slashedHostAdmitsNothing_untilAddBond() public {
-        uint64 id = request(tenant, small());
-        vm.warp(startOf(1));
-        uint256[] memory lines = line(id, 30_000, 0);
-        reportOnly(0, lines);
+        (uint64 id, uint256[] memory lines) = reportedOvercharge();
         (IMarket.UsageReceipt memory r, bytes memory sig) = signed(opKey, id, 0, 10_000, 0);
         vm.expectEmit(address(tc));
         emit IRegistry.HostBondStatusSet(hostId, true);

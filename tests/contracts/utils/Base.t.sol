@@ -250,6 +250,15 @@ abstract contract Base is Test, ITypes {
         tc.reportUsage(hostId, period, lines, new uint256[](0));
     }
 
+    /// @dev A small allocation of `tenant` whose period 0 the operator reports at 30,000 CPU-ms (the tests
+    /// sign receipts for less); now is the start of period 1.
+    function reportedOvercharge() internal returns (uint64 id, uint256[] memory lines) {
+        id = request(tenant, small());
+        vm.warp(startOf(1));
+        lines = line(id, 30_000, 0);
+        reportOnly(0, lines);
+    }
+
     /// @dev Claim `period`'s lines at the end of its dispute window ({finalFrom}), then return to the
     /// present: a claim's effects don't depend on the time it runs, so tests keep their own clock.
     function claimAsFinal(uint32 period, uint256[] memory lines) internal {
