@@ -214,11 +214,12 @@ class DockerDriver:
         actions: list[tuple[int, str]] = []
         volumes = self._call("volume list", self.client.volumes.list, filters=self._filters("volume"))
         containers = self.containers(limits=False)
+        attached = self.loops.attached()
         for volume in volumes:
             allocation = int(volume.attrs["Labels"][f"{LABEL}.allocation"])
             if not self.loops.image(allocation).exists():
                 continue  # removed meanwhile (a closed allocation's volume expiring)
-            if self.loops.attach(allocation):
+            if self.loops.attach(allocation, attached):
                 actions.append((allocation, "volume-attached"))
             state = containers.get(allocation)
             if state is None:

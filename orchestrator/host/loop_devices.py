@@ -45,15 +45,25 @@ class LoopDevices:
             f.truncate(max(1, size_gib) * 1024**3)  # sparse: costs disk only as it fills
         self._run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner}", str(image)])
 
-    def attach(self, allocation: int) -> bool:
+    def attached(self) -> dict[Path, str]:
+        """Every attached loop device by its image file, from sysfs (one read for a whole pass)."""
+        found: dict[Path, str] = {}
+        for block in Path("/sys/block").glob("loop*"):
+            backing = _backing_file(block)
+            if backing is not None:
+                found.setdefault(backing, f"/dev/{block.name}")
+        return found
+
+    def attach(self, allocation: int, attached: dict[Path, str] | None = None) -> bool:
         """Attach the allocation's image to a loop device (if it isn't) and point its link at that
-        device. True when something had to change (after a reboot, or a device detached by hand)."""
+        device. True when something had to change (after a reboot, or a device detached by hand).
+        ``attached``: what :meth:`attached` returned this pass (read now if not given)."""
         image = self.image(allocation)
         if not image.exists():
             raise DockerHostError(f"volume image {image} is missing")
         self._mount_links_dir()
         changed = False
-        device = self._device_of(image)
+        device = (self.attached() if attached is None else attached).get(image.resolve())
         if device is None:
             device = self._run(["losetup", "--find", "--show", str(image)]).strip()
             changed = True
@@ -101,14 +111,6 @@ class LoopDevices:
             return
         self.links_dir.mkdir(parents=True, exist_ok=True)
         self._run(["mount", "-t", "tmpfs", "-o", LINK_DIR_OPTIONS, "tenantchain-devices", str(self.links_dir)])
-
-    def _device_of(self, image: Path) -> str | None:
-        """A loop device that holds ``image`` now (checked through sysfs, not only losetup's word)."""
-        for line in self._run(["losetup", "-j", str(image)]).splitlines():
-            device = line.split(":", 1)[0]
-            if _backing_file(Path("/sys/block") / Path(device).name) == image.resolve():
-                return device
-        return None
 
 
 def _backing_file(block: Path) -> Path | None:
