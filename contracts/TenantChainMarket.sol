@@ -173,12 +173,12 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Prove that a report line charges more than the host signed for: the line is voided and
-    /// the bond slashed at once. Only the line's tenant may submit: the operator signs receipts at will, so
+    /// the bond slashed at once. Only the line's tenant (or its delegate) may submit: the operator signs receipts at will, so
     /// its own slash with a receipt a hair below the line would void the line for a token penalty and leave
     /// the tenant's true receipt (or its open dispute) nothing to act on.
     /// @param lines Every (packed, ITypes) line of the host's report of `period`, in order (from {UsageReported}).
     /// @param index The line that the receipt covers.
-    /// Requirements: the caller the allocation's tenant; the period reported and within its dispute
+    /// Requirements: the caller the allocation's tenant or its delegate; the period reported and within its dispute
     /// window; the receipt for that line's allocation and period, signed by the host's operator, below
     /// the line in CPU or memory.
     /// Emits {Slashed}, and {DisputeResolved} if the line was disputed.
@@ -194,7 +194,9 @@ contract TenantChainMarket is IMarket, EIP712, Ownable2Step, ReentrancyGuard {
         (uint64 allocationId, uint256 overcharge) = _checkReceipt(hostId, period, lines, index, receipt, signature);
         if (overcharge == 0) revert MarketNoOvercharge(allocationId, period);
         address tenant = tenantChain.getAllocation(allocationId).tenant;
-        if (msg.sender != tenant) revert MarketNotTenant(msg.sender, allocationId);
+        if (msg.sender != tenant && !tenantChain.isDelegate(tenant, msg.sender)) {
+            revert MarketNotTenant(msg.sender, allocationId);
+        }
         uint256 disputed = _disputeOfLine[_lineKey(allocationId, period)];
         if (disputed == 0) {
             _slash(hostId, allocationId, period, overcharge, tenant);

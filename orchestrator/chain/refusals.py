@@ -82,7 +82,7 @@ ERROR_SENTENCES: dict[str, str] = {
     "MarketNotTenantChain": "only TenantChain can lock bonds",
     "MarketNotOperator": "only the host's operator can do that",
     "MarketNotArbiter": "only the arbiter can rule on disputes",
-    "MarketNotTenant": "only the allocation's tenant can dispute its usage or slash with its receipts",
+    "MarketNotTenant": "only the allocation's tenant can dispute its usage, and only it or its delegates slash with its receipts",
     "MarketInvalidParameters": "invalid market parameters (the unbonding must outlast the dispute window)",
     "MarketHostNotRetired": "retire the host first (no allocations left), then unbond",
     "MarketUnbonding": "the bond isn't unbonded yet (start unbonding, then wait for it to end)",

@@ -975,7 +975,9 @@ contract InvariantHandler is Test, ITypes {
         if (_g[id].closedAt != 0) return;
         Escrow memory e = tc.accountOf(_g[id].tenant);
         uint256 s = e.suspendedAt != 0 ? e.suspendedAt : (e.paidThrough < block.timestamp ? e.paidThrough : 0);
-        bool due = !tc.paused() && s != 0 && block.timestamp >= s + GRACE_SECONDS;
+        // Solvent again (a release lowered the rate): the suspension lifts instead.
+        bool solvent = e.ratePerSecond != 0 && e.paidThrough >= block.timestamp + MIN_PREPAID;
+        bool due = !tc.paused() && s != 0 && !solvent && block.timestamp >= s + GRACE_SECONDS;
         _drain();
         try tc.expireAllocation(id) {
             assertTrue(due, "expired before the grace was over, or while paused");
