@@ -568,12 +568,28 @@ contract TenantChain is TenantChainBase {
         x.meteredRate = uint96(total);
     }
 
-    /// @dev Add the resources held since `heldAt` (at size `res`) to the allocation's meter, up to now.
-    /// Saturates instead of reverting: a release must always go through.
+    /// @dev Add the resources held since `heldAt` (at size `res`) to the allocation's meter, up to now; the
+    /// first fold in a period first marks the meter as it stood at the period's start. Saturates instead
+    /// of reverting: a release must always go through.
     function _foldHeld(uint64 allocationId, uint104 res) internal {
         Meter storage m = _meters[allocationId];
-        _priorFolds[allocationId] = PriorFold(res, m.heldAt, m.heldCpuMs, m.heldMemoryMiBSeconds);
-        uint256 dt = block.timestamp - m.heldAt;
+        uint256 heldAt = m.heldAt;
+        uint32 current = currentPeriod();
+        uint256 key = _markKey(allocationId, current);
+        if (_meterMarks[key].period != current) {
+            uint256 start = _genesis + uint256(current) * _periodSeconds;
+            // heldAt after the start, with no mark yet: the allocation was admitted in this period.
+            uint256 before = start > heldAt ? start - heldAt : 0;
+            _meterMarks[key] = MeterMark({
+                heldCpuMs: _sat56(m.heldCpuMs + uint256(uint24(res)) * before),
+                heldMemoryMiBSeconds: _sat56(m.heldMemoryMiBSeconds + uint256(uint32(res >> 24)) * before),
+                cpuMillis: uint24(res),
+                memoryMiB: uint32(res >> 24),
+                period: current,
+                previous: before != 0 ? _periodAt(heldAt) : _NO_MARK
+            });
+        }
+        uint256 dt = block.timestamp - heldAt;
         m.heldCpuMs = _sat56(m.heldCpuMs + uint256(uint24(res)) * dt);
         m.heldMemoryMiBSeconds = _sat56(m.heldMemoryMiBSeconds + uint256(uint32(res >> 24)) * dt);
         m.heldAt = uint32(block.timestamp);

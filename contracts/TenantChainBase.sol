@@ -44,6 +44,7 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     uint256 internal constant _CLAIMED_BIT = 1 << 33; // claimed on its own: the period stays taken
     uint256 internal constant _HELD_BIT = 1 << 34; // holds the period's report, not claimed yet
     uint256 internal constant _USED_BIT = 1 << 39;
+    uint32 internal constant _NO_MARK = type(uint32).max; // MeterMark.previous: no mark before
     /// @dev Admin changes that can hurt open positions wait this long (see proposeParameters).
     uint32 public constant PARAMETER_DELAY = 2 days;
 
@@ -125,14 +126,18 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         uint32 heldAt;
     }
 
-    /// @dev The meter as it stood before its last fold: the size held from `at` to that fold, and what had
-    /// been held by `at`. A period that ended before the last fold is then bounded by what was held until
-    /// its end, not by the later total (a fold after the window must not make a refused line chargeable).
-    struct PriorFold {
-        uint104 resources;
-        uint32 at;
+    /// @dev The meter at the start of `period`, written by the first fold in that period: what had been held
+    /// by then, and the size held since the fold before (made in period `previous`; _NO_MARK: none, the
+    /// allocation was admitted since). A claim of any period still claimable then finds exactly what was
+    /// held until its end, however many folds came after it (one mark per period with a fold, in a ring
+    /// as long as the claim window).
+    struct MeterMark {
         uint56 heldCpuMs;
         uint56 heldMemoryMiBSeconds;
+        uint24 cpuMillis;
+        uint32 memoryMiB;
+        uint32 period;
+        uint32 previous;
     }
 
     /// @dev A tenant's metered exposure: what claims may still charge, which withdrawals hold back.
@@ -222,7 +227,8 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
     // slither-disable-next-line uninitialized-state
     mapping(uint32 hostId => uint32 period) internal _retiredAt;
     // slither-disable-next-line uninitialized-state
-    mapping(uint64 allocationId => PriorFold) internal _priorFolds;
+    /// @dev (allocationId << 32 | period % _claimClosesAt(0)) => the meter at the start of a period with a fold.
+    mapping(uint256 markKey => MeterMark) internal _meterMarks;
 
     /*//////////////////////////////////////////////////////////////
                                  CONSTRUCTOR
@@ -480,38 +486,75 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         view
         returns (bool fits, uint256 usedCpu, uint256 usedMemory)
     {
-        (uint256 heldCpu, uint256 heldMemory) = _heldUntil(id, a, m, _genesis + uint256(period + 1) * _periodSeconds);
+        (uint256 heldCpu, uint256 heldMemory) = _heldByEndOf(id, a, m, period);
         usedCpu = m.usedCpuMs + uint64(line >> 64);
         usedMemory = m.usedMemoryMiBSeconds + uint64(line);
         fits = usedCpu <= heldCpu && usedMemory <= heldMemory;
     }
 
-    /// @dev What the allocation held (CPU-ms, MiB-seconds) from admission to `t` (at most now): exact
-    /// after the last fold or between the last two; before that, what was held until the fold before the
-    /// last (an upper bound: a lower one would let a tenant that folds twice drop honest lines).
-    function _heldUntil(uint64 id, StoredAllocation storage a, Meter storage m, uint256 t)
+    /// @dev What the allocation held (CPU-ms, MiB-seconds) from admission to the end of `period` (at most
+    /// now), exactly for any period that can still be claimed.
+    function _heldByEndOf(uint64 id, StoredAllocation storage a, Meter storage m, uint32 period)
+        internal
+        view
+        returns (uint256 cpuMs, uint256 memoryMiBSeconds)
+    {
+        uint256 end = _genesis + uint256(period + 1) * _periodSeconds;
+        if (end >= m.heldAt) return _heldUntil(a, m, end);
+        return _heldAtStartOf(id, m, period + 1);
+    }
+
+    /// @dev What was held from admission to the start of period `q`, for a `q` that began before the last
+    /// fold and can still be claimed: the first mark from `q` on, less what its size held since `q` began
+    /// (no fold came in between, or there would be an earlier mark).
+    function _heldAtStartOf(uint64 id, Meter storage m, uint32 q)
+        internal
+        view
+        returns (uint256 cpuMs, uint256 memoryMiBSeconds)
+    {
+        MeterMark storage mark = _meterMarks[_markKey(id, q)];
+        if (mark.period != q) {
+            // No fold in q: follow the marks back from the last fold's, while they are from q on.
+            uint32 k = _periodAt(m.heldAt);
+            mark = _meterMarks[_markKey(id, k)];
+            if (mark.period != k) return (0, 0); // the last "fold" was the admission, after q began
+            for (uint32 prev = mark.previous; prev != _NO_MARK && prev > q; prev = mark.previous) {
+                MeterMark storage earlier = _meterMarks[_markKey(id, prev)];
+                if (earlier.period != prev) break; // the admission, not a fold
+                mark = earlier;
+            }
+        }
+        uint256 back = uint256(mark.period - q) * _periodSeconds;
+        cpuMs = _floorSub(mark.heldCpuMs, uint256(mark.cpuMillis) * back);
+        memoryMiBSeconds = _floorSub(mark.heldMemoryMiBSeconds, uint256(mark.memoryMiB) * back);
+    }
+
+    /// @dev What the allocation held from admission to `t` (at most now), for `t` at or after the last fold.
+    function _heldUntil(StoredAllocation storage a, Meter storage m, uint256 t)
         internal
         view
         returns (uint256 cpuMs, uint256 memoryMiBSeconds)
     {
         uint256 heldAt = m.heldAt;
         if (t > block.timestamp) t = block.timestamp;
-        if (t < heldAt) {
-            PriorFold storage f = _priorFolds[id];
-            (cpuMs, memoryMiBSeconds) = (f.heldCpuMs, f.heldMemoryMiBSeconds);
-            if (t >= f.at) {
-                uint104 prior = f.resources;
-                cpuMs += uint256(uint24(prior)) * (t - f.at);
-                memoryMiBSeconds += uint256(uint32(prior >> 24)) * (t - f.at);
-            }
-            return (cpuMs, memoryMiBSeconds);
-        }
         (cpuMs, memoryMiBSeconds) = (m.heldCpuMs, m.heldMemoryMiBSeconds);
         if (a.status == AllocationStatus.Active && t > heldAt) {
             uint104 res = a.resources;
             cpuMs += uint256(uint24(res)) * (t - heldAt);
             memoryMiBSeconds += uint256(uint32(res >> 24)) * (t - heldAt);
         }
+    }
+
+    /// @dev The ring slot of `allocationId`'s mark for `period`: the ring spans every period from the
+    /// oldest one still claimable to the running one, so a mark is overwritten only once it can't be read.
+    // A ring index from the time, not randomness (slither reads `block.timestamp % n` as a weak PRNG).
+    // slither-disable-next-line weak-prng
+    function _markKey(uint64 allocationId, uint32 period) internal view returns (uint256) {
+        return (uint256(allocationId) << 32) | (period % _claimClosesAt(0));
+    }
+
+    function _floorSub(uint256 x, uint256 y) internal pure returns (uint256) {
+        return x > y ? x - y : 0;
     }
 
     /// @dev Metered cost of a line, rounded down (in the tenant's favour). Reports carry uint64 amounts

@@ -479,7 +479,7 @@ contract TenantChainExtension is TenantChainBase {
         returns (uint256 heldCpuMs, uint256 heldMemoryMiBSeconds, uint256 usedCpuMs, uint256 usedMemoryMiBSeconds)
     {
         Meter storage m = _meters[allocationId];
-        (heldCpuMs, heldMemoryMiBSeconds) = _heldUntil(allocationId, _allocations[allocationId], m, block.timestamp);
+        (heldCpuMs, heldMemoryMiBSeconds) = _heldUntil(_allocations[allocationId], m, block.timestamp);
         return (heldCpuMs, heldMemoryMiBSeconds, m.usedCpuMs, m.usedMemoryMiBSeconds);
     }
 

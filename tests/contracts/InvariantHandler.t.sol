@@ -453,11 +453,9 @@ contract InvariantHandler is Test, ITypes {
             assertLe(delta, _maxLineCost(claimLines, id), "charged more than a line's cost at the agreed prices");
             MeteredPrices memory m = _agreedMetered[id];
             assertLe(delta, _cost(m, uint256(x.peakCpu) * PERIOD, uint256(x.peakMem) * PERIOD), "static bound");
-            // Aggregate: all charges so far within what was held until the period's end, or the last fold of
-            // the meter (a resize or the close) when that came later: what the meter can know.
-            uint256 until = Math.max(_start(q + 1), _lastFold(id));
-            (uint256 hc, uint256 hm) = _held(id, x.admittedAt, until);
-            assertLe(x.charged, _cost(m, hc, hm), "charged above the resources held");
+            // Aggregate: all charges so far within what was held until the period's end, exactly, however
+            // many folds (resizes, auto-resizes, the close) came after it.
+            assertLe(x.charged, _heldCostByEndOf(id, q), "charged above the resources held");
         }
     }
 
@@ -1132,10 +1130,10 @@ contract InvariantHandler is Test, ITypes {
         }
     }
 
-    function _lastFold(uint64 id) internal view returns (uint256) {
-        if (_g[id].closedAt != 0) return _g[id].closedAt;
-        Seg[] storage s = _segs[id];
-        return s[s.length - 1].start;
+    /// @dev What everything `id` held from admission to the end of period `q` costs at its agreed prices.
+    function _heldCostByEndOf(uint64 id, uint32 q) internal view returns (uint256) {
+        (uint256 hc, uint256 hm) = _held(id, _g[id].admittedAt, _start(q + 1));
+        return _cost(_agreedMetered[id], hc, hm);
     }
 
     function _lineCostOf(uint64 id, uint256 line) internal view returns (uint256) {
