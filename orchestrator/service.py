@@ -93,6 +93,7 @@ class ServiceConfig:
     autoscale_interval_s: float = 5.0  # how often tenants' scaling policies are acted on (0: never)
     log_max_bytes: int = 10 * 2**20  # a container's output kept on disk: files of this size (json-file, rotated)
     log_max_files: int = 3  # ... and this many of them
+    allow_host_root: bool = False  # run on a daemon without user namespaces (development only)
 
 
 class Orchestrator:
@@ -108,6 +109,10 @@ class Orchestrator:
             scope=docker_scope(deployment, config.host_id),
             data_dir=config.data_dir, subnet_pool=config.subnet_pool, extra_labels=config.extra_labels,
             name_prefix=config.name_prefix, log_max_bytes=config.log_max_bytes, log_max_files=config.log_max_files)
+        if self.driver.userns is None:
+            if not config.allow_host_root:
+                raise ConfigError(daemon_baseline.HOST_ROOT)
+            log.warning("docker daemon: containers run as host root (allowed by --allow-host-root)")
         for problem in daemon_baseline.missing(self.driver.info):
             log.warning("docker daemon: %s", problem)
         self.watcher = Watcher(

@@ -37,7 +37,8 @@ class Dockerd:
         self.process = subprocess.Popen(
             ["dockerd", "--host", self.url, "--data-root", str(self.root / "data"),
              "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
-             "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+             "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
+             "--userns-remap=default"],  # as make setup starts the main one: the orchestrator requires it
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:

@@ -26,8 +26,9 @@ if ! docker info >/dev/null 2>&1; then
   mkdir -p "$log_dir"
   if ! pgrep -x dockerd >/dev/null; then
     echo "ensure-docker: starting dockerd (log: $log_dir/dockerd.log)" >&2
-    # The CIS daemon baseline (orchestrator/host/daemon_baseline.py reads it back at start).
-    nohup dockerd --live-restore --no-new-privileges --icc=false --userland-proxy=false \
+    # The CIS daemon baseline (orchestrator/host/daemon_baseline.py reads it back at start); user
+    # namespaces: container root is an unprivileged host uid (the orchestrator refuses to run without).
+    nohup dockerd --live-restore --no-new-privileges --icc=false --userland-proxy=false --userns-remap=default \
       --log-driver json-file --log-opt max-size=10m --log-opt max-file=3 \
       >>"$log_dir/dockerd.log" 2>&1 </dev/null &
     touch "$log_dir/dockerd.started-by-setup"

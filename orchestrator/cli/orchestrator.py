@@ -103,6 +103,9 @@ def orchestrator() -> None:
               help="A container's output is kept in files of this many MiB (json-file, rotated; 0.0625 to 1024).")
 @click.option("--log-max-files", type=int, default=3, show_default=True,
               help="... and this many files (1 to 100): a tenant keeps at most size x files of output.")
+@click.option("--allow-host-root", is_flag=True,
+              help="Run on a Docker daemon without user namespaces, where container root is host root "
+                   "(development hosts only).")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Extra label on every Docker object (repeatable); objects are also found by it.")
 @click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
@@ -115,7 +118,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
                      ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, max_fee_gwei, tx_stuck_after,
                      low_balance_eth, history_rows, allowed_registries, max_image_mb, pull_timeout, pull_retry_for,
                      image_retention, api_addr, api_plain_http, api_rate_per_address, api_burst_per_address,
-                     log_max_size, log_max_files, labels, name_prefix,
+                     log_max_size, log_max_files, allow_host_root, labels, name_prefix,
                      log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
@@ -161,7 +164,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         max_image_bytes=int(max_image_mb * 2**20), pull_timeout_s=pull_timeout, pull_retry_for_s=pull_retry_for,
         image_retention_s=image_retention, api_addr=api_addr or None, api_plain_http=api_plain_http,
         log_max_bytes=log_max_bytes, log_max_files=log_max_files, api_source_rate_per_s=api_rate_per_address,
-        api_source_burst=api_burst_per_address,
+        api_source_burst=api_burst_per_address, allow_host_root=allow_host_root,
         network=NetworkPolicy(
             egress_allowed=not forbid_egress, ingress_ports=_port_range(ingress_ports) if ingress_ports else None,
             bind_address=ingress_bind, public_host=ingress_host or _default_public_host(ingress_bind),

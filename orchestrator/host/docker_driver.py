@@ -23,6 +23,7 @@ from docker.types import IPAMConfig, IPAMPool, LogConfig, Mount
 from ..errors import ConfigError, DockerHostError
 from ..spec import WorkloadSpec
 from .cgroups import CgroupPaths, read_limits
+from .daemon_baseline import user_namespace
 from .loop_devices import LoopDevices
 
 log = logging.getLogger("tenantchain.docker")
@@ -90,6 +91,8 @@ class DockerDriver:
         # This kernel may lack the blkio weight controller: dockerd then drops the setting with a warning.
         self.blkio_weight_supported = bool(info.get("BlkioWeight"))
         self.info = info
+        # Remapped: container root is an unprivileged host uid, so volumes are owned by the mapped ids.
+        self.userns = user_namespace(info)
         # Inspect results by container id, refreshed when the list shows a new status or the PID is gone.
         self._inspected: dict[str, ContainerState] = {}
         self._cache_lock = threading.Lock()
@@ -267,7 +270,9 @@ class DockerDriver:
         """Create and start the allocation's container, hardened, limited, on its tenant's ``networks``
         (the internal one first; the caller has walled them off from the host already). ``image``: what to
         run when it isn't the spec's name as given (a pulled image, pinned by digest)."""
-        volume = self.ensure_volume(allocation, limits.storage_gib, _numeric_owner(spec.user))
+        owner = _numeric_owner(spec.user)
+        volume = self.ensure_volume(allocation, limits.storage_gib,
+                                    self.userns.host_owner(owner) if self.userns else owner)
         kwargs = dict(
             name=self.container_name(allocation),
             command=list(spec.command) or None,
