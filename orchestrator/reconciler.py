@@ -135,8 +135,9 @@ class Reconciler:
                 self.driver.pause(container.id)
                 report.actions.append((a.id, "paused"))
             return
-        if (c.nano_cpus, c.memory_bytes, c.memory_swap_bytes, c.pids_limit) != (
-                limits.nano_cpus, limits.memory_bytes, limits.memory_bytes, limits.pids):
+        if (c.nano_cpus, c.cpu_weight, c.memory_bytes, c.memory_swap_bytes, c.pids_limit) != (
+                limits.nano_cpus, limits.cpu_weight(c.cgroup_v2), limits.memory_bytes, limits.memory_bytes,
+                limits.pids):
             self.driver.update_limits(c.id, limits)
             report.actions.append((a.id, "limits-updated"))
         spec = self._known_spec(a)

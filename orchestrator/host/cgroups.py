@@ -23,6 +23,8 @@ class CgroupLimits:
     cpu_quota_us: int | None  # per period; None: unlimited
     cpu_period_us: int
     pids_max: int | None
+    cpu_weight: int = 1024  # v1: cpu.shares; v2: cpu.weight (see cpu_weight_of)
+    v2: bool = False
 
 
 @lru_cache(maxsize=8)
@@ -72,8 +74,14 @@ def _read_int(path: Path, unlimited_above: int = 1 << 62) -> int | None:
     return UNLIMITED if value >= unlimited_above or value < 0 else value
 
 
+def cpu_weight_of(shares: int, v2: bool) -> int:
+    """What the kernel shows for Docker's ``CpuShares``: cpu.shares itself on v1; on v2, cpu.weight as
+    runc converts it (``1 + (shares - 2) * 9999 / 262142``, shares 2..262144 onto weights 1..10000)."""
+    return 1 + (shares - 2) * 9999 // 262142 if v2 else shares
+
+
 def read_limits(pid: int, root: Path = CGROUP_ROOT, cg: CgroupPaths | None = None) -> CgroupLimits:
-    """The memory, memory+swap, CPU and pids limits that the kernel enforces on ``pid``."""
+    """The memory, memory+swap, CPU (quota and weight) and pids limits that the kernel enforces on ``pid``."""
     cg = cg or CgroupPaths(pid, root)
     if cg.version == 1:
         memory = _read_int(cg.v1["memory"] / "memory.limit_in_bytes")
@@ -83,6 +91,7 @@ def read_limits(pid: int, root: Path = CGROUP_ROOT, cg: CgroupPaths | None = Non
         quota = _read_int(cg.v1["cpu"] / "cpu.cfs_quota_us")
         period = int((cg.v1["cpu"] / "cpu.cfs_period_us").read_text())
         pids = _read_int(cg.v1["pids"] / "pids.max")
+        weight = int((cg.v1["cpu"] / "cpu.shares").read_text())
     else:
         memory = _read_int(cg.v2 / "memory.max")
         swap = _read_int(cg.v2 / "memory.swap.max") if (cg.v2 / "memory.swap.max").exists() else 0
@@ -91,7 +100,8 @@ def read_limits(pid: int, root: Path = CGROUP_ROOT, cg: CgroupPaths | None = Non
         quota = None if quota_text == "max" else int(quota_text)
         period = int(period_text)
         pids = _read_int(cg.v2 / "pids.max")
-    return CgroupLimits(memory, memory_swap, quota, period, pids)
+        weight = int((cg.v2 / "cpu.weight").read_text())
+    return CgroupLimits(memory, memory_swap, quota, period, pids, weight, cg.version == 2)
 
 
 def oom_kills(pid: int, root: Path = CGROUP_ROOT) -> int | None:

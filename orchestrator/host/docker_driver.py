@@ -22,7 +22,7 @@ from docker.types import IPAMConfig, IPAMPool, LogConfig, Mount
 
 from ..errors import ConfigError, DockerHostError
 from ..spec import WorkloadSpec
-from .cgroups import CgroupPaths, read_limits
+from .cgroups import CgroupPaths, cpu_weight_of, read_limits
 from .daemon_baseline import user_namespace
 from .loop_devices import LoopDevices
 
@@ -52,6 +52,16 @@ class Limits:
     def memory_bytes(self) -> int:
         return self.memory_mib * 1024 * 1024
 
+    @property
+    def cpu_shares(self) -> int:
+        """CPU weight in proportion to the reservation (1000m: Docker's default, 1024): under contention
+        each allocation gets at least its share, not an equal one; the quota still caps it."""
+        return max(2, self.cpu_millis * 1024 // 1000)
+
+    def cpu_weight(self, v2: bool) -> int:
+        """:attr:`cpu_shares` as the kernel shows it (cgroup v1 or v2)."""
+        return cpu_weight_of(self.cpu_shares, v2)
+
 
 @dataclass(frozen=True)
 class ContainerState:
@@ -65,6 +75,8 @@ class ContainerState:
     pids_limit: int
     networks: dict[str, str]  # network name -> the container's IPv4 address on it
     pid: int  # the container's init process on the host (0 when not running)
+    cpu_weight: int = 1024  # cpu.shares (v1; Docker's CpuShares when not read from the kernel) or cpu.weight
+    cgroup_v2: bool = False  # cpu_weight is v2's cpu.weight
 
 
 class DockerDriver:
@@ -283,6 +295,7 @@ class DockerDriver:
             detach=True,
             network=networks[0].name,
             nano_cpus=limits.nano_cpus,
+            cpu_shares=limits.cpu_shares,
             mem_limit=limits.memory_bytes,
             memswap_limit=limits.memory_bytes,  # memory = memory+swap: no swap beyond the limit
             pids_limit=limits.pids,
@@ -318,7 +331,7 @@ class DockerDriver:
         """Change limits in place (no restart). docker-py's update() lacks NanoCpus and PidsLimit, so this
         posts the Engine API's ContainerUpdate body directly."""
         api = self.client.api
-        body = {"NanoCpus": limits.nano_cpus, "Memory": limits.memory_bytes,
+        body = {"NanoCpus": limits.nano_cpus, "CpuShares": limits.cpu_shares, "Memory": limits.memory_bytes,
                 "MemorySwap": limits.memory_bytes, "PidsLimit": limits.pids}
         response = self._call("container update", api._post_json, api._url("/containers/{0}/update", container_id),
                               data=body)
@@ -389,7 +402,7 @@ class DockerDriver:
         period = kernel.cpu_period_us or 100_000
         return replace(
             state, memory_bytes=kernel.memory_bytes or 0, memory_swap_bytes=kernel.memory_swap_bytes or 0,
-            pids_limit=kernel.pids_max or 0,
+            pids_limit=kernel.pids_max or 0, cpu_weight=kernel.cpu_weight, cgroup_v2=kernel.v2,
             nano_cpus=(kernel.cpu_quota_us * 1_000_000_000 // period) if kernel.cpu_quota_us else 0)
 
     @staticmethod
@@ -401,6 +414,7 @@ class DockerDriver:
             status=attrs["State"]["Status"],
             nano_cpus=host.get("NanoCpus") or 0, memory_bytes=host.get("Memory") or 0,
             memory_swap_bytes=host.get("MemorySwap") or 0, pids_limit=host.get("PidsLimit") or 0,
+            cpu_weight=host.get("CpuShares") or 1024,  # 0: Docker's default
             networks=_addresses(attrs), pid=attrs["State"].get("Pid") or 0)
 
     def _remember(self, attrs: dict) -> ContainerState:
