@@ -717,8 +717,9 @@ contract TenantChain is TenantChainBase {
     {
         (bool fits, uint256 usedCpu, uint256 usedMemory) = _fitsHeld(id, a, m, period, line);
         if (!fits) return false;
-        // Within what was held, which fits 56 bits but for absurd sizes (2^24 s at 4 PiB of memory).
-        (m.usedCpuMs, m.usedMemoryMiBSeconds) = (uint56(usedCpu), uint56(usedMemory));
+        // Within what was held, which fits 56 bits but for absurd sizes (2^24 s at 4 PiB of memory): saturated
+        // like the held totals, never wrapped.
+        (m.usedCpuMs, m.usedMemoryMiBSeconds) = (_sat56(usedCpu), _sat56(usedMemory));
         return true;
     }
 }

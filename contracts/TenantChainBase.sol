@@ -479,35 +479,55 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         return (true, _cost(cpuMs, memoryMiBSeconds, terms.cpuSecond, terms.memoryGiBSecond));
     }
 
-    /// @dev Whether a line's amounts, added to what the allocation was charged so far, fit under what it
-    /// held until the end of the line's period (the aggregate bound); and the new totals.
-    function _fitsHeld(uint64 id, StoredAllocation storage a, Meter storage m, uint32 period, uint256 line)
+    /// @dev Whether a line's amounts fit under what the allocation held in the line's period, and,
+    /// added to what it was charged so far, under what it held until the period's end (the aggregate
+    /// bound); and the new totals. (The first implies the second for lines charged once each, in order:
+    /// the aggregate stays as a second fence, and as the record `meterOf` shows.)
+    function _fitsHeld(uint64 id, StoredAllocation storage a, Meter memory m, uint32 period, uint256 line)
         internal
         view
         returns (bool fits, uint256 usedCpu, uint256 usedMemory)
     {
         (uint256 heldCpu, uint256 heldMemory) = _heldByEndOf(id, a, m, period);
-        usedCpu = m.usedCpuMs + uint64(line >> 64);
-        usedMemory = m.usedMemoryMiBSeconds + uint64(line);
-        fits = usedCpu <= heldCpu && usedMemory <= heldMemory;
+        (uint256 inCpu, uint256 inMemory) = _heldIn(id, a, m, period, heldCpu, heldMemory);
+        uint256 cpu = uint64(line >> 64);
+        uint256 memory_ = uint64(line);
+        usedCpu = m.usedCpuMs + cpu;
+        usedMemory = m.usedMemoryMiBSeconds + memory_;
+        fits = cpu <= inCpu && memory_ <= inMemory && usedCpu <= heldCpu && usedMemory <= heldMemory;
     }
 
-    /// @dev What the allocation held (CPU-ms, MiB-seconds) from admission to the end of `period` (at most
-    /// now), exactly for any period that can still be claimed.
-    function _heldByEndOf(uint64 id, StoredAllocation storage a, Meter storage m, uint32 period)
+    /// @dev What the allocation held in `period` (CPU-ms, MiB-seconds), from what it held by the period's
+    /// end: less what it held by the period's start.
+    function _heldIn(
+        uint64 id,
+        StoredAllocation storage a,
+        Meter memory m,
+        uint32 period,
+        uint256 heldCpuByEnd,
+        uint256 heldMemoryByEnd
+    ) internal view returns (uint256 cpuMs, uint256 memoryMiBSeconds) {
+        if (period == 0) return (heldCpuByEnd, heldMemoryByEnd);
+        (uint256 cpuBefore, uint256 memoryBefore) = _heldByEndOf(id, a, m, period - 1);
+        return (_floorSub(heldCpuByEnd, cpuBefore), _floorSub(heldMemoryByEnd, memoryBefore));
+    }
+
+    /// @dev What the allocation held (CPU-ms, MiB-seconds) from admission to the end of `period`, exactly
+    /// for any period that can still be claimed.
+    function _heldByEndOf(uint64 id, StoredAllocation storage a, Meter memory m, uint32 period)
         internal
         view
         returns (uint256 cpuMs, uint256 memoryMiBSeconds)
     {
         uint256 end = _genesis + uint256(period + 1) * _periodSeconds;
         if (end >= m.heldAt) return _heldUntil(a, m, end);
-        return _heldAtStartOf(id, m, period + 1);
+        return _heldAtStartOf(id, m.heldAt, period + 1);
     }
 
     /// @dev What was held from admission to the start of period `q`, for a `q` that began before the last
     /// fold and can still be claimed: the first mark from `q` on, less what its size held since `q` began
     /// (no fold came in between, or there would be an earlier mark).
-    function _heldAtStartOf(uint64 id, Meter storage m, uint32 q)
+    function _heldAtStartOf(uint64 id, uint256 heldAt, uint32 q)
         internal
         view
         returns (uint256 cpuMs, uint256 memoryMiBSeconds)
@@ -515,7 +535,7 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         MeterMark storage mark = _meterMarks[_markKey(id, q)];
         if (mark.period != q) {
             // No fold in q: follow the marks back from the last fold's, while they are from q on.
-            uint32 k = _periodAt(m.heldAt);
+            uint32 k = _periodAt(heldAt);
             mark = _meterMarks[_markKey(id, k)];
             if (mark.period != k) return (0, 0); // the last "fold" was the admission, after q began
             for (uint32 prev = mark.previous; prev != _NO_MARK && prev > q; prev = mark.previous) {
@@ -529,14 +549,14 @@ abstract contract TenantChainBase is IRegistry, IAllocation, IBilling, IScaling,
         memoryMiBSeconds = _floorSub(mark.heldMemoryMiBSeconds, uint256(mark.memoryMiB) * back);
     }
 
-    /// @dev What the allocation held from admission to `t` (at most now), for `t` at or after the last fold.
-    function _heldUntil(StoredAllocation storage a, Meter storage m, uint256 t)
+    /// @dev What the allocation held from admission to `t`, for `t` at or after the last fold (a `t` to
+    /// come: what it will have held if nothing changes; claims only ask about the past).
+    function _heldUntil(StoredAllocation storage a, Meter memory m, uint256 t)
         internal
         view
         returns (uint256 cpuMs, uint256 memoryMiBSeconds)
     {
         uint256 heldAt = m.heldAt;
-        if (t > block.timestamp) t = block.timestamp;
         (cpuMs, memoryMiBSeconds) = (m.heldCpuMs, m.heldMemoryMiBSeconds);
         if (a.status == AllocationStatus.Active && t > heldAt) {
             uint104 res = a.resources;

@@ -483,6 +483,16 @@ contract TenantChainExtension is TenantChainBase {
         return (heldCpuMs, heldMemoryMiBSeconds, m.usedCpuMs, m.usedMemoryMiBSeconds);
     }
 
+    /// @notice What the allocation held in `period` (CPU-ms, MiB-seconds): the most a line of that period
+    /// may charge. Exact for every period that can still be claimed; for one that hasn't ended (or ended
+    /// after the latest block), what it will have held if nothing changes.
+    function heldIn(uint64 allocationId, uint32 period) external view returns (uint256 cpuMs, uint256 memoryMiBSeconds) {
+        StoredAllocation storage a = _allocations[allocationId];
+        Meter memory m = _meters[allocationId];
+        (uint256 cpuByEnd, uint256 memoryByEnd) = _heldByEndOf(allocationId, a, m, period);
+        return _heldIn(allocationId, a, m, period, cpuByEnd, memoryByEnd);
+    }
+
     /// @notice What withdrawals hold back of `tenant`'s escrow for metered charges claims may still bring.
     function exposureOf(address tenant) external view returns (uint256) {
         return _exposure(_exposures[tenant]);

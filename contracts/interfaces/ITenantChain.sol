@@ -89,6 +89,7 @@ interface ITenantChain is IRegistry, IAllocation, IBilling, IScaling, IUsage {
         external
         view
         returns (uint256 heldCpuMs, uint256 heldMemoryMiBSeconds, uint256 usedCpuMs, uint256 usedMemoryMiBSeconds);
+    function heldIn(uint64 allocationId, uint32 period) external view returns (uint256 cpuMs, uint256 memoryMiBSeconds);
 
     // IBilling
     function deposit(address tenant, uint256 amount) external;

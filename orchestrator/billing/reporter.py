@@ -76,7 +76,7 @@ class Reporter:
         """Every allocation's usage in ``period``; None while some running one has no sample past its end."""
         end = self.genesis + (period + 1) * self.period_seconds
         desired = {a.id: a for a in self.store.allocations()}
-        lines = []
+        lines, measured = [], []
         for allocation in self.store.sampled_allocations():
             samples = self.store.samples(allocation)
             if not samples:
@@ -93,16 +93,17 @@ class Reporter:
             usage = acc.periods.get(period)
             if usage is None or a is None:
                 continue
-            closed_at = self._block_time(a.closed_block) if a.status == "closed" else end
-            if a.status == "closed" and period > self.period_of(closed_at):
+            if a.status == "closed" and self._block_time(a.closed_block) <= end - self.period_seconds:
                 continue  # the contract takes no usage for periods after the end
-            # At most what the allocation held in the period (its size from admission to its end, as the
-            # claim's bound counts it): the kernel's CPU accounting can run a little over in the period
-            # of admission, and a line over the bound would be dropped whole.
-            held_s = max(0, int(min(end, closed_at) - max(end - self.period_seconds,
-                                                           self._block_time(a.requested_block))))
-            cap_cpu = a.cpu_millis * held_s
-            cap_mem = a.memory_mib * held_s
+            measured.append((allocation, usage))
+        if not measured:
+            return []
+        # At most what the allocation held in the period, as the claim's bound counts it (the chain's own
+        # answer, resizes included): a line over it would be dropped whole, and the kernel's accounting
+        # can run a little over (the period of admission, the seconds before a shrink reaches the cgroup).
+        f = self.chain.tenantchain.functions
+        held = self.chain.read_many([f.heldIn(allocation, period) for allocation, _ in measured])
+        for (allocation, usage), (cap_cpu, cap_mem) in zip(measured, held):
             lines.append(ReportLine(allocation, min(usage.cpu_ms, cap_cpu),
                                     min(int(usage.memory_mib_seconds), cap_mem)))
         return lines

@@ -456,6 +456,7 @@ contract InvariantHandler is Test, ITypes {
             // Aggregate: all charges so far within what was held until the period's end, exactly, however
             // many folds (resizes, auto-resizes, the close) came after it.
             assertLe(x.charged, _heldCostByEndOf(id, q), "charged above the resources held");
+            assertLe(delta, _heldCostIn(id, q), "a line charged above what was held in its period");
         }
     }
 
@@ -1128,6 +1129,12 @@ contract InvariantHandler is Test, ITypes {
             uint256 b = i + 1 < s.length ? s[i + 1].start : end;
             total += uint256(s[i].rate) * (b - s[i].start);
         }
+    }
+
+    /// @dev What `id` held in period `q` costs at its agreed prices.
+    function _heldCostIn(uint64 id, uint32 q) internal view returns (uint256) {
+        (uint256 hc, uint256 hm) = _held(id, _start(q), _start(q + 1));
+        return _cost(_agreedMetered[id], hc, hm);
     }
 
     /// @dev What everything `id` held from admission to the end of period `q` costs at its agreed prices.

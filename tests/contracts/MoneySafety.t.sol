@@ -786,7 +786,7 @@ contract MoneySafetyTest is Base {
     // --- the attacker review of e3d6be1 ---------------------------------------------------
 
     /// H1: a line above the allocation's peak can't be disputed (not chargeable), but growing the
-    /// allocation before the claim made it chargeable. Anyone voids it within its window, and it is never
+    /// allocation before the claim made it chargeable (before lines were bounded by their own period). Anyone voids it within its window, and it is never
     /// charged, even once the allocation has grown; an honest line can't be voided.
     function test_review_H1_lineAbovePeakVoidedByAnyone_neverChargedAfterGrowth() public {
         uint64 id = request(tenant, small());
@@ -811,7 +811,9 @@ contract MoneySafetyTest is Base {
 
         resize(tenant, id, big);
         (chargeable,) = tc.lineCost(hostId, 5, lines[0]);
-        assertTrue(chargeable, "the growth made it chargeable: only the void stops it");
+        // Since the fifth review a line must fit what was held in its own period: a later growth can't
+        // make it chargeable any more (it once did, and only the void stopped it).
+        assertFalse(chargeable, "a growth after its period doesn't make it chargeable");
         vm.warp(finalAt(5));
         uint256 before = tc.accountOf(tenant).balance;
         claim(5, lines);
