@@ -13,13 +13,14 @@ FORGE    = $(firstword $(wildcard node_modules/@foundry-rs/forge-*-*/bin/forge))
 export SOLCX_BINARY_PATH := $(CURDIR)/.solc
 export APE_DATA_FOLDER   := $(CURDIR)/.ape
 
-.PHONY: help setup demo portal test test-forge test-halmos test-slither test-ape test-portal test-py bench clean
+.PHONY: help setup demo portal artifacts wheel test test-forge test-halmos test-slither test-ape test-portal test-py bench clean
 
 help:
 	@echo "make demo   start a local chain, deploy, run the demo (Ctrl-C stops everything)"
 	@echo "make test   set up what is missing, then run every test (forge + halmos + ape compile + pytest)"
 	@echo "make setup  only install/start what is missing (idempotent)"
-	@echo "make portal rebuild the tenant portal's bundle (portal/dist); serve it: tenantchain portal"
+	@echo "make portal rebuild the tenant portal's bundle (orchestrator/web/portal_bundle); serve it: tenantchain portal"
+	@echo "make wheel  build the installable package (dist/); make artifacts: rewrite the shipped contract ABIs"
 	@echo "make bench  run the benchmarks and update BENCHMARKS.md"
 	@echo "make clean  remove build output (not installed tools)"
 
@@ -31,6 +32,16 @@ demo: setup
 
 portal:
 	node portal/build.mjs
+
+# The built contracts the runtime reads (orchestrator/chain/contracts.json, committed): rewrite them after a
+# contract change (tests/test_artifacts.py fails until then).
+artifacts:
+	$(PY) -m orchestrator.chain.build --write
+
+# The installable package: dist/tenantchain-*.whl, with the portal bundle (rebuilt by setup.py) and the
+# built contracts inside; `pip install` it on a host (README: "Install on a host").
+wheel:
+	$(VENV)/bin/pip wheel --no-deps --no-build-isolation -w dist .
 
 test: setup
 	@$(MAKE) --no-print-directory test-forge test-halmos test-slither test-ape test-portal test-py
@@ -81,4 +92,4 @@ bench: setup
 	$(PY) -m bench.collect --write
 
 clean:
-	rm -rf .forge .build contracts/.cache bench/out portal/dist
+	rm -rf .forge .build contracts/.cache bench/out orchestrator/web/portal_bundle build dist

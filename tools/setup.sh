@@ -4,7 +4,7 @@
 #   Python deps (requirements.lock + pyproject.toml) -> .venv/
 #   Halmos, the symbolic tests' runner (requirements-halmos.lock) -> .venv-halmos/
 #   the pinned Solidity compiler -> .solc/solc-v<version> (native solc if it matches, else solcjs)
-#   the tenant portal's bundle (esbuild) -> portal/dist/
+#   the tenant portal's bundle (esbuild) -> orchestrator/web/portal_bundle/
 #   a Docker daemon and the local test image (unless TENANTCHAIN_SKIP_DOCKER=1)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -68,10 +68,10 @@ if [ ! -x "$solc_bin" ] || ! "$solc_bin" --version 2>/dev/null | grep -q "Versio
 fi
 
 # --- Tenant portal bundle -----------------------------------------------------------------
-portal_stamp=portal/dist/.tenantchain-stamp
+portal_stamp=orchestrator/web/portal_bundle/.tenantchain-stamp
 portal_hash="$(hash_of package-lock.json portal/build.mjs portal/index.html portal/portal.css portal/src/*.js)"
 if [ "$(cat "$portal_stamp" 2>/dev/null)" != "$portal_hash" ]; then
-  say "building the tenant portal (esbuild -> portal/dist)"
+  say "building the tenant portal (esbuild -> orchestrator/web/portal_bundle)"
   node portal/build.mjs
   echo "$portal_hash" >"$portal_stamp"
 fi

@@ -139,5 +139,21 @@ def strip_metadata(bytecode: str) -> str:
     return code[: -(meta_len + 2)].hex() if meta_len + 2 <= len(code) else code.hex()
 
 
-if __name__ == "__main__":  # pragma: no cover - debugging aid
-    print(json.dumps(sorted(compile_contracts()), indent=2))
+def write_shipped() -> Path:
+    """Compile the sources and write the package's ``contracts.json`` (what the runtime reads)."""
+    from .artifacts import SHIPPED, shipped_record
+
+    record = shipped_record(compile_contracts(), compiler_settings().version)
+    tmp = SHIPPED.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    tmp.replace(SHIPPED)
+    return SHIPPED
+
+
+if __name__ == "__main__":  # `make artifacts`; without --write, a debugging aid
+    import sys
+
+    if sys.argv[1:] == ["--write"]:
+        print(f"wrote {write_shipped()}")
+    else:
+        print(json.dumps(sorted(compile_contracts()), indent=2))

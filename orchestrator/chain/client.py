@@ -23,7 +23,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 
 from ..errors import ChainError, ConfigError, ContractRefused
 from .abi import abi_type, checksummed
-from .build import compile_contracts, tenantchain_abi
+from .artifacts import shipped_artifacts, tenantchain_abi
 
 
 def encode_call(call) -> str:
@@ -96,7 +96,7 @@ class Chain:
     def __init__(self, rpc_url: str, deployment: Deployment, timeout: float = 10.0):
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
         self.deployment = deployment
-        artifacts = compile_contracts()
+        artifacts = shipped_artifacts()
         abi = tenantchain_abi(artifacts)
         market_abi = artifacts["TenantChainMarket"].abi
         # Errors raised by the token (OpenZeppelin ERC20) surface through deposit/withdraw and bonds.

@@ -180,7 +180,13 @@ def load_config_file(ctx: click.Context, _param, value: str | None):
         raise ConfigError(f"config file {value} not found") from exc
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {value} is not valid TOML: {exc}") from exc
-    ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
+    options = {k.replace("-", "_"): v for k, v in data.items()}
+    known = {p.name for p in ctx.command.params if p.name and p.expose_value}
+    unknown = sorted(set(options) - known)
+    if unknown:  # a misspelt key would otherwise be ignored, and its default used without a word
+        raise ConfigError(f"config file {value}: unknown key(s) {', '.join(unknown)} "
+                          f"(the keys are the options of `{ctx.command_path} --help`)")
+    ctx.default_map = {**(ctx.default_map or {}), **options}
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -31,6 +32,9 @@ def orchestrator() -> None:
               help="The operator's encrypted keystore (eth-account JSON).")
 @click.option("--password-env", default="TENANTCHAIN_PASSWORD", show_default=True,
               help="Environment variable holding the keystore password (else you are prompted).")
+@click.option("--password-file", envvar="TENANTCHAIN_PASSWORD_FILE", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="File holding the keystore password (wins over --password-env): under systemd, "
+                                 "a credential, e.g. %d/keystore-password with LoadCredential=.")
 @click.option("--private-key", envvar="TENANTCHAIN_PRIVATE_KEY", default=None,
               help="The operator's raw key; local chains only.")
 @click.option("--host-key-file", envvar="TENANTCHAIN_HOST_KEY_FILE", type=click.Path(path_type=Path), required=True,
@@ -111,7 +115,8 @@ def orchestrator() -> None:
 @click.option("--name-prefix", default=None, help="Prefix of Docker object names (default tc<chain>-h<host>).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, private_key, host_key_file, docker_url,
+def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, password_file, private_key, host_key_file,
+                     docker_url,
                      data_dir, confirmations, poll_interval, ws_url, reconcile_interval, meter_interval, autoscale_interval,
                      settle_interval,
                      status_addr, subnet_pool, volume_retention, iptables, forbid_egress, ingress_ports, ingress_bind,
@@ -126,7 +131,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
     """
     from ..chain.client import Deployment
     from ..host.docker_driver import log_limits
-    from ..chain.wallet import from_private_key, load_host_key, load_keystore
+    from ..chain.wallet import load_host_key
     from ..network_plane import NetworkPolicy
     from ..service import JsonFormatter, Orchestrator, ServiceConfig
 
@@ -142,15 +147,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
     except ConfigError as exc:
         raise ConfigError(f"--log-max-size/--log-max-files: {exc}") from exc
     record = Deployment.load(deployment)
-    if keystore:
-        password = os.environ.get(password_env)
-        if password is None:
-            password = click.prompt(f"Password for {keystore}", hide_input=True)
-        operator = load_keystore(keystore, password)
-    elif private_key:
-        operator = from_private_key(private_key, record.chain_id)
-    else:
-        raise ConfigError("no operator key: give --keystore (or --private-key on a local chain)")
+    operator = operator_key(keystore, password_file, password_env, private_key, record.chain_id)
     config = ServiceConfig(
         rpc_url=rpc_url, deployment_path=deployment, host_id=host_id, operator=operator,
         host_key=load_host_key(host_key_file), data_dir=data_dir, docker_url=docker_url,
@@ -176,6 +173,98 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, priva
         service.run()
     finally:
         service.close()
+
+
+def operator_key(keystore: Path | None, password_file: Path | None, password_env: str, private_key: str | None,
+                 chain_id: int):
+    """The operator's account: its keystore (password from the file, else the environment, else a prompt)
+    or a raw key (local chains)."""
+    from ..chain.wallet import from_private_key, load_keystore
+
+    if keystore:
+        if password_file is not None:
+            try:  # one trailing newline (echo > file) is not part of the password
+                password = Path(password_file).read_text().removesuffix("\n").removesuffix("\r")
+            except OSError as exc:
+                raise ConfigError(f"password file {password_file} can't be read: {exc.strerror or exc}") from exc
+        else:
+            password = os.environ.get(password_env)
+            if password is None:
+                password = click.prompt(f"Password for {keystore}", hide_input=True)
+        return load_keystore(keystore, password)
+    if private_key:
+        return from_private_key(private_key, chain_id)
+    raise ConfigError("no operator key: give --keystore (or --private-key on a local chain)")
+
+
+def _check(as_json: bool, rpc_url, deployment, host_id, keystore, password_env, password_file, private_key,
+           host_key_file, docker_url, data_dir, iptables, ingress_ports, allow_host_root, **_run_options) -> None:
+    """Say, line by line, what this host is missing before `orchestrator run` (the same options, --config
+    too); exit 1 if anything that matters is (`missing`; `warn` lines don't fail the check).
+
+    Items: Docker, the daemon's baseline (warn), user namespaces, iptables, HAProxy (with ingress on),
+    loop devices, the chain and the deployment's code, the host's registration, operator and key, its
+    registered capacity against this machine, its bond. Nothing is changed.
+
+    \b
+    Example:
+      tenantchain orchestrator check --config /etc/tenantchain/host.toml \\
+        --password-file /etc/tenantchain/keystore-password --host-key-file /etc/tenantchain/host.key
+    """
+    import json
+
+    from ..preflight import Preflight, as_json as items_json, report
+
+    check = Preflight(
+        rpc_url=rpc_url, deployment_path=deployment, host_id=host_id, host_key_file=host_key_file,
+        operator=lambda chain_id: operator_key(keystore, password_file, password_env, private_key, chain_id),
+        docker_url=docker_url, data_dir=data_dir, iptables=iptables, ingress_ports=ingress_ports,
+        allow_host_root=allow_host_root)
+    items = check.run()
+    text, ready = report(items)
+    click.echo(json.dumps({"ready": ready, "items": items_json(items)}, indent=2) if as_json else text)
+    if not ready:
+        raise SystemExit(1)
+
+
+# `check` takes every option of `run` (a new one there is accepted here too, so one host.toml serves both).
+orchestrator.add_command(click.Command(
+    "check", callback=_check, help=_check.__doc__,
+    params=[*orchestrator_run.params, click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable output.")]))
+
+
+PACKAGING = Path(__file__).resolve().parents[1] / "packaging"
+
+
+@orchestrator.command("unit")
+@click.option("--sample-config", is_flag=True, help="Print the sample /etc/tenantchain/host.toml instead.")
+def orchestrator_unit(sample_config: bool) -> None:
+    """Print the systemd unit, its ExecStart naming this tenantchain (or, with --sample-config, a host.toml).
+
+    Example: tenantchain orchestrator unit > /etc/systemd/system/tenantchain-orchestrator.service
+    """
+    if sample_config:
+        click.echo((PACKAGING / "host.toml").read_text(), nl=False)
+        return
+    click.echo(render_unit(), nl=False)
+
+
+def render_unit(executable: str | None = None) -> str:
+    """The shipped unit with ExecStart's program set to ``executable`` (default: the running tenantchain)."""
+    text = (PACKAGING / "tenantchain-orchestrator.service").read_text()
+    program = executable or _this_executable()
+    return text.replace("ExecStart=/opt/tenantchain/bin/tenantchain ", f"ExecStart={program} ", 1)
+
+
+def _this_executable() -> str:
+    """The console script beside this interpreter (a venv's bin/), else the one on PATH."""
+    beside = Path(sys.executable).parent / "tenantchain"
+    if beside.is_file():
+        return str(beside.absolute())
+    found = shutil.which("tenantchain")
+    if found is None:
+        raise ConfigError("cannot tell where tenantchain is installed: edit ExecStart in the printed unit")
+    return str(Path(found).absolute())
 
 
 def _label(item: str) -> tuple[str, str]:

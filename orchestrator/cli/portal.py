@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import uvicorn
 
-from ..chain.build import compile_contracts, tenantchain_abi
+from ..chain.artifacts import shipped_artifacts, tenantchain_abi
 from ..chain.client import Deployment
 from ..chain.refusals import ERROR_SENTENCES, REJECT_REASONS
 from ..web.portal import build_site, create_app
@@ -19,7 +19,7 @@ CHAIN_NAMES = {31337: "Anvil (local)", 1337: "Ganache (local)", 1: "Ethereum", 1
 
 def portal_config(deployment: Deployment, rpc_url: str, chain_name: str | None = None) -> dict:
     """What the page needs to know of one deployment; ``rpc_url`` '' makes it read through the wallet."""
-    artifacts = compile_contracts()
+    artifacts = shipped_artifacts()
     return {
         "chain_id": deployment.chain_id,
         "chain_name": chain_name or CHAIN_NAMES.get(deployment.chain_id, f"chain {deployment.chain_id}"),

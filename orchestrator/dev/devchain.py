@@ -212,11 +212,11 @@ def deploy_local(
     from eth_account import Account
     from web3 import Web3
 
-    from ..chain.build import compile_contracts, tenantchain_abi
+    from ..chain.artifacts import shipped_artifacts, tenantchain_abi
 
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     deployer = Account.from_key(DEV_KEYS[0])
-    artifacts = compile_contracts()
+    artifacts = shipped_artifacts()
     start_block = w3.eth.block_number + 1
 
     def send(tx: dict) -> dict:

@@ -1,4 +1,5 @@
-"""The tenant portal's server side: the bundle (portal/dist, built by `make portal` with esbuild) plus
+"""The tenant portal's server side: the bundle (portal_bundle/ beside this module, built from portal/ by
+`make portal` with esbuild, shipped in the wheel) plus
 a config.json for one deployment (chain, addresses, ABIs, error sentences: assembled by the CLI),
 written into a folder of static files that anyone can host, or served from here on uvicorn.
 
@@ -16,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import ConfigError
 
-BUNDLE = Path(__file__).resolve().parents[2] / "portal" / "dist"
+BUNDLE = Path(__file__).resolve().parent / "portal_bundle"
 BUNDLE_FILES = ("index.html", "portal.css", "portal.js")
 
 
