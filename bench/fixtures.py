@@ -117,7 +117,9 @@ class OrchestratorProcess:
             "--host-id", str(bench.host_id), "--private-key", DEV_KEYS[1], "--host-key-file", str(key_file),
             "--data-dir", str(tmp / "orchestrator"), "--ws-url", rpc_url.replace("http", "ws", 1),
             "--status-addr", f"127.0.0.1:{self.port}", "--label", f"tenantchain.bench={run_id}",
-            "--name-prefix", self.name_prefix, "--log-level", "warning", *extra]
+            "--name-prefix", self.name_prefix, "--log-level", "warning",
+            "--allow-overcommit",  # the benchmark's host registers far more than this machine has
+            *extra]
         self.process: subprocess.Popen | None = None
 
     def container_name(self, allocation: int) -> str:

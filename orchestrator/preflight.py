@@ -9,7 +9,6 @@ without them (the daemon's baseline, which it also only warns about; a host that
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from docker.errors import DockerException
 
 from .errors import TenantChainError
 from .host import daemon_baseline
+from .host.machine import over_capacity, this_machine
 
 OK, WARN, MISSING, SKIP = "ok", "warn", "missing", "skip"
 HOST_STATUS = {0: "unregistered", 1: "active", 2: "draining", 3: "retired"}
@@ -50,6 +50,7 @@ class Preflight:
     iptables: str = "iptables"
     ingress_ports: str = ""
     allow_host_root: bool = False
+    allow_overcommit: bool = False
 
     def run(self) -> list[Item]:
         items: list[Item] = []
@@ -135,20 +136,6 @@ class Preflight:
             return Item("volumes", MISSING, "/dev/loop-control is missing: load the loop module (modprobe loop)")
         return Item("volumes", OK, "losetup, mkfs.ext4 and the loop driver present")
 
-    def _machine(self) -> tuple[int, int, int | None]:
-        """This machine's (millicores, memory MiB, data filesystem GiB or None)."""
-        millis = (os.cpu_count() or 1) * 1000
-        memory_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-        where = Path(self.data_dir).absolute()
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        try:
-            fs = os.statvfs(where)
-            disk_gib = fs.f_frsize * fs.f_blocks // 2**30
-        except OSError:
-            disk_gib = None
-        return millis, memory_mib, disk_gib
-
     # --- the chain --------------------------------------------------------------------------
 
     def _chain(self) -> list[Item]:
@@ -219,21 +206,17 @@ class Preflight:
         return Item("host key", OK, f"{self.host_key_file} matches the registered public key")
 
     def _capacity(self, capacity: tuple) -> Item:
-        cpu_millis, memory_mib, storage_gib = int(capacity[0]), int(capacity[1]), int(capacity[2])
-        millis, machine_mib, disk_gib = self._machine()
-        over = []
-        if cpu_millis > millis:
-            over.append(f"{cpu_millis} millicores registered, {millis // 1000} CPUs here ({millis})")
-        if memory_mib > machine_mib:
-            over.append(f"{memory_mib} MiB of memory registered, {machine_mib} MiB here")
-        if disk_gib is not None and storage_gib > disk_gib:
-            over.append(f"{storage_gib} GiB of storage registered, {disk_gib} GiB on the data dir's filesystem")
+        machine = this_machine(self.data_dir)
+        over = over_capacity(capacity, machine)
+        if over and self.allow_overcommit:
+            return Item("capacity", WARN, "over this machine, allowed by --allow-overcommit: " + "; ".join(over))
         if over:
             return Item("capacity", MISSING, "over this machine: " + "; ".join(over) +
-                        f": lower it (`tenantchain operator host update {self.host_id} --capacity ...`)")
+                        f": lower it (`tenantchain operator host update {self.host_id} --capacity ...`), or "
+                        "overcommit on purpose with --allow-overcommit")
+        cpu_millis, memory_mib, storage_gib = int(capacity[0]), int(capacity[1]), int(capacity[2])
         return Item("capacity", OK, f"{cpu_millis} millicores, {memory_mib} MiB, {storage_gib} GiB registered; "
-                                    f"this machine: {millis} millicores, {machine_mib} MiB"
-                                    + (f", {disk_gib} GiB disk" if disk_gib is not None else ""))
+                                    f"this machine: {machine.line()}")
 
     def _bond(self, chain) -> Item:
         if chain.market is None:

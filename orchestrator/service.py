@@ -29,6 +29,7 @@ from .host import daemon_baseline
 from .host.docker_driver import DockerDriver
 from .host.firewall import Firewall, FirewallError
 from .host.lifecycle import Death, Lifecycle
+from .host.machine import over_capacity, this_machine
 from .host.meter import sweep
 from .host.proxy import IngressProxy
 from .host.registry import ImageFetcher
@@ -94,6 +95,7 @@ class ServiceConfig:
     log_max_bytes: int = 10 * 2**20  # a container's output kept on disk: files of this size (json-file, rotated)
     log_max_files: int = 3  # ... and this many of them
     allow_host_root: bool = False  # run on a daemon without user namespaces (development only)
+    allow_overcommit: bool = False  # run although the registered capacity is above this machine's
 
 
 class Orchestrator:
@@ -193,6 +195,15 @@ class Orchestrator:
             raise ConfigError(f"host {self.config.host_id} is operated by {operator}, not by {self.config.operator.address}")
         if key != self.config.host_key.public_key.format(compressed=True):
             raise ConfigError(f"the host key doesn't match host {self.config.host_id}'s registered public key")
+        self.machine = this_machine(Path(self.config.data_dir))
+        over = over_capacity(tuple(host[2]), self.machine)
+        if over and not self.config.allow_overcommit:
+            raise ConfigError(f"host {self.config.host_id} promises more than this machine has ({'; '.join(over)}): "
+                              f"lower its capacity (tenantchain operator host update {self.config.host_id} "
+                              "--capacity ...), or overcommit on purpose with --allow-overcommit")
+        if over:
+            log.warning("host %d overcommits this machine (allowed by --allow-overcommit): %s",
+                        self.config.host_id, "; ".join(over))
 
     def _reject(self, allocation: int, code: RejectCode) -> str:
         call = self.chain.tenantchain.functions.rejectAllocation(allocation, int(code))
@@ -432,7 +443,13 @@ class Orchestrator:
             view[tenant] = {"address": tenant, "balance": balance, "rate_per_second": rate,
                             "paid_through": None if rate == 0 else paid_through, "suspended": bool(suspended_at)}
         self._view["tenants"] = view
-        self._view["host"] = {"capacity": capacity, "used": used, "prices": prices}
+        # Capacity can change on-chain while the host runs: compared with the machine at every refresh.
+        over = over_capacity(tuple(host[2]), self.machine)
+        if over and not self._view.get("host", {}).get("overcommitted"):
+            log.warning("host %d now promises more than this machine has: %s%s", self.config.host_id,
+                        "; ".join(over), "" if self.config.allow_overcommit else " (lower its capacity)")
+        self._view["host"] = {"capacity": capacity, "used": used, "prices": prices, "overcommitted": over,
+                              "machine": vars(self.machine)}
         if "token" not in self._view:  # fixed for a deployment: read once
             token = self.chain.token.functions
             self._view["token"] = {"symbol": self.chain.read(token.symbol().call),

@@ -124,7 +124,9 @@ class Cluster:
             name_prefix=f"tct{labels['tenantchain.test-run'][:6]}-h{host_id or self.host_id}",
             # Images only from registries on this machine: a test never asks Docker Hub (network rule).
             **{"poll_interval_s": 0.2, "reconcile_interval_s": 1.0, "status_addr": "127.0.0.1:0",
-               "allowed_registries": ("127.0.0.1",), **overrides})
+               "allowed_registries": ("127.0.0.1",),
+               # The test host registers more than a CI machine has (8 cores): a deliberate overcommit.
+               "allow_overcommit": True, **overrides})
         return RunningOrchestrator(Orchestrator(config), keep=keep)
 
 

@@ -35,10 +35,12 @@ def _args(cluster: Cluster, tmp: Path, labels: dict[str, str], **overrides) -> l
     }
     args = [TENANTCHAIN, "orchestrator", "run"]
     for k, v in options.items():
-        if v is not None:
+        if v is not None and k != "--allow-overcommit":
             args += [k, v]
     for k, v in labels.items():
         args += ["--label", f"{k}={v}"]
+    if overrides.get("--allow-overcommit", True):  # the test host registers more than a CI machine has
+        args.append("--allow-overcommit")
     return args
 
 

@@ -107,6 +107,9 @@ def orchestrator() -> None:
               help="A container's output is kept in files of this many MiB (json-file, rotated; 0.0625 to 1024).")
 @click.option("--log-max-files", type=int, default=3, show_default=True,
               help="... and this many files (1 to 100): a tenant keeps at most size x files of output.")
+@click.option("--allow-overcommit", is_flag=True,
+              help="Run although the host's registered capacity is above this machine's (a deliberate "
+                   "overcommit: shown on the status page).")
 @click.option("--allow-host-root", is_flag=True,
               help="Run on a Docker daemon without user namespaces, where container root is host root "
                    "(development hosts only).")
@@ -123,7 +126,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, passw
                      ingress_host, ingress_max_ports, ingress_maxconn, port_quiet_time, max_fee_gwei, tx_stuck_after,
                      low_balance_eth, history_rows, allowed_registries, max_image_mb, pull_timeout, pull_retry_for,
                      image_retention, api_addr, api_plain_http, api_rate_per_address, api_burst_per_address,
-                     log_max_size, log_max_files, allow_host_root, labels, name_prefix,
+                     log_max_size, log_max_files, allow_overcommit, allow_host_root, labels, name_prefix,
                      log_level) -> None:
     """Watch the contracts and make this Docker host match them, until SIGTERM/SIGINT.
 
@@ -161,7 +164,7 @@ def orchestrator_run(rpc_url, deployment, host_id, keystore, password_env, passw
         max_image_bytes=int(max_image_mb * 2**20), pull_timeout_s=pull_timeout, pull_retry_for_s=pull_retry_for,
         image_retention_s=image_retention, api_addr=api_addr or None, api_plain_http=api_plain_http,
         log_max_bytes=log_max_bytes, log_max_files=log_max_files, api_source_rate_per_s=api_rate_per_address,
-        api_source_burst=api_burst_per_address, allow_host_root=allow_host_root,
+        api_source_burst=api_burst_per_address, allow_host_root=allow_host_root, allow_overcommit=allow_overcommit,
         network=NetworkPolicy(
             egress_allowed=not forbid_egress, ingress_ports=_port_range(ingress_ports) if ingress_ports else None,
             bind_address=ingress_bind, public_host=ingress_host or _default_public_host(ingress_bind),
@@ -198,7 +201,8 @@ def operator_key(keystore: Path | None, password_file: Path | None, password_env
 
 
 def _check(as_json: bool, rpc_url, deployment, host_id, keystore, password_env, password_file, private_key,
-           host_key_file, docker_url, data_dir, iptables, ingress_ports, allow_host_root, **_run_options) -> None:
+           host_key_file, docker_url, data_dir, iptables, ingress_ports, allow_host_root, allow_overcommit,
+                       **_run_options) -> None:
     """Say, line by line, what this host is missing before `orchestrator run` (the same options, --config
     too); exit 1 if anything that matters is (`missing`; `warn` lines don't fail the check).
 
@@ -219,7 +223,7 @@ def _check(as_json: bool, rpc_url, deployment, host_id, keystore, password_env, 
         rpc_url=rpc_url, deployment_path=deployment, host_id=host_id, host_key_file=host_key_file,
         operator=lambda chain_id: operator_key(keystore, password_file, password_env, private_key, chain_id),
         docker_url=docker_url, data_dir=data_dir, iptables=iptables, ingress_ports=ingress_ports,
-        allow_host_root=allow_host_root)
+        allow_host_root=allow_host_root, allow_overcommit=allow_overcommit)
     items = check.run()
     text, ready = report(items)
     click.echo(json.dumps({"ready": ready, "items": items_json(items)}, indent=2) if as_json else text)

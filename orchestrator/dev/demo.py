@@ -30,6 +30,7 @@ from ..chain.client import Chain, Deployment
 from ..chain.pricing import request_bounds
 from ..chain.wallet import new_host_key
 from ..errors import ChainError, ConfigError
+from ..host.machine import this_machine
 from ..network_plane import NetworkPolicy
 from ..service import Orchestrator, ServiceConfig
 from ..spec import WorkloadSpec, encrypt_spec
@@ -113,7 +114,9 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
 
         key_path = run_dir / f"host-{run_id}.key"
         host_key = new_host_key(key_path)
-        capacity = (min(os.cpu_count() or 1, 16) * 1000, 4096, 50, 4096)
+        machine = this_machine(run_dir)  # what this machine has: the orchestrator refuses more
+        capacity = (min(machine.cpu_millis, 16_000), min(4096, machine.memory_mib),
+                    min(50, machine.disk_gib or 50), min(4096, machine.pids or 4096))
         bond = bond_shortfall(chain, capacity, (10**6, 10**5, 10**6, 10**3), (10**9, 10**8))
         chain.transact(chain.token.functions.mint(operator.address, bond), operator)
         approve_bond(chain, operator, bond)

@@ -122,6 +122,14 @@ def _bar(used: int, capacity: int) -> str:
             f"</span></span> {share:.0f}%")
 
 
+def _overcommit(over: list[str]) -> str:
+    """The host promises more than its machine has (an operator's deliberate --allow-overcommit)."""
+    if not over:
+        return ""
+    return ("<p id='overcommit' class='low'><strong>OVERCOMMITTED:</strong> "
+            + html.escape("; ".join(over)) + " — reservations are not guaranteed</p>")
+
+
 def _page(status: dict) -> str:
     """Plain server-rendered HTML in human units; a small script refreshes it. Allocations are grouped by
     tenant; low funds and crash-looping containers are highlighted."""
@@ -170,7 +178,7 @@ padding:2px 6px;text-align:right}}.paused{{color:#a60}}.closed{{color:#888}}.run
 tr.low td,.low{{background:#fdd}}.bar{{display:inline-block;width:120px;height:10px;background:#eee;
 vertical-align:middle}}.fill{{display:block;height:10px;background:#36c}}.fill.full{{background:#c60}}</style></head>
 <body><h1>TenantChain host {host['id']}</h1>
-<table id="capacity">{capacity}</table><p id="operator">{_operator(status.get("operator") or {})}</p>
+<table id="capacity">{capacity}</table>{_overcommit(host.get("overcommitted") or [])}<p id="operator">{_operator(status.get("operator") or {})}</p>
 <p>watcher lag: <span id="lag">{status['watcher']['lag']}</span> blocks; checkpoint {status['watcher']['checkpoint']};
 periods of {_duration(period)}</p>
 <h2>Allocations ({len(status['allocations'])})</h2><table id="allocations"><tr><th>host/n</th><th>state</th>
