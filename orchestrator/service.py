@@ -159,6 +159,7 @@ class Orchestrator:
         self._wake = threading.Event()
         self.heads = HeadSubscription(config.ws_url, self._wake.set, self.stop_event) if config.ws_url else None
         self._meter_thread = threading.Thread(target=self._meter_loop, name="metering", daemon=True)
+        self._send_thread = threading.Thread(target=self._send_loop, name="chain-sender", daemon=True)
         self._next_settle = time.monotonic() + config.settle_interval_s
         self._next_compact = 0.0
         self._pass_due = False  # set from other threads (a pull ended): a full pass is wanted now
@@ -227,9 +228,16 @@ class Orchestrator:
         """Docker saw the container's process end (its restart policy starts it again, backing off)."""
         self.store.log_action(allocation, "exited", f"exit code {death.exit_code}{', OOM-killed' if death.oom else ''}")
 
-    def _care(self, now: float) -> None:
-        """Automatic resizes on their interval; unhealthy containers restarted, backing off (10 s,
-        doubling, at most 5 min apart) like the kubelet's CrashLoopBackOff."""
+    def _send_loop(self) -> None:
+        """Automatic resizes, usage reports and claims, settlements: each waits for its receipts (a block,
+        12 s on a main chain), so they run in this thread of their own, never holding up a reconcile pass.
+        (What is sent is in the outbox first: a stop in the middle loses nothing.)"""
+        while not self.stop_event.is_set():
+            self._autoscale(time.monotonic())
+            self._report_and_settle()
+            self.stop_event.wait(self.config.poll_interval_s)
+
+    def _autoscale(self, now: float) -> None:
         if self.config.autoscale_interval_s and now >= self._next_autoscale:
             self._next_autoscale = now + self.config.autoscale_interval_s
             try:
@@ -237,6 +245,10 @@ class Orchestrator:
                     self.metrics.autoscale.labels(action).inc()
             except ChainError as exc:
                 log.warning("autoscale: %s (retrying)", exc)
+
+    def _care(self, now: float) -> None:
+        """Unhealthy containers restarted, backing off (10 s, doubling, at most 5 min apart) like the
+        kubelet's CrashLoopBackOff."""
         for allocation in list(self._view["containers"]):
             health = self.lifecycle.health(allocation)
             if health == "healthy":
@@ -302,7 +314,6 @@ class Orchestrator:
         self.metrics.lag.set(self.watcher.lag())
         self.metrics.subscribed.set(1 if self.heads and self.heads.connected.is_set() else 0)
         self._care(time.monotonic())
-        self._report_and_settle()
 
     def _meter_loop(self) -> None:
         """Metering sweeps in a thread of their own: they need only the kernel and the store, so no chain
@@ -520,6 +531,7 @@ class Orchestrator:
             self.status.start()
         self._view_thread.start()
         self._meter_thread.start()
+        self._send_thread.start()
         self.lifecycle.start()
         if self.api:
             self.api.start()
@@ -541,6 +553,8 @@ class Orchestrator:
         self._view_due.set()
         self._view_thread.join(timeout=30)
         self._meter_thread.join(timeout=30)
+        # A receipt awaited is not worth a slow stop: what was sent is in the outbox, resumed at the start.
+        self._send_thread.join(timeout=5)
         self.lifecycle.stop()
         if self.heads:
             self.heads.join(timeout=10)
