@@ -98,6 +98,13 @@ class Reporter:
             measured.append((allocation, usage))
         if not measured:
             return []
+        # The bound is read at the latest block: one from before the period's end would answer with what
+        # the allocation will have held if nothing changes, and a resize in the period's last block, still
+        # to come, would then leave the line above the true bound. Wait for a block past the end (on a
+        # chain that mines only on demand, idle since, nothing can come in between).
+        latest = self.chain.read(self.chain.w3.eth.get_block, "latest")["timestamp"]
+        if latest < end and time.time() < end + IDLE_CLOCK_MARGIN_S:
+            return None
         # At most what the allocation held in the period, as the claim's bound counts it (the chain's own
         # answer, resizes included): a line over it would be dropped whole, and the kernel's accounting
         # can run a little over (the period of admission, the seconds before a shrink reaches the cgroup).
