@@ -36,6 +36,11 @@ from .store import DesiredAllocation, Store
 log = logging.getLogger("tenantchain.reconciler")
 
 
+# Containers created in one pass at most (each takes dockerd ~0.5-2 s on a busy host): the loop goes on
+# between slices (scoped passes, a stop).
+CREATIONS_PER_PASS = 20
+
+
 @dataclass
 class PassReport:
     actions: list[tuple[int | None, str]] = field(default_factory=list)
@@ -43,17 +48,24 @@ class PassReport:
     containers: dict[int, str] = field(default_factory=dict)  # allocation -> container status seen
     desired: list[DesiredAllocation] = field(default_factory=list)  # the projection this pass worked from
     scope: set[int] | None = None  # the allocations this pass looked at; None: all of them
+    unfinished: bool = False  # stopped early (a stop asked for, or its slice of creations used): go on soon
 
 
 class Reconciler:
     def __init__(self, store: Store, driver: DockerDriver, host_key: PrivateKey,
                  reject: Callable[[int, RejectCode], str | None], in_sync: Callable[[], bool],
                  network: NetworkPlane, volume_retention_s: float = 24 * 3600, images: ImageFetcher | None = None,
-                 image_retention_s: float = 24 * 3600):
+                 image_retention_s: float = 24 * 3600, stopping: Callable[[], bool] = lambda: False,
+                 creations_per_pass: int = CREATIONS_PER_PASS):
+        """``stopping()``: a stop was asked for (the pass ends after the allocation at hand);
+        ``creations_per_pass``: containers created in one pass at most, the rest in the passes that follow,
+        so that scoped passes and a stop go on between slices on a host that fills up."""
         """``reject(allocation, code)`` sends the on-chain rejection and returns the tx hash;
         ``in_sync()`` says whether the store has caught up with the chain (safe to remove strays)."""
         self.store = store
         self.driver = driver
+        self.stopping = stopping
+        self.creations_per_pass = creations_per_pass
         self.host_key = host_key
         self.reject = reject
         self.in_sync = in_sync
@@ -83,12 +95,24 @@ class Reconciler:
             self._volumes = self.driver.volume_allocations()
         report.containers = {a: c.status for a, c in actual.items()}
         report.desired = list(desired.values())
+        created = 0
         for allocation in work:
+            if self.stopping():
+                report.unfinished = True
+                break
+            missing = actual.get(allocation.id) is None and allocation.status == "active"
+            if missing and created >= self.creations_per_pass:
+                report.unfinished = True  # the next pass, right after, goes on from here
+                continue
+            done = len(report.actions)
             try:
                 self._reconcile_one(allocation, actual.get(allocation.id), report)
             except (DockerHostError, ChainError) as exc:
                 report.errors.append((allocation.id, str(exc)))
                 log.warning("allocation %d: %s", allocation.id, exc)
+            created += any(action == "created" for _, action in report.actions[done:])
+        if self.stopping():
+            return self._logged(report)
         if scope is None and self.in_sync():
             self._remove_strays(desired, actual, report)
             self._collect_images(desired, report)
@@ -102,6 +126,9 @@ class Reconciler:
         except DockerHostError as exc:
             report.errors.append((None, str(exc)))
             log.warning("network plane: %s", exc)
+        return self._logged(report)
+
+    def _logged(self, report: PassReport) -> PassReport:
         for allocation, action in report.actions:
             self.store.log_action(allocation, action)
         for allocation, error in report.errors:

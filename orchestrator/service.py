@@ -135,7 +135,7 @@ class Orchestrator:
         self.reconciler = Reconciler(
             self.store, self.driver, config.host_key, reject=self._reject, in_sync=self._in_sync,
             network=self.network, volume_retention_s=config.volume_retention_s, images=self.images,
-            image_retention_s=config.image_retention_s)
+            image_retention_s=config.image_retention_s, stopping=self._stopping)
         self.tx = TxManager(self.chain, Path(config.data_dir) / "state.db", config.operator,
                             max_fee_wei=int(config.max_fee_gwei * 10**9), confirmations=config.confirmations,
                             stuck_after_s=config.tx_stuck_after_s)
@@ -305,6 +305,8 @@ class Orchestrator:
                 self.metrics.reconcile.labels(kind).set(time.perf_counter() - started)
                 self.metrics.passes.labels(kind).inc()
                 self._record(report)
+                if report.unfinished:  # a slice of a long pass: the rest next, after a look at the chain
+                    self._pass_due = True
                 if report.actions or report.errors:
                     log.info("reconcile: %s", json.dumps({"actions": report.actions, "errors": report.errors}))
             except DockerHostError as exc:
@@ -563,6 +565,9 @@ class Orchestrator:
         if self.api:
             self.api.stop()
         log.info("orchestrator stopped; workloads keep running")
+
+    def _stopping(self) -> bool:
+        return self.stop_event.is_set()
 
     def stop(self) -> None:
         self.stop_event.set()
