@@ -81,10 +81,13 @@ def test_a_busy_allocation_grows_and_an_idle_one_shrinks_in_place(anvil, tmp_pat
         # The CLI: the policy in human units, advice in money, bad bounds in one line.
         shown = cli(cluster, "tenant", "autoscale", str(burner), key=TENANTS[0].key.hex())
         assert shown.returncode == 0 and "cpu 250-1000 m, memory 32-256 MiB" in shown.stdout, shown
-        wait_for(lambda: (o.advice_for(burner) or {}).get("used"), what="usage since the last resize")
-        advised = cli(cluster, "tenant", "advise", "--json", key=TENANTS[0].key.hex())
-        assert advised.returncode == 0, advised.stderr
-        (row,) = json.loads(advised.stdout)["allocations"]
+        def advised_row():  # the tenant's view through the CLI, once it has usage since the last resize
+            advised = cli(cluster, "tenant", "advise", "--json", key=TENANTS[0].key.hex())
+            assert advised.returncode == 0, advised.stderr
+            (found,) = json.loads(advised.stdout)["allocations"]
+            return found if found.get("used") else None
+
+        row = wait_for(advised_row, timeout=60, interval=1.0, what="usage since the last resize in `tenant advise`")
         assert row["allocation"] == burner and row["reserved"]["cpu_millis"] == 1000 and row["used"]["cpu_millis"]["p90"] > 0
         bad = cli(cluster, "tenant", "autoscale", str(burner), "--min", "cpu=2000", "--max", "cpu=1000",
                   key=TENANTS[0].key.hex())
