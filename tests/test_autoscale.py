@@ -113,8 +113,9 @@ def test_a_busy_allocation_grows_and_an_idle_one_shrinks_in_place(anvil, tmp_pat
 
 
 # Wants two cores for 300 ms every 1.5 s: its demand in a burst is 10-20 times its quota, its average far below.
-BURSTY = WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do (while :; do :; done) & a=$!; "
-                                                 "(while :; do :; done) & b=$!; sleep 0.3; kill $a $b; wait; sleep 1.2; done"))
+BURSTY = WorkloadSpec(image=TEST_IMAGE, command=(
+    "sh", "-c", "while :; do (while :; do :; done) & a=$!; (while :; do :; done) & b=$!; sleep 0.3; kill $a $b; wait; "
+    "sleep 1.2; done"))
 
 
 def _without_counters(samples):

@@ -187,7 +187,8 @@ vertical-align:middle}}.fill{{display:block;height:10px;background:#36c}}.fill.f
 <p>watcher lag: <span id="lag">{status['watcher']['lag']}</span> blocks; checkpoint {status['watcher']['checkpoint']};
 periods of {_duration(period)}</p>
 <h2>Allocations ({len(status['allocations'])})</h2><table id="allocations"><tr><th>host/n</th><th>state</th>
-<th>CPU</th><th>memory</th><th>storage</th><th>PIDs</th><th>last period</th><th>throttled</th><th>CPU per period</th><th>egress</th>
+<th>CPU</th><th>memory</th><th>storage</th><th>PIDs</th><th>last period</th><th>throttled</th><th>CPU per period</th>
+<th>egress</th>
 <th>endpoints</th></tr>
 {"".join(rows)}</table>
 <h2>Tenants</h2><table id="tenants"><tr><th>tenant</th><th>escrow</th><th>rate</th><th>time left</th></tr>
