@@ -404,6 +404,23 @@ class Orchestrator:
             except ChainError as exc:
                 log.warning("chain: %s (status view not refreshed)", exc)
             self._view["advice"] = self.advice()
+            self._throttle_metrics(self._view["advice"])
+
+    def _throttle_metrics(self, advice: dict) -> None:
+        """The kernel's throttled share per active allocation (absent: no CFS period counted yet)."""
+        self.metrics.throttled.clear()  # ended allocations leave /metrics
+        for row in advice["allocations"]:
+            ratio = row["advice"].get("cpu_throttled_ratio")
+            if ratio is not None:
+                self.metrics.throttled.labels(str(row["id"])).set(ratio)
+
+    def _throttled_ratio(self, allocation: int) -> float | None:
+        window = self.usage.window(allocation)
+        if window is None:
+            return None
+        with self.usage.lock:
+            share = window.throttling().share
+        return None if share is None else round(share, 4)
 
     def advice_for(self, allocation: int) -> dict | None:
         """What the allocation uses against what it reserves, and the size the recommender would pick."""
@@ -511,6 +528,7 @@ class Orchestrator:
                                 "egress": bool(network and network.egress),
                                 "image": {"reference": image["reference"], "digest": image["digest"]} if image else None,
                                 "endpoints": network.endpoints if network else [],
+                                "cpu_throttled_ratio": self._throttled_ratio(a.id) if a.status == "active" else None,
                                 **self._care_view(a.id, hour_ago, policies.get(a.id))})
         return {
             "host": {"id": self.config.host_id, **self._view["host"]},

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS samples (
     allocation INTEGER NOT NULL, at REAL NOT NULL, cpu_ns INTEGER NOT NULL, memory_bytes INTEGER NOT NULL,
     memory_peak_bytes INTEGER, pids INTEGER NOT NULL, io_read_bytes INTEGER NOT NULL, io_write_bytes INTEGER NOT NULL,
     net_rx_bytes INTEGER NOT NULL, net_tx_bytes INTEGER NOT NULL, volume_used_bytes INTEGER,
+    cpu_periods INTEGER, cpu_throttled_periods INTEGER, cpu_throttled_ns INTEGER,
     PRIMARY KEY (allocation, at));
 CREATE INDEX IF NOT EXISTS samples_at ON samples (at);  -- what is new since the last look (ops.usage_tracker)
 CREATE TABLE IF NOT EXISTS reports (
@@ -69,6 +70,16 @@ CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, allocation INTEGER, action TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '');
 """
+
+# Columns added to a table after its first release: (table, column, declaration). A store made by an
+# older version gets them at open (SQLite's ADD COLUMN: rows kept, the new column NULL in them).
+ADDED_COLUMNS = (
+    ("samples", "cpu_periods", "INTEGER"),
+    ("samples", "cpu_throttled_periods", "INTEGER"),
+    ("samples", "cpu_throttled_ns", "INTEGER"),
+)
+SAMPLE_COLUMNS = ("at, cpu_ns, memory_bytes, memory_peak_bytes, pids, io_read_bytes, io_write_bytes, net_rx_bytes, "
+                  "net_tx_bytes, volume_used_bytes, cpu_periods, cpu_throttled_periods, cpu_throttled_ns")
 
 CLOSE_REASONS = {0: "none", 1: "released", 2: "rejected", 3: "out-of-funds"}
 # The events that change the projection (see Store._fold); the journal keeps every one of them.
@@ -117,6 +128,25 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older version up to this schema, in one transaction."""
+        missing = []
+        for table, column, declaration in ADDED_COLUMNS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                missing.append(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        if not missing:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in missing:
+                self._db.execute(statement)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -298,17 +328,18 @@ class Store:
     def add_samples(self, samples: list[tuple[int, "Sample"]]) -> None:
         with self._lock:
             self._db.executemany(
-                "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO samples (allocation, {SAMPLE_COLUMNS}) "  # noqa: S608 - constants
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(a, s.at, s.cpu_ns, s.memory_bytes, s.memory_peak_bytes, s.pids, s.io_read_bytes, s.io_write_bytes,
-                  s.net_rx_bytes, s.net_tx_bytes, s.volume_used_bytes) for a, s in samples])
+                  s.net_rx_bytes, s.net_tx_bytes, s.volume_used_bytes, s.cpu_periods, s.cpu_throttled_periods,
+                  s.cpu_throttled_ns) for a, s in samples])
 
     def samples(self, allocation: int, since: float = 0.0) -> list["Sample"]:
         from .host.meter import Sample
 
         with self._lock:
             rows = self._db.execute(
-                "SELECT at, cpu_ns, memory_bytes, memory_peak_bytes, pids, io_read_bytes, io_write_bytes, "
-                "net_rx_bytes, net_tx_bytes, volume_used_bytes FROM samples WHERE allocation = ? AND at >= ? "
+                f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE allocation = ? AND at >= ? "  # noqa: S608
                 "ORDER BY at", (allocation, since)).fetchall()
         return [Sample(*r) for r in rows]
 
@@ -318,8 +349,8 @@ class Store:
 
         with self._lock:
             rows = self._db.execute(
-                "SELECT allocation, at, cpu_ns, memory_bytes, memory_peak_bytes, pids, io_read_bytes, io_write_bytes, "
-                "net_rx_bytes, net_tx_bytes, volume_used_bytes FROM samples WHERE at > ? ORDER BY at", (after,)).fetchall()
+                f"SELECT allocation, {SAMPLE_COLUMNS} FROM samples WHERE at > ? ORDER BY at",  # noqa: S608
+                (after,)).fetchall()
         return [(r[0], Sample(*r[1:])) for r in rows]
 
     def first_sample_at(self) -> float | None:

@@ -12,8 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+from dataclasses import replace
+
 import requests
 
+from orchestrator.ops.recommender import DOWN_EVIDENCE_PERIODS, HALF_LIFE_PERIODS, Bounds, UsageWindow, recommend_from
 from orchestrator.spec import WorkloadSpec
 
 from .conftest import TEST_IMAGE
@@ -110,6 +113,95 @@ def test_a_busy_allocation_grows_and_an_idle_one_shrinks_in_place(anvil, tmp_pat
         passes = len(auto_resizes(cluster, idle))
         wait_for(lambda: o.autoscaler.plan() == [] and True, what="a plan")  # nothing planned for it
         assert len(auto_resizes(cluster, idle)) == passes
+
+
+# Wants two cores for 300 ms every 1.5 s: its demand in a burst is 10-20 times its quota, its average far below.
+BURSTY = WorkloadSpec(image=TEST_IMAGE, command=(
+    "sh", "-c", "while :; do (while :; do :; done) & a=$!; (while :; do :; done) & b=$!; sleep 0.3; kill $a $b; wait; "
+    "sleep 1.2; done"))
+
+
+def _without_counters(samples):
+    return [replace(s, cpu_periods=None, cpu_throttled_periods=None, cpu_throttled_ns=None) for s in samples]
+
+
+def _window(samples, since):
+    window = UsageWindow(since, HALF_LIFE_PERIODS * PERIOD)
+    for sample in samples:
+        window.add(sample)
+    return window
+
+
+def test_a_throttled_burner_under_contention_is_never_stepped_down(anvil, tmp_path, docker_cleanup, run_labels):
+    """A burner contending for ten times its quota in bursts: its usage looks well below its limit (usage
+    alone would step it down, as it did in issue 24), but the kernel's cpu.stat shows it throttled in most
+    periods it runs in, so the autoscaler steps it up to its maximum and never down; the throttled share is
+    in /metrics, the status page and `tenant advise`.
+
+    Contention comes from the quota, deterministically: a neighbour on the same core would not do it, since
+    with CPU weights in proportion to reservations a cgroup that loses the core to a neighbour runs below its
+    quota and is not throttled (measured here: 0 throttled periods of 51, at 290m of 500m)."""
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD)
+    tc = cluster.chain.tenantchain.functions
+    with cluster.orchestrator(tmp_path, run_labels, api_addr="127.0.0.1:0", api_plain_http=True, **FAST) as running:
+        o = running.o
+        cluster.chain.transact(tc.setHostApi(cluster.host_id, o.api.url, b"\0" * 32), OPERATOR)
+        burner = cluster.request(TENANTS[0], BURSTY, resources=(100, 64, 1, 64))
+        bounds = Bounds(25, 200, 64, 64)  # memory fixed: the CPU's decision is the one under test
+        cluster.chain.transact(tc.setScalingPolicy(burner, (25, 64, 1, 64), (200, 64, 1, 64), NO_CEILING), TENANTS[0])
+        wait_running(o, burner)
+
+        # Throttled by the kernel at 100m: a step up, for that reason.
+        wait_for(lambda: o.driver.containers()[burner].nano_cpus == 200_000_000, timeout=90, what="the burner at 200m")
+        (step,) = auto_resizes(cluster, burner)
+        assert (step.args.previous["cpuMillis"], step.args.resources["cpuMillis"]) == (100, 200)
+        assert any(a == "auto-resized-up" and "cpu-throttled-periods" in d for _, a, d in o.store.actions_of(burner))
+
+        # At its maximum: still throttled, so it stays. Wait until the autoscaler has had the evidence a step
+        # down needs (half a period at this size) and a few passes more (one a second).
+        def evidence():
+            window = o.usage.window(burner)
+            return (window is not None and o.store.allocation(burner).cpu_millis == 200
+                    and window.span_s >= DOWN_EVIDENCE_PERIODS * PERIOD + 3 and window)
+
+        window = wait_for(evidence, timeout=60, what="half a period of samples at 200m")
+        with o.usage.lock:
+            since, kernel, stats = window.since, window.throttling(), window.stats()
+        assert kernel.significant and kernel.share >= 0.05, kernel
+        assert stats.cpu_p90 < 0.7 * 200, stats  # usage looks well below the limit...
+        # ...so usage alone (the same real samples without the kernel's counters) would step it down:
+        real = o.store.samples(burner, since=since)
+        assert all(s.cpu_periods is not None for s in real)
+        usage_only = recommend_from(_window(_without_counters(real), since), 200, 64, bounds, PERIOD)
+        assert usage_only is not None and usage_only.cpu_millis < 200 and "cpu-idle" in usage_only.reasons
+        # ...while the decision on them, the recommender's and the autoscaler's, is to stay.
+        assert recommend_from(_window(real, since), 200, 64, bounds, PERIOD) is None
+        assert [s for s in o.autoscaler.plan() if s.allocation == burner] == []
+        steps = auto_resizes(cluster, burner)
+        assert [(s.args.previous["cpuMillis"], s.args.resources["cpuMillis"]) for s in steps] == [(100, 200)]
+        assert not any(a == "auto-resized-down" for _, a, _ in o.store.actions_of(burner))
+
+        # The share where people look: /metrics, the status page, `tenant advise`.
+        gauge = f'tenantchain_allocation_cpu_throttled_ratio{{allocation="{burner}"}} '
+
+        def metric():
+            line = next((x for x in requests.get(o.status.url + "/metrics", timeout=5).text.splitlines()
+                         if x.startswith(gauge)), None)
+            return line is not None and float(line.split()[-1])
+
+        assert wait_for(metric, timeout=30, what="the throttled share in /metrics") >= 0.05
+        status = requests.get(o.status.url + "/api/status", timeout=5).json()
+        (shown,) = [a for a in status["allocations"] if a["id"] == burner]
+        assert shown["cpu_throttled_ratio"] >= 0.05
+        page = requests.get(o.status.url + "/", timeout=5).text
+        assert "<th>throttled</th>" in page and f"{100 * shown['cpu_throttled_ratio']:.0f}%</td>" in page
+        advised = cli(cluster, "tenant", "advise", "--json", key=TENANTS[0].key.hex())
+        assert advised.returncode == 0, advised.stderr
+        (row,) = json.loads(advised.stdout)["allocations"]
+        assert row["throttled"] is True and row["cpu_throttled_ratio"] >= 0.05, row
+        assert row["recommended"]["cpu_millis"] == 200  # never less than it has
+        human = cli(cluster, "tenant", "advise", key=TENANTS[0].key.hex())
+        assert human.returncode == 0 and "throttled; the kernel throttled it in" in human.stdout, human
 
 
 def test_an_oom_kill_gets_more_memory_and_a_crash_loop_backs_off_and_is_flagged(anvil, tmp_path, docker_cleanup,

@@ -1,10 +1,12 @@
 """Metering from kernel files: cgroup v2 from a fake tree (unit), cgroup v1 from a real container."""
 
+import sqlite3
 import time
 from pathlib import Path
 
 from orchestrator.billing.usage import PeriodAccumulator, counter_delta
-from orchestrator.host.meter import Sample, sample
+from orchestrator.host.meter import Sample, sample, throttling
+from orchestrator.store import Store
 
 from .conftest import TEST_IMAGE
 from .orchestration import wait_for
@@ -15,7 +17,8 @@ def _fake_v2(tmp: Path, pid: int = 4242) -> tuple[Path, Path]:
     cg = root / "system.slice" / "docker-abc.scope"
     cg.mkdir(parents=True)
     (root / "cgroup.controllers").write_text("cpu memory pids io\n")
-    (cg / "cpu.stat").write_text("usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n")
+    (cg / "cpu.stat").write_text("usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\nnr_periods 40\n"
+                                 "nr_throttled 9\nthrottled_usec 123456\nnr_bursts 0\nburst_usec 0\n")
     (cg / "memory.current").write_text("52428800\n")
     (cg / "memory.peak").write_text("62914560\n")
     (cg / "pids.current").write_text("7\n")
@@ -35,6 +38,47 @@ def test_cgroup_v2_sample(tmp_path):
     s = sample(4242, at=1.0, volume_mount=None, root=root, proc=proc)
     assert (s.cpu_ns, s.memory_bytes, s.memory_peak_bytes, s.pids) == (1_500_000_000, 52428800, 62914560, 7)
     assert (s.io_read_bytes, s.io_write_bytes, s.net_rx_bytes, s.net_tx_bytes) == (4097, 8194, 1000, 2000)
+    assert (s.cpu_periods, s.cpu_throttled_periods, s.cpu_throttled_ns) == (40, 9, 123_456_000)
+    # Without the cpu controller enabled for the cgroup, cpu.stat has usage only: no throttling counted.
+    (root / "system.slice" / "docker-abc.scope" / "cpu.stat").write_text("usage_usec 1500000\n")
+    bare = sample(4242, at=2.0, volume_mount=None, root=root, proc=proc)
+    assert bare.cpu_ns == 1_500_000_000 and (bare.cpu_periods, bare.cpu_throttled_periods, bare.cpu_throttled_ns) == (
+        None, None, None)
+
+
+def test_cgroup_v1_throttle_fields():
+    stat = {"nr_periods": 60, "nr_throttled": 4, "throttled_time": 105114412, "nr_bursts": 0, "burst_time": 0}
+    assert throttling(stat, v2=False) == (60, 4, 105114412)
+    assert throttling({"nr_periods": 1}, v2=False) == (None, None, None)
+
+
+def test_a_store_from_before_the_throttle_counters_keeps_working(tmp_path):
+    """An existing host's state.db (samples without the throttling columns) opens, keeps its samples and
+    stores the new ones with their counters."""
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE samples (
+            allocation INTEGER NOT NULL, at REAL NOT NULL, cpu_ns INTEGER NOT NULL, memory_bytes INTEGER NOT NULL,
+            memory_peak_bytes INTEGER, pids INTEGER NOT NULL, io_read_bytes INTEGER NOT NULL,
+            io_write_bytes INTEGER NOT NULL, net_rx_bytes INTEGER NOT NULL, net_tx_bytes INTEGER NOT NULL,
+            volume_used_bytes INTEGER, PRIMARY KEY (allocation, at));
+        CREATE INDEX samples_at ON samples (at);
+        INSERT INTO samples VALUES (7, 10.0, 5000000, 1048576, NULL, 1, 0, 0, 0, 0, NULL);""")
+    old.commit()
+    old.close()
+
+    store = Store(path)
+    new = Sample(11.0, 6000000, 1048576, None, 1, 0, 0, 0, 0, None, 30, 3, 4_000_000)
+    store.add_samples([(7, new)])
+    assert store.samples(7) == [Sample(10.0, 5000000, 1048576, None, 1, 0, 0, 0, 0, None), new]
+    assert store.samples_after(10.0) == [(7, new)]
+    store.close()
+    again = Store(path)  # the migration runs once: opening again changes nothing
+    assert again.samples(7)[-1] == new
+    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(samples)")]
+    assert columns[-3:] == ["cpu_periods", "cpu_throttled_periods", "cpu_throttled_ns"]
+    again.close()
 
 
 def _s(at, cpu_ns, mem=0):
@@ -67,5 +111,9 @@ def test_real_container_sample(docker_cleanup, run_labels):
     later = wait_for(lambda: (s := sample(pid, time.time(), volume_mount=None)).cpu_ns > first.cpu_ns + 2 * 10**8
                      and s, what="CPU time to accumulate")
     assert later.memory_bytes > 0 and later.pids >= 1
+    # The kernel's CFS counters (cpu.stat, the cpu controller): a quota is set, so periods are counted.
+    assert later.cpu_periods is not None and later.cpu_periods > first.cpu_periods
+    assert 0 <= later.cpu_throttled_periods - first.cpu_throttled_periods <= later.cpu_periods - first.cpu_periods
+    assert later.cpu_throttled_ns >= first.cpu_throttled_ns
     # Half a core: CPU time grows at most about half as fast as wall time.
     assert (later.cpu_ns - first.cpu_ns) / 1e9 <= (later.at - first.at) * 0.5 * 1.1 + 0.05

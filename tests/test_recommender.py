@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from orchestrator.errors import ContractRefused
@@ -252,3 +254,98 @@ def test_histogram_percentiles_are_within_a_bucket_and_old_samples_fade():
     far.add(5.0, at=0.0)
     far.add(7.0, at=500.0)  # 2^500 would overflow without renormalising
     assert far.percentile(0.99) >= 7 and far.total > 0
+
+
+# --- the kernel's throttling counters (cpu.stat) -----------------------------------------------------------
+
+
+def throttled_series(millicores: float, seconds: float, periods_per_s: int = 4, throttled_per_s: int = 2,
+                     start: float = 1000.0, reset_at: float | None = None) -> list[Sample]:
+    """A bursty workload as the meter sees it: ``millicores`` on average and, every second, ``periods_per_s``
+    CFS periods run of which ``throttled_per_s`` ended throttled (10 ms throttled each); the cgroup's counters
+    start from zero again at ``reset_at`` (a restart)."""
+    out, cpu_ns, periods, throttled, t = [], 0, 0, 0, start
+    while t <= start + seconds:
+        if reset_at is not None and t >= reset_at:
+            cpu_ns = periods = throttled = 0
+            reset_at = None
+        out.append(replace(Sample(t, int(cpu_ns), 20 * MIB, 20 * MIB, 5, 0, 0, 0, 0, None), cpu_periods=periods,
+                           cpu_throttled_periods=throttled, cpu_throttled_ns=throttled * 10_000_000))
+        cpu_ns += millicores * 1e6
+        periods += periods_per_s
+        throttled += throttled_per_s
+        t += 1.0
+    return out
+
+
+def without_counters(samples: list[Sample]) -> list[Sample]:
+    return [replace(s, cpu_periods=None, cpu_throttled_periods=None, cpu_throttled_ns=None) for s in samples]
+
+
+def test_a_cpu_the_kernel_throttles_is_never_stepped_down_but_doubled():
+    """80m of a 200m limit (40 %): usage alone says idle and steps it down; the kernel stopped it in half
+    of the periods it ran in, so it goes up instead (within the bounds), never down."""
+    samples = throttled_series(80, seconds=PERIOD / 2)
+    usage_only = recommend(without_counters(samples), 200, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=1000)
+    assert usage_only is not None and usage_only.cpu_millis < 200 and usage_only.reasons == ("cpu-idle", "memory-idle")
+    r = recommend(samples, 200, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=1000)
+    assert r is not None and r.cpu_millis == 400 and "cpu-throttled-periods" in r.reasons
+    assert r.memory_mib < 64  # memory is still sized from its own use
+    # At the policy's maximum it stays: throttled is never a reason to go down.
+    at_max = Bounds(25, 200, 64, 64)
+    assert recommend(samples, 200, 64, at_max, samples[-1].at, PERIOD, changed_at=1000) is None
+    assert recommend(without_counters(samples), 200, 64, at_max, samples[-1].at, PERIOD, changed_at=1000) is not None
+
+
+def test_a_throttled_share_below_five_percent_lets_it_go_down():
+    samples = throttled_series(80, seconds=PERIOD / 2, periods_per_s=25, throttled_per_s=1)  # 4 %
+    window = window_of(samples, 1000, PERIOD)
+    assert window.throttling().share == pytest.approx(0.04) and not window.throttling().significant
+    r = recommend(samples, 200, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=1000)
+    assert r is not None and r.cpu_millis < 200 and "cpu-idle" in r.reasons
+    # 5 % is enough (one period in twenty).
+    five = window_of(throttled_series(80, seconds=PERIOD / 2, periods_per_s=20, throttled_per_s=1), 1000, PERIOD)
+    assert five.throttling().significant
+
+
+def test_throttle_counters_fold_across_a_restart_and_old_throttling_fades():
+    # Counters at zero again at 1010 (a new cgroup): the interval across the restart counts what the new
+    # counters show (0 here), never a negative delta; the other 19 intervals count in full.
+    samples = throttled_series(80, seconds=20, reset_at=1010)
+    window = window_of(samples, 1000, PERIOD)  # half-life 30 s: the whole series is in the span
+    t = window.throttling()
+    assert (t.periods, t.throttled_periods, t.throttled_ns) == (4 * 19, 2 * 19, 2 * 19 * 10_000_000)
+    assert t.share == 0.5
+    # Throttled, then idle (no period runs, the counters stand still) for more than the span: it fades.
+    busy = throttled_series(80, seconds=10)
+    last = busy[-1]
+    idle = [replace(last, at=last.at + k, cpu_ns=last.cpu_ns + k * 1000) for k in range(1, 40)]
+    window = window_of(busy + idle, 1000, PERIOD)
+    assert window.throttling().share is None and not window.throttling().significant
+    r = recommend(busy + idle, 200, 64, BOUNDS, idle[-1].at, PERIOD, changed_at=1000)
+    assert r is not None and r.cpu_millis < 200  # idle now: it may go down
+    # Within the span it still counts.
+    assert window_of(busy + idle[:10], 1000, PERIOD).throttling().significant
+
+
+def test_samples_without_counters_and_too_few_periods_say_nothing():
+    old = without_counters(throttled_series(80, seconds=10))
+    assert window_of(old, 1000, PERIOD).throttling().share is None  # a store from before the counters
+    # A sample without them between two with them: no delta across it, none lost after it.
+    mixed = throttled_series(80, seconds=10)
+    mixed[5] = without_counters([mixed[5]])[0]
+    assert window_of(mixed, 1000, PERIOD).throttling().periods == 4 * (10 - 2)
+    few = window_of(throttled_series(80, seconds=2, periods_per_s=3, throttled_per_s=3), 1000, PERIOD)
+    assert few.throttling().share == 1.0 and not few.throttling().significant  # 6 periods: too few to tell
+
+
+def test_advice_shows_the_kernels_throttled_share():
+    from orchestrator.ops.advice import allocation_advice
+
+    samples = throttled_series(80, seconds=PERIOD / 2)
+    advice = allocation_advice(window_of(samples, 1000, PERIOD), 200, 64, PERIOD)
+    assert advice["throttled"] is True and advice["cpu_throttled_ratio"] == 0.5
+    assert advice["cpu_throttled_periods"] == {"periods": 4 * 30, "throttled": 2 * 30, "throttled_ms": 20 * 30}
+    assert advice["recommended"]["cpu_millis"] == 400 and "cpu-throttled-periods" in advice["reasons"]
+    plain = allocation_advice(window_of(without_counters(samples), 1000, PERIOD), 200, 64, PERIOD)
+    assert plain["throttled"] is False and plain["cpu_throttled_ratio"] is None

@@ -128,5 +128,7 @@ def tenant_advise(s: Session) -> None:
             f"memory p50 {used['memory_mib']['p50']} peak {used['memory_mib']['peak']} MiB over {advice['window_s']} s"
             + (f"; {advice['oom_kills']} OOM kills" if advice["oom_kills"] else "")
             + (", throttled" if advice["throttled"] else "")
+            + (f"; the kernel throttled it in {advice['cpu_throttled_ratio']:.0%} of its CPU periods"
+               if advice.get("cpu_throttled_ratio") else "")
             + f" -> recommended {wanted['cpu_millis']} m / {wanted['memory_mib']} MiB: {verdict}")
     s.out("\n".join(lines) or "no active allocations", {"allocations": rows})

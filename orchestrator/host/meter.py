@@ -1,8 +1,9 @@
 """Usage straight from the kernel, per container: cgroup v1 and v2, the container's network
 namespace and its volume. No Docker stats API on this path (it costs about a second per container).
 
-Counters here are cumulative (CPU time, IO and network bytes); billing.usage folds successive
-samples into per-period usage, treating a counter that went down as a restart.
+Counters here are cumulative (CPU time, CFS throttling, IO and network bytes); billing.usage folds
+successive samples into per-period usage, treating a counter that went down as a restart, and
+ops.recommender folds the throttling counters into the share of periods the kernel throttled.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ class Sample:
     net_rx_bytes: int  # all interfaces but lo, cumulative
     net_tx_bytes: int
     volume_used_bytes: int | None
+    # CFS bandwidth control (cpu.stat), cumulative; None where the kernel doesn't count them (no cpu
+    # controller, samples stored before they were read). Periods count only while the cgroup runs.
+    cpu_periods: int | None = None  # nr_periods: enforcement periods (cpu.cfs_period_us) it was active in
+    cpu_throttled_periods: int | None = None  # nr_throttled: periods in which it used its quota up
+    cpu_throttled_ns: int | None = None  # time its runqueues waited throttled (v1 throttled_time, v2 throttled_usec)
 
 
 def _int(path: Path) -> int:
@@ -39,6 +45,25 @@ def _optional_int(path: Path) -> int | None:
         return _int(path)
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _fields(path: Path) -> dict[str, int]:
+    """A flat keyed file (``name value`` per line, as cpu.stat) as a dict."""
+    out = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def throttling(stat: dict[str, int], v2: bool) -> tuple[int | None, int | None, int | None]:
+    """(periods, throttled periods, throttled ns) from cpu.stat's fields: v1 ``nr_periods``, ``nr_throttled``,
+    ``throttled_time`` (ns); v2 the same counts and ``throttled_usec``."""
+    ns = stat.get("throttled_usec", -1) * 1000 if v2 else stat.get("throttled_time")
+    if "nr_periods" not in stat or "nr_throttled" not in stat or ns is None or ns < 0:
+        return None, None, None
+    return stat["nr_periods"], stat["nr_throttled"], ns
 
 
 def _io_v1(path: Path) -> tuple[int, int]:
@@ -97,16 +122,21 @@ def sample(pid: int, at: float, volume_mount: str | None = "/data", root: Path =
         pids = _int(cg.v1["pids"] / "pids.current")
         blkio = cg.v1.get("blkio")
         io = _io_v1(blkio / "blkio.throttle.io_service_bytes") if blkio else (0, 0)
+        try:  # the cpu controller (bandwidth) may be mounted apart from cpuacct (accounting), or not at all
+            throttle = throttling(_fields(cg.v1["cpu"] / "cpu.stat"), v2=False)
+        except (OSError, KeyError, ValueError):
+            throttle = (None, None, None)
     else:
-        stat = dict(line.split() for line in (cg.v2 / "cpu.stat").read_text().splitlines())
-        cpu_ns = int(stat["usage_usec"]) * 1000
+        stat = _fields(cg.v2 / "cpu.stat")
+        cpu_ns = stat["usage_usec"] * 1000
+        throttle = throttling(stat, v2=True)  # the cpu controller enabled for the cgroup, or usage only
         memory = _int(cg.v2 / "memory.current")
         peak = _optional_int(cg.v2 / "memory.peak")  # kernels >= 5.19
         pids = _int(cg.v2 / "pids.current")
         io = _io_v2(cg.v2 / "io.stat") if (cg.v2 / "io.stat").exists() else (0, 0)
     rx, tx = net_bytes(pid, proc)
     used = volume_used(pid, volume_mount, proc) if volume_mount else None
-    return Sample(at, cpu_ns, memory, peak, pids, io[0], io[1], rx, tx, used)
+    return Sample(at, cpu_ns, memory, peak, pids, io[0], io[1], rx, tx, used, *throttle)
 
 
 def sweep(driver: DockerDriver) -> list[tuple[int, Sample]]:

@@ -16,9 +16,11 @@ MONTH_S = 30 * 86400
 
 def allocation_advice(window: UsageWindow, cpu_millis: int, memory_mib: int, period_s: float, oom_kills: int = 0,
                       max_cpu_millis: int | None = None, max_memory_mib: int | None = None) -> dict:
-    """{used: p50/p90/peak, reserved, recommended, reasons, throttled, oom_kills} for one allocation, over
-    its usage since its limits last changed. With no policy the bounds are the floors and four times
-    today's size (or the policy's maximum, if there is one)."""
+    """{used: p50/p90/peak, reserved, recommended, reasons, throttled, cpu_throttled_ratio, oom_kills} for one
+    allocation, over its usage since its limits last changed. ``throttled``: usage at the limit or the kernel
+    throttled a significant share of its CFS periods; ``cpu_throttled_ratio``: that share over the last half
+    period (None: no period counted). With no policy the bounds are the floors and four times today's size
+    (or the policy's maximum, if there is one)."""
     stats = window.stats()
     bounds = Bounds(CPU_FLOOR_MILLIS, max_cpu_millis or 4 * cpu_millis, MEMORY_FLOOR_MIB,
                     max_memory_mib or 4 * memory_mib)
@@ -27,12 +29,17 @@ def allocation_advice(window: UsageWindow, cpu_millis: int, memory_mib: int, per
         "samples": stats.samples, "cpu_millis": {"p50": round(stats.cpu_p50), "p90": round(stats.cpu_p90),
                                                  "peak": round(stats.cpu_peak)},
         "memory_mib": {"p50": round(stats.memory_p50), "p90": round(stats.memory_p90), "peak": round(stats.memory_peak)}}
-    throttled = stats is not None and stats.cpu_p90 >= THROTTLED_AT * cpu_millis
+    kernel = window.throttling()
+    throttled = stats is not None and (stats.cpu_p90 >= THROTTLED_AT * cpu_millis or kernel.significant)
+    share = kernel.share
     return {"reserved": {"cpu_millis": cpu_millis, "memory_mib": memory_mib}, "used": used,
             "recommended": {"cpu_millis": r.cpu_millis if r else cpu_millis,
                             "memory_mib": r.memory_mib if r else memory_mib},
-            "reasons": list(r.reasons) if r else [], "throttled": throttled, "oom_kills": oom_kills,
-            "window_s": round(window.span_s)}
+            "reasons": list(r.reasons) if r else [], "throttled": throttled,
+            "cpu_throttled_ratio": None if share is None else round(share, 4),
+            "cpu_throttled_periods": {"periods": kernel.periods, "throttled": kernel.throttled_periods,
+                                      "throttled_ms": kernel.throttled_ns // 1_000_000},
+            "oom_kills": oom_kills, "window_s": round(window.span_s)}
 
 
 def monthly(rate_per_second: int) -> int:

@@ -15,8 +15,11 @@ memory target          p90 of daily peaks                          the peak of t
 margin                 +15 %                                       +15 %
 floors                 25 millicores, 250 MB                       25 millicores, 16 MiB, and the policy's min
 OOM kill               a sample of max(used + 100 MiB, used x 1.2) the same, from the current limit, at once
-throttled CPU          not seen (usage is capped at the limit,     p90 >= 90 % of the limit: demand is unknown,
-                       so the p90 creeps up by the margin)         so double (HPA's default scale-up: +100 %)
+throttled CPU          not seen (usage is capped at the limit,     p90 >= 90 % of the limit, or the kernel
+                       so the p90 creeps up by the margin)         throttled >= 5 % of the CFS periods of the
+                                                                   last half period (cpu.stat): demand is
+                                                                   unknown, so double (HPA's default scale-up:
+                                                                   +100 %); never a step down while throttled
 evidence               8 days for full confidence; lower bounds    a quarter period since the last change to go
                        widen with less                             up, half a period to go down, >= 4 samples
 hysteresis             applied only outside [lower, upper] bounds  up: >= 10 % more; down: <= 80 % of now
@@ -29,11 +32,23 @@ the rate ceiling on-chain are the tenant's own, so reacting within two periods m
 week's confidence. Doubling a throttled CPU reaches a 4x need in two steps (one cooldown apart:
 half a period) where VPA's margin would take dozens. Going down waits twice as long as going up and
 needs a 20 % gap, so that a workload between two sizes doesn't flap.
+
+Usage alone misses a workload that is throttled in bursts: one that wants two cores for 300 ms every
+1.5 s at a 200m quota averages 80m (40 % of its limit) and would be stepped down, while the kernel stops
+it in most of the periods it runs in. The throttled share counts those periods (``nr_throttled /
+nr_periods``, the ratio cAdvisor and Kubernetes alert on) over the last half period, so that old
+throttling fades: the kernel counts only periods in which the cgroup ran, and a share over the whole
+window would keep an idle workload "throttled" for ever. 5 %: an unthrottled cgroup shows 0 (a burner
+starved by a neighbour, measured: 0 of 51 periods; an idle one has none), and one throttled period in
+twenty already costs its bursts up to a period's wait each time; Kubernetes' CPUThrottlingHigh alert
+waits for 25 %, but it pages a person, while this only stops a shrink and doubles within the tenant's
+bounds. Fewer than 10 periods are too few to tell.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,6 +60,8 @@ CPU_PERCENTILE = 0.90
 CPU_FLOOR_MILLIS = 25
 MEMORY_FLOOR_MIB = 16
 THROTTLED_AT = 0.90  # of the CPU limit, at the percentile
+THROTTLED_SHARE = 0.05  # of the CFS periods the cgroup ran in, throttled by the kernel (see above)
+THROTTLED_MIN_PERIODS = 10  # periods to tell a share from
 SCALE_UP_FACTOR = 2.0
 OOM_BUMP_MIB = 100
 OOM_BUMP_FACTOR = 1.2
@@ -71,7 +88,9 @@ class Bounds:
 class Recommendation:
     cpu_millis: int
     memory_mib: int
-    reasons: tuple[str, ...]  # e.g. ("cpu-throttled",), ("memory-oom",), ("cpu-idle", "memory-idle")
+    # e.g. ("cpu-throttled",) (usage at the limit), ("cpu-throttled-periods",) (the kernel's counters),
+    # ("memory-oom",), ("cpu-idle", "memory-idle")
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -134,13 +153,70 @@ class Histogram:
         return self._top(self.SIZE - 1)
 
 
+@dataclass(frozen=True)
+class Throttling:
+    """The kernel's CFS throttling over a span: periods the cgroup ran in, how many of them it was throttled
+    in, and the time it waited throttled."""
+
+    periods: int
+    throttled_periods: int
+    throttled_ns: int
+
+    @property
+    def share(self) -> float | None:
+        """Throttled periods / periods; None with no period counted."""
+        return self.throttled_periods / self.periods if self.periods > 0 else None
+
+    @property
+    def significant(self) -> bool:
+        return self.periods >= THROTTLED_MIN_PERIODS and self.throttled_periods >= THROTTLED_SHARE * self.periods
+
+
+def throttle_delta(previous: "Sample", current: "Sample") -> tuple[int, int, int] | None:
+    """Growth of the throttling counters between two samples; None where either has none. A counter that
+    went down means a new cgroup (the container restarted): all three count from zero, together, so that
+    throttled periods never exceed periods."""
+    before = (previous.cpu_periods, previous.cpu_throttled_periods, previous.cpu_throttled_ns)
+    after = (current.cpu_periods, current.cpu_throttled_periods, current.cpu_throttled_ns)
+    if None in before or None in after:
+        return None
+    if any(a < b for a, b in zip(after, before)):
+        return after  # type: ignore[return-value]
+    return tuple(a - b for a, b in zip(after, before))  # type: ignore[return-value]
+
+
+class ThrottleWindow:
+    """Sums of the throttling counters' growth over the last ``span_s`` seconds, kept incrementally."""
+
+    def __init__(self, span_s: float):
+        self.span_s = span_s
+        self._deltas: deque[tuple[float, int, int, int]] = deque()
+        self._sums = [0, 0, 0]
+
+    def add(self, at: float, delta: tuple[int, int, int]) -> None:
+        self._deltas.append((at, *delta))
+        self._sums = [s + d for s, d in zip(self._sums, delta)]
+        self._trim(at)
+
+    def _trim(self, now: float) -> None:
+        while self._deltas and self._deltas[0][0] <= now - self.span_s:
+            _, *old = self._deltas.popleft()
+            self._sums = [s - d for s, d in zip(self._sums, old)]
+
+    def totals(self, now: float | None = None) -> Throttling:
+        if now is not None:
+            self._trim(now)
+        return Throttling(*self._sums)
+
+
 class UsageWindow:
     """One allocation's usage since its limits last changed, kept incrementally (each sample once):
     CPU in a decaying histogram (for the recommender) and a plain one (for advice), memory's peak,
-    its last value and a plain histogram."""
+    its last value and a plain histogram, and the kernel's throttling over the last half-life."""
 
     def __init__(self, since: float, half_life_s: float):
         self.since = since
+        self.throttle = ThrottleWindow(half_life_s)
         self.cpu = Histogram(half_life_s, reference=since)
         self.cpu_plain = Histogram()
         self.memory_plain = Histogram()
@@ -166,12 +242,19 @@ class UsageWindow:
         self.memory_peak_mib = max(self.memory_peak_mib, self.memory_now_mib, (sample.memory_peak_bytes or 0) / MIB)
         self.memory_plain.add(self.memory_now_mib)
         if previous is not None:
+            throttled = throttle_delta(previous, sample)
+            if throttled is not None:
+                self.throttle.add(sample.at, throttled)
             dt, used = sample.at - previous.at, sample.cpu_ns - previous.cpu_ns
             if dt > 0 and used >= 0:  # a counter that went back (a restart) starts over, never negative
                 millicores = used / dt / 1e6
                 self.cpu.add(millicores, sample.at)
                 self.cpu_plain.add(millicores)
                 self.cpu_peak = max(self.cpu_peak, millicores)
+
+    def throttling(self) -> Throttling:
+        """The kernel's throttling over the last half-life, up to the newest sample."""
+        return self.throttle.totals(self.last.at if self.last is not None else None)
 
     def stats(self) -> UsageStats | None:
         if self.cpu_plain.total == 0:
@@ -218,6 +301,9 @@ def recommend_from(window: UsageWindow, cpu_millis: int, memory_mib: int, bounds
         if cpu_p90 >= THROTTLED_AT * cpu_millis:
             cpu_target = cpu_millis * SCALE_UP_FACTOR
             reasons.append("cpu-throttled")
+        elif window.throttling().significant:  # usage looks lower, but the kernel keeps stopping it: never down
+            cpu_target = cpu_millis * SCALE_UP_FACTOR
+            reasons.append("cpu-throttled-periods")
         else:
             cpu_target = _toward(max(cpu_p90 * (1 + MARGIN), CPU_FLOOR_MILLIS), cpu_millis, may_shrink, "cpu", reasons)
         if not oom_killed:

@@ -18,6 +18,7 @@ from typing import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..ops.recommender import THROTTLED_SHARE
 from ..units import tokens
 
 log = logging.getLogger("tenantchain.status")
@@ -57,6 +58,9 @@ class Metrics:
                                "last hour", ["allocation"], registry=r)
         self.crash_looping = Gauge("tenantchain_allocation_crash_looping", "1 if it died 3 times in 5 minutes",
                                    ["allocation"], registry=r)
+        self.throttled = Gauge("tenantchain_allocation_cpu_throttled_ratio", "Share of the allocation's CFS periods "
+                               "in which the kernel throttled it (cpu.stat nr_throttled / nr_periods), over the "
+                               "last half period", ["allocation"], registry=r)
         self.proxy_up = Gauge("tenantchain_ingress_proxy_up", "1 while the ingress proxy runs (absent: no ingress)",
                               registry=r)
 
@@ -151,7 +155,7 @@ def _page(status: dict) -> str:
         left = t and not t["suspended"] and t["seconds_left"] is not None and t["seconds_left"] < LOW_FUNDS_S
         funds = ("" if t is None else f" — {_amount(t['balance'], token)}, "
                  + ("SUSPENDED" if t["suspended"] else f"{_duration(t['seconds_left'])} left"))
-        rows.append(f"<tr class='group{' low' if left or (t and t['suspended']) else ''}'><td colspan='10'>"
+        rows.append(f"<tr class='group{' low' if left or (t and t['suspended']) else ''}'><td colspan='11'>"
                     f"tenant {e(tenant)}{e(funds)}</td></tr>")
         for a in allocations:
             ceiling = a["cpu_millis"] * period
@@ -160,6 +164,7 @@ def _page(status: dict) -> str:
                 f"<tr><td>{_allocation_id(a['id'])}</td><td class='{e(a['state'])}'>{e(a['state'])}{e(_care(a))}</td>"
                 f"<td>{UNITS['cpu_millis'][1](a['cpu_millis'])}</td><td>{UNITS['memory_mib'][1](a['memory_mib'])}</td>"
                 f"<td>{a['storage_gib']} GiB</td><td>{a['pids']:,}</td><td>{share:.0f}% of its CPU</td>"
+                f"{_throttled(a.get('cpu_throttled_ratio'))}"
                 f"<td>{_spark([u['cpu_ms'] for u in a['usage']], ceiling)}</td>"
                 f"<td>{'on' if a.get('egress') else 'off'}</td><td>{_endpoints(a.get('endpoints', []))}</td></tr>")
     tenant_rows = "".join(
@@ -182,7 +187,8 @@ vertical-align:middle}}.fill{{display:block;height:10px;background:#36c}}.fill.f
 <p>watcher lag: <span id="lag">{status['watcher']['lag']}</span> blocks; checkpoint {status['watcher']['checkpoint']};
 periods of {_duration(period)}</p>
 <h2>Allocations ({len(status['allocations'])})</h2><table id="allocations"><tr><th>host/n</th><th>state</th>
-<th>CPU</th><th>memory</th><th>storage</th><th>PIDs</th><th>last period</th><th>CPU per period</th><th>egress</th>
+<th>CPU</th><th>memory</th><th>storage</th><th>PIDs</th><th>last period</th><th>throttled</th><th>CPU per period</th>
+<th>egress</th>
 <th>endpoints</th></tr>
 {"".join(rows)}</table>
 <h2>Tenants</h2><table id="tenants"><tr><th>tenant</th><th>escrow</th><th>rate</th><th>time left</th></tr>
@@ -190,6 +196,15 @@ periods of {_duration(period)}</p>
 {_advice(status.get("advice"), token)}
 <h2>Recent chain events</h2><ul>{events}</ul><h2>Reconcile actions</h2><ul>{actions}</ul>
 <script>setTimeout(function(){{location.reload()}}, 5000)</script></body></html>"""
+
+
+def _throttled(ratio: float | None) -> str:
+    """The share of its CFS periods the kernel throttled it in (last half period); highlighted from the
+    recommender's threshold, at which it is never stepped down."""
+    if ratio is None:
+        return "<td class='throttled'>-</td>"
+    return (f"<td class='throttled{' low' if ratio >= THROTTLED_SHARE else ''}' title='of its CPU periods, "
+            f"throttled by the kernel'>{100 * ratio:.0f}%</td>")
 
 
 def _care(a: dict) -> str:
@@ -219,6 +234,8 @@ def _advice(advice: dict | None, token: dict) -> str:
         if not (a["reasons"] or a["throttled"] or a["oom_kills"]) or used is None:
             continue
         note = "throttled" if a["throttled"] else ""
+        if a.get("cpu_throttled_ratio"):
+            note += f" ({100 * a['cpu_throttled_ratio']:.0f}% of periods)" if note else ""
         note += f"{', ' if note else ''}{a['oom_kills']} OOM kills" if a["oom_kills"] else ""
         rows.append(f"<tr class='{'low' if note else ''}'><td>{_allocation_id(row['id'])}</td>"
                     f"<td>{UNITS['cpu_millis'][1](row['cpu_millis'])} / {UNITS['memory_mib'][1](row['memory_mib'])}</td>"
