@@ -255,14 +255,18 @@ class Orchestrator:
                 self._health_restarts.pop(allocation, None)
             if health != "unhealthy":
                 continue
-            restarts, not_before = self._health_restarts.get(allocation, (0, 0.0))
+            if allocation not in self._health_restarts:  # the first restart 10 s after it turned unhealthy
+                self._health_restarts[allocation] = (0, now + 10.0)
+                continue
+            restarts, not_before = self._health_restarts[allocation]
             if now < not_before:
                 continue
             container = self.driver.containers([allocation]).get(allocation)
             if container is None:
                 continue
             # Off the loop's thread: a stop waits up to 10 s for the process to exit.
-            self._health_restarts[allocation] = (restarts + 1, now + min(10.0 * 2**restarts, 300.0))
+            self._health_restarts[allocation] = (restarts + 1, now + min(10.0 * 2 ** (restarts + 1), 300.0))
+            self.lifecycle.expect_stop(allocation)  # ours, not a crash: no crash-loop death
             threading.Thread(target=self._restart_unhealthy, args=(allocation, container.id, restarts + 1),
                              name=f"restart-{allocation}", daemon=True).start()
 

@@ -47,6 +47,7 @@ class Lifecycle:
         self._ooms: dict[int, deque[float]] = defaultdict(deque)  # the kernel killed one of its processes
         self._oom_pending: dict[int, float] = {}  # an `oom` that killed PID 1 comes just before its `die`
         self._health: dict[int, str] = {}
+        self._expected: dict[int, float] = {}  # allocation -> until when its next death is a stop of ours
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stream = None
@@ -83,10 +84,15 @@ class Lifecycle:
         with self._lock:
             return self._health.get(allocation)
 
+    def expect_stop(self, allocation: int, within_s: float = 60.0) -> None:
+        """The orchestrator is about to stop (restart) it: that death is not the workload's."""
+        with self._lock:
+            self._expected[allocation] = time.time() + within_s
+
     def keep_only(self, allocations: set[int]) -> None:
         """Forget every other allocation (they ended): a long-running host doesn't grow with its past."""
         with self._lock:
-            for table in (self._deaths, self._ooms, self._health, self._oom_pending):
+            for table in (self._deaths, self._ooms, self._health, self._oom_pending, self._expected):
                 for allocation in [a for a in table if a not in allocations]:
                     del table[allocation]
 
@@ -126,6 +132,10 @@ class Lifecycle:
                     self._oom_pending[allocation] = at
                 return
             if action == "die":
+                if self._expected.get(allocation, 0.0) >= at:
+                    del self._expected[allocation]
+                    self._health.pop(allocation, None)
+                    return  # the orchestrator's own restart (an unhealthy container), not a crash
                 oom_at = self._oom_pending.pop(allocation, None)
                 death = Death(at, int(attributes.get("exitCode", -1)), oom_at is not None and at - oom_at < 10)
                 if not _remember(self._deaths[allocation], death, at, lambda d: d.at):
