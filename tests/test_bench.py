@@ -18,7 +18,9 @@ def test_gas_benchmark_measures_every_operation(anvil, tmp_path):
     gas = measure(Chain(anvil.url, Deployment.load(record)), batch=3)
     assert set(TARGETS) <= set(gas)
     assert all(isinstance(v, int) and v > 21_000 for k, v in gas.items() if "each further" not in k)
-    assert 0 < gas["reportUsage per period, each further allocation (report + claim)"] < 21_000
+    # A further line of a report (its claim bounded by what was held in its own period and until its end,
+    # issue 21) costs about 23k gas at this batch (BENCHMARKS.md: 29.5k at 10): a regression fails here.
+    assert 0 < gas["reportUsage per period, each further allocation (report + claim)"] < 24_000
     assert gas["slashWithReceipt"] > 21_000 and gas["rule (upheld: slash)"] > 21_000
     for name in MET_TARGETS:
         assert gas[name] <= TARGETS[name], f"{name}: {gas[name]:,} gas, target {TARGETS[name]:,}"
