@@ -57,11 +57,11 @@ class Reconciler:
                  network: NetworkPlane, volume_retention_s: float = 24 * 3600, images: ImageFetcher | None = None,
                  image_retention_s: float = 24 * 3600, stopping: Callable[[], bool] = lambda: False,
                  creations_per_pass: int = CREATIONS_PER_PASS):
-        """``stopping()``: a stop was asked for (the pass ends after the allocation at hand);
+        """``reject(allocation, code)`` sends the on-chain rejection and returns the tx hash;
+        ``in_sync()`` says whether the store has caught up with the chain (safe to remove strays);
+        ``stopping()``: a stop was asked for (the pass ends after the allocation at hand);
         ``creations_per_pass``: containers created in one pass at most, the rest in the passes that follow,
         so that scoped passes and a stop go on between slices on a host that fills up."""
-        """``reject(allocation, code)`` sends the on-chain rejection and returns the tx hash;
-        ``in_sync()`` says whether the store has caught up with the chain (safe to remove strays)."""
         self.store = store
         self.driver = driver
         self.stopping = stopping
@@ -100,13 +100,13 @@ class Reconciler:
             if self.stopping():
                 report.unfinished = True
                 break
-            missing = actual.get(allocation.id) is None and allocation.status == "active"
-            if missing and created >= self.creations_per_pass:
+            container = actual.get(allocation.id)
+            if container is None and allocation.status == "active" and created >= self.creations_per_pass:
                 report.unfinished = True  # the next pass, right after, goes on from here
                 continue
             done = len(report.actions)
             try:
-                self._reconcile_one(allocation, actual.get(allocation.id), report)
+                self._reconcile_one(allocation, container, report)
             except (DockerHostError, ChainError) as exc:
                 report.errors.append((allocation.id, str(exc)))
                 log.warning("allocation %d: %s", allocation.id, exc)

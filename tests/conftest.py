@@ -106,6 +106,17 @@ def docker_client():
 
 
 @pytest.fixture
+def setup_daemon(docker_client):
+    """The daemon `make setup` started (tools/ensure-docker.sh, with the CIS baseline): a daemon the
+    developer runs is theirs to configure (the orchestrator warns at start), but CI must have setup's."""
+    if not (PROJECT_ROOT / ".run" / "dockerd.started-by-setup").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the Docker daemon was not started by `make setup` (tools/ensure-docker.sh)", pytrace=False)
+        pytest.skip("a daemon the developer runs is theirs to configure (the orchestrator warns at start)")
+    return docker_client
+
+
+@pytest.fixture
 def docker_cleanup(docker_client):
     """Remove this run's Docker objects after the test, pass or fail."""
     yield docker_client

@@ -76,7 +76,7 @@ class Reporter:
         """Every allocation's usage in ``period``; None while some running one has no sample past its end."""
         end = self.genesis + (period + 1) * self.period_seconds
         desired = {a.id: a for a in self.store.allocations()}
-        lines, measured = [], []
+        measured = []
         for allocation in self.store.sampled_allocations():
             samples = self.store.samples(allocation)
             if not samples:
@@ -110,10 +110,8 @@ class Reporter:
         # can run a little over (the period of admission, the seconds before a shrink reaches the cgroup).
         f = self.chain.tenantchain.functions
         held = self.chain.read_many([f.heldIn(allocation, period) for allocation, _ in measured])
-        for (allocation, usage), (cap_cpu, cap_mem) in zip(measured, held):
-            lines.append(ReportLine(allocation, min(usage.cpu_ms, cap_cpu),
-                                    min(int(usage.memory_mib_seconds), cap_mem)))
-        return lines
+        return [ReportLine(allocation, min(usage.cpu_ms, cap_cpu), min(int(usage.memory_mib_seconds), cap_mem))
+                for (allocation, usage), (cap_cpu, cap_mem) in zip(measured, held)]
 
     def _block_time(self, number: int | None) -> float:
         if number is None:

@@ -1,27 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {Base} from "./utils/Base.t.sol";
+import {BondedBase} from "./utils/BondedBase.t.sol";
 import {IMarket} from "../../contracts/interfaces/IMarket.sol";
 
 /// @notice Third adversarial review of the money-safety contracts (main at de0fa3e). Each test reproduces
 /// an attack that still works and asserts the safe behaviour, so each FAILS on de0fa3e; the report that
 /// goes with this file classifies them and suggests fixes.
-contract AttackReview3Test is Base {
-    uint32 internal constant BOND_SECONDS = 3600;
-    uint256 internal opKey;
-
-    function setUp() public override {
-        opKey = deployBonded(BOND_SECONDS);
-        vm.prank(tenant);
-        token.approve(address(market), type(uint256).max);
-    }
-
-    function claim(uint32 period, uint256[] memory lines) internal {
-        vm.prank(operator);
-        tc.claimUsage(hostId, period, lines);
-    }
-
+contract AttackReview3Test is BondedBase {
     // --- H: an operator's own slash with a near-exact receipt pre-empts the tenant's ----------
 
     /// The operator overcharges a line (30,000 CPU-ms reported, 1,000 used and signed for). When the
@@ -116,14 +102,14 @@ contract AttackReview3Test is Base {
     /// prepaid period, but the mark stays (only a deposit or a rate of 0 clears it), so once the grace is
     /// over any keeper expires the funded allocation as OutOfFunds.
     function test_suspensionMarkOutlivesSolvency_keeperExpiresFundedAllocation() public {
-        Resources memory big = res(4000, 8192, 10, 1000);
+        Resources memory large = res(4000, 8192, 10, 1000);
         Resources memory smallR = small();
-        uint256 rA = rateOf(big);
+        uint256 rA = rateOf(large);
         uint256 rB = rateOf(smallR);
         registerAndFund(
-            tenant2, (rA + rB) * MIN_PREPAID + (meteredRateOf(big) + meteredRateOf(smallR)) * exposureSeconds()
+            tenant2, (rA + rB) * MIN_PREPAID + (meteredRateOf(large) + meteredRateOf(smallR)) * exposureSeconds()
         );
-        uint64 a = request(tenant2, big);
+        uint64 a = request(tenant2, large);
         uint64 b = request(tenant2, smallR);
 
         uint256 paidThrough = tc.accountOf(tenant2).paidThrough;

@@ -1,26 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {Base} from "./utils/Base.t.sol";
+import {BondedBase} from "./utils/BondedBase.t.sol";
 import {IMarket} from "../../contracts/interfaces/IMarket.sol";
 
 /// @notice Fourth adversarial review, of commit 1671bf0 only (tenant-only receipt slashes, PriorFold,
 /// _resumeIfSolvent). Each test asserts the safe behaviour and failed on 1671bf0.
-contract AttackReview4Test is Base {
-    uint32 internal constant BOND_SECONDS = 3600;
-    uint256 internal opKey;
-
-    function setUp() public override {
-        opKey = deployBonded(BOND_SECONDS);
-        vm.prank(tenant);
-        token.approve(address(market), type(uint256).max);
-    }
-
-    function claim(uint32 period, uint256[] memory lines) internal {
-        vm.prank(operator);
-        tc.claimUsage(hostId, period, lines);
-    }
-
+contract AttackReview4Test is BondedBase {
     // --- L/M: a tenant's delegate (the party running the workload, holding the receipts) can no longer slash
 
     /// The tenant manages its allocations through a delegate (requestAllocationFor, resize, release are all

@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {Base} from "./utils/Base.t.sol";
+import {BondedBase} from "./utils/BondedBase.t.sol";
 import {IMarket} from "../../contracts/interfaces/IMarket.sol";
 import {ITenantChain} from "../../contracts/interfaces/ITenantChain.sol";
 import {TenantChain} from "../../contracts/TenantChain.sol";
@@ -12,25 +12,7 @@ import {TestToken} from "../../contracts/test/TestToken.sol";
 /// @notice Fifth adversarial review, of commit 20dabd8 (the MeterMark ring that bounds each claimable period
 /// by what was held until its end). Tests named `test_<hole>_*` assert the safe behaviour and FAIL on
 /// 20dabd8; tests named `testPin_*` / `testFuzz_*` pin tricky cases that are safe on 20dabd8 (they pass).
-contract AttackReview5Test is Base {
-    uint32 internal constant BOND_SECONDS = 3600;
-    uint256 internal opKey;
-
-    function setUp() public override {
-        opKey = deployBonded(BOND_SECONDS);
-        vm.prank(tenant);
-        token.approve(address(market), type(uint256).max);
-    }
-
-    function claim(uint32 period, uint256[] memory lines) internal {
-        vm.prank(operator);
-        tc.claimUsage(hostId, period, lines);
-    }
-
-    function big() internal pure returns (Resources memory) {
-        return res(4000, 2048, 1, 64);
-    }
-
+contract AttackReview5Test is BondedBase {
     // =====================================================================================================
     // F1 (low/medium, design): the aggregate bound lets slack from earlier periods pay for a period the
     // allocation held little or nothing of. lineCost calls such a line chargeable, so voidUnchargeable

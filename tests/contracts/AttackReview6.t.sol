@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {Base} from "./utils/Base.t.sol";
+import {BondedBase} from "./utils/BondedBase.t.sol";
 import {IMarket} from "../../contracts/interfaces/IMarket.sol";
 import {IBilling} from "../../contracts/interfaces/IBilling.sol";
 import {IUsage} from "../../contracts/interfaces/IUsage.sol";
@@ -15,20 +15,7 @@ import {TestToken} from "../../contracts/test/TestToken.sol";
 /// own period: `_heldIn` / `heldIn`; `_heldUntil` no longer clamped to now; saturating used totals) and the
 /// MeterMark ring it relies on. No hole was found: every test here is a `testPin_*` of a tricky case that
 /// is safe on c020a9a (they pass), so that a later change that breaks one of them fails loudly.
-contract AttackReview6Test is Base {
-    uint32 internal constant BOND_SECONDS = 3600;
-    uint256 internal opKey;
-
-    function setUp() public override {
-        opKey = deployBonded(BOND_SECONDS);
-        vm.prank(tenant);
-        token.approve(address(market), type(uint256).max);
-    }
-
-    function big() internal pure returns (Resources memory) {
-        return res(4000, 2048, 1, 64);
-    }
-
+contract AttackReview6Test is BondedBase {
     function charge(uint32 period, uint256[] memory lines) internal returns (uint256 charged) {
         uint256 before = tc.accountOf(tenant).balance;
         claimAsFinal(period, lines);
