@@ -10,5 +10,8 @@ def tokens(units: int | None, decimals: int, symbol: str) -> str:
     if units is None:
         return "-"
     value = Decimal(units).scaleb(-decimals)
-    text = f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) >= 1 or value == 0 else f"{value:.4g}"
+    if abs(value) >= 1 or value == 0:
+        text = f"{value:,.4f}".rstrip("0").rstrip(".")
+    else:  # fixed point, never `9.269e-7`: four significant digits after the leading zeros
+        text = f"{value.quantize(Decimal(1).scaleb(value.adjusted() - 3)):f}".rstrip("0").rstrip(".")
     return f"{text} {symbol}"

@@ -7,6 +7,7 @@ Periods of 20 s (cooldown 10 s) and samples every second keep it short."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -84,6 +85,7 @@ def test_a_busy_allocation_grows_and_an_idle_one_shrinks_in_place(anvil, tmp_pat
         # The CLI: the policy in human units, advice in money, bad bounds in one line.
         shown = cli(cluster, "tenant", "autoscale", str(burner), key=TENANTS[0].key.hex())
         assert shown.returncode == 0 and "cpu 250-1000 m, memory 32-256 MiB" in shown.stdout, shown
+        assert re.search(r"at most [\d,]+(\.\d+)? \w+ a month \(", shown.stdout), shown.stdout  # digits, per month
         def advised_row():  # the tenant's view through the CLI, once it has usage since the last resize
             advised = cli(cluster, "tenant", "advise", "--json", key=TENANTS[0].key.hex())
             assert advised.returncode == 0, advised.stderr
@@ -100,9 +102,8 @@ def test_a_busy_allocation_grows_and_an_idle_one_shrinks_in_place(anvil, tmp_pat
         assert foreign.returncode == 1 and "only the tenant (or its delegates)" in foreign.stderr, foreign.stderr
         o.refresh_view()
         o._view["advice"] = o.advice()
-        host = json.loads(cli_output := subprocess.run(
-            [TENANTCHAIN, "operator", "advise", "--host-url", o.status.url, "--json"], capture_output=True, text=True,
-            timeout=60).stdout)["host"]
+        # Like every other command, it takes the chain's options (in the environment of an operator's shell).
+        host = json.loads(cli_output := cli(cluster, "operator", "advise", "--host-url", o.status.url, "--json").stdout)["host"]
         assert host["idle_reserved"]["cpu_millis"] >= 0 and host["reserved_monthly"] > 0, cli_output
 
         # The tenant turns the policy off: full control again, no more automatic steps.
@@ -229,11 +230,13 @@ def test_an_oom_kill_gets_more_memory_and_a_crash_loop_backs_off_and_is_flagged(
                  and not o.lifecycle.crash_looping(balloon), timeout=120, what="the balloon running")
 
         # The crasher: Docker restarts it with growing delays (not at full speed), and it is flagged.
-        wait_for(lambda: len(o.lifecycle.deaths(crasher)) >= 6, timeout=60, what="six deaths")
-        deaths = o.lifecycle.deaths(crasher)
+        wait_for(lambda: len(o.lifecycle.deaths(crasher)) >= 8, timeout=120, what="eight deaths")
+        deaths = o.lifecycle.deaths(crasher)[:8]
         gaps = [b.at - a.at for a, b in zip(deaths, deaths[1:])]
-        # Backing off: Docker doubles its wait (100 ms, 200 ms, ... up to a minute) after each death.
-        assert gaps[-1] > 2 * min(gaps), gaps
+        # Backing off: Docker doubles its wait (100 ms, 200 ms, ... 6.4 s by the seventh restart, up to a
+        # minute). Each gap is that wait plus a container start, which takes seconds on a loaded host, so
+        # the test compares the growth (6.3 s expected) with a bound well above the start's jitter.
+        assert gaps[-1] - min(gaps) > 3.0, gaps
         assert all(d.exit_code == 3 for d in deaths)
         wait_for(lambda: _allocation(o, crasher)["state"] == "crash-looping", what="the flag")
         shown = _allocation(o, crasher)

@@ -349,3 +349,69 @@ def test_advice_shows_the_kernels_throttled_share():
     assert advice["recommended"]["cpu_millis"] == 400 and "cpu-throttled-periods" in advice["reasons"]
     plain = allocation_advice(window_of(without_counters(samples), 1000, PERIOD), 200, 64, PERIOD)
     assert plain["throttled"] is False and plain["cpu_throttled_ratio"] is None
+
+
+def _ceiling_scaler(prices: list, refuse_first: bool):
+    """A throttled allocation at 250m, agreed at 20 units per milli, whose policy allows up to 2000m within a
+    ceiling of 8000 units/s; ``prices[0]`` is what a pass reads (a test may change it). The chain refuses the
+    first step at the ceiling if ``refuse_first``, then accepts."""
+    samples = series(250, 20, seconds=20)
+    clock = [samples[0].at]
+    store = FakeStore([Allocation(7, 250, 64)], {7: (100, 64, 2000, 64, 8000)}, samples, clock)
+    sent = []
+    refusal = ContractRefused("the contract refused: ScalingRateAboveCeiling(7, 9000, 8000)", "ScalingRateAboveCeiling",
+                              (7, 9000, 8000))
+
+    def send(steps):
+        sent.append(steps)
+        return [refusal if refuse_first and len(sent) == 1 else object() for _ in steps]
+
+    scaler = Autoscaler(store, UsageTracker(store, PERIOD, clock=lambda: clock[0]), send, lambda ids: prices[0](ids),
+                        PERIOD, lambda a, since: 0, clock=lambda: clock[0])
+    return scaler, store, sent, clock, samples
+
+
+def cpu_pricing(base: int, used_cpu: int = 0, surcharge: int = 0):
+    """CPU at ``base`` per milli (the allocation agreed at 20), the rest free; ``used_cpu`` in use beside the
+    allocation's own 250m."""
+    def read(ids):
+        host = HostPricing((base, 0, 0, 0), (2000, 10**6, 10**6, 10**6), (250 + used_cpu, 64, 1, 10),
+                           surcharge_pct=surcharge)
+        return host, {i: (20, 0, 0, 0) for i in ids}
+    return read
+
+
+def test_a_step_refused_at_the_ceiling_is_shortened_to_what_fits_on_fresh_prices():
+    """Planned at 500m with the added units at the base price (10); the host filled before the block (a 100%
+    surcharge at its utilisation takes the quote towards the agreed 20) and the contract refused the step at
+    the ceiling. The next pass prices it again and sends the largest step that fits now: one refusal, no
+    repeat of the refused step."""
+    prices = [cpu_pricing(10)]
+    scaler, store, sent, clock, samples = _ceiling_scaler(prices, refuse_first=True)
+    assert scaler.run_once() == []  # first sight: the limits' clock starts now
+    clock[0] = samples[-1].at
+    assert scaler.run_once() == [(7, "autoscale-refused")]
+    assert sent == [[(7, (500, 64, 1, 10))]]  # 250m doubled: 5000 + 250 x 10 within 8000 at base prices
+    prices[0] = fresh = cpu_pricing(10, used_cpu=1200, surcharge=100)
+    clock[0] += 1  # the next pass: no hold for this refusal
+    assert scaler.run_once() == [(7, "auto-resized-up")]
+    (shorter,) = sent[1]
+    host, agreed = fresh([7])
+    rate = lambda cpu: host.auto_resize_rate(agreed[7], (250, 64, 1, 10), (cpu, 64, 1, 10))  # noqa: E731
+    assert 250 < shorter[1][0] < 500 and rate(shorter[1][0]) <= 8000 < rate(shorter[1][0] + 1)  # the largest
+    assert [a for _, a, _ in store.logged] == ["autoscale-refused", "auto-resized-up"]
+
+
+def test_a_refused_step_the_prices_still_say_fits_is_not_sent_again():
+    """The contract refused a step at the ceiling that fresh prices still say fits (the two disagree): the
+    autoscaler waits a period instead of sending a step it knows will be refused."""
+    scaler, store, sent, clock, samples = _ceiling_scaler([cpu_pricing(10)], refuse_first=True)
+    scaler.run_once()
+    clock[0] = samples[-1].at
+    scaler.run_once()
+    clock[0] += 1
+    assert scaler.run_once() == [] and len(sent) == 1
+    assert store.logged[-1][1] == "autoscale-held" and "although the host's prices say it fits" in store.logged[-1][2]
+    clock[0] += PERIOD
+    scaler.run_once()
+    assert len(sent) == 2  # tried again a period later

@@ -116,11 +116,10 @@ def _metered_prices(text: str) -> tuple[int, ...]:
     return types.prices(text.split(","), types.METERED_PRICE_BITS, ("per CPU-second", "per GiB-second"), "--metered")
 
 
-@operator.command("advise")
+@chain_command(operator, "advise", signs=False)
 @click.option("--host-url", envvar="TENANTCHAIN_HOST_URL", default="http://127.0.0.1:8787", show_default=True,
               help="The orchestrator's status API (--status-addr).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def operator_advise(host_url: str, as_json: bool) -> None:
+def operator_advise(s: Session, host_url: str) -> None:
     """Idle reserved capacity and what it is worth, the host's free capacity, and allocations that are
     short of CPU (throttled) or memory (OOM-killed), from the host's own measurements.
 
@@ -136,11 +135,12 @@ def operator_advise(host_url: str, as_json: bool) -> None:
         raise HostApiError(f"cannot read {url}: {exc.__class__.__name__}; is the orchestrator running there?") from exc
     except (ValueError, KeyError) as exc:
         raise HostApiError(f"{url} did not answer with advice (an older orchestrator, or not computed yet)") from exc
-    if as_json:
+    if s.as_json:
         click.echo(json.dumps(advice, indent=2))
         return
-    token = advice.get("token") or {}
-    money = lambda units: tokens(units, token.get("decimals", 0), token.get("symbol", "units"))  # noqa: E731
+    token = advice.get("token")  # the host's own reading; else the chain's (--rpc-url, --deployment)
+    meta = (token["decimals"], token["symbol"]) if token else s.token_meta
+    money = lambda units: tokens(units, *meta)  # noqa: E731
     idle, free = host["idle_reserved"], host["free"]
     click.echo(f"reserved: {money(host['reserved_monthly'])} a month; idle within it (reserved above p90 use): "
                f"{idle['cpu_millis']} m CPU, {idle['memory_mib']} MiB, worth {money(host['idle_reserved_monthly'])} a month "

@@ -20,6 +20,10 @@ def _pricing(s: Session, allocation: int) -> tuple[HostPricing, tuple[int, int, 
     return HostPricing.from_chain(host, record), tuple(terms[0])
 
 
+def _per_month(s: Session, rate_per_second: int) -> str:
+    return f"{human_tokens(s, rate_per_second * MONTH_S)} a month ({human_tokens(s, rate_per_second * 3600)} an hour)"
+
+
 def _bound(text: str, current: tuple[int, ...]) -> tuple[int, ...]:
     """cpu=..,memory=.. with what isn't named (storage and pids, which automatic resizes keep) from the
     allocation's current size."""
@@ -36,10 +40,12 @@ def _bound(text: str, current: tuple[int, ...]) -> tuple[int, ...]:
 @click.argument("allocation", type=ALLOCATION_ID)
 @click.option("--min", "low", default=None, help="The smallest size, e.g. cpu=250,memory=64.")
 @click.option("--max", "high", default=None, help="The largest size, e.g. cpu=2000,memory=1024.")
-@click.option("--max-per-hour", default=None, help="The most it may cost, in tokens per hour (default: the max size's price).")
+@click.option("--max-per-month", default=None,
+              help="The most it may cost, in tokens per month of 30 days (default: the max size's price).")
+@click.option("--max-per-hour", default=None, help="The same bound in tokens per hour.")
 @click.option("--off", is_flag=True, help="Turn automatic resizing off (the allocation keeps its size).")
-def tenant_autoscale(s: Session, allocation: int, low: str | None, high: str | None, max_per_hour: str | None,
-                     off: bool) -> None:
+def tenant_autoscale(s: Session, allocation: int, low: str | None, high: str | None, max_per_month: str | None,
+                     max_per_hour: str | None, off: bool) -> None:
     """Let the host resize an allocation within bounds you set (CPU and memory; storage and pids stay).
     Without options: show the policy.
 
@@ -59,25 +65,29 @@ def tenant_autoscale(s: Session, allocation: int, low: str | None, high: str | N
             s.out(f"allocation {allocation}: no automatic resizing", {"allocation": allocation, "policy": None})
         else:
             s.out(f"allocation {allocation}: cpu {minimum[0]}-{maximum[0]} m, memory {minimum[1]}-{maximum[1]} MiB, "
-                  f"at most {human_tokens(s, ceiling * 3600)} per hour", {"allocation": allocation, "policy": policy})
+                  f"at most {_per_month(s, ceiling)}", {"allocation": allocation, "policy": policy})
         return
     if low is None or high is None:
         raise ConfigError("give both --min and --max (or --off)")
     minimum, maximum = _bound(low, current), _bound(high, current)
     host = record[1]
-    if max_per_hour is None:
+    if max_per_month is not None and max_per_hour is not None:
+        raise ConfigError("give --max-per-month or --max-per-hour, not both")
+    if max_per_month is None and max_per_hour is None:
         # The max size's price: as a new allocation now, or as an automatic resize prices it (what the
         # allocation keeps at its agreed prices, the rest at the quote), whichever is higher.
         pricing, agreed = _pricing(s, allocation)
         ceiling = max(s.chain.read(s.f.rateOf(host, maximum).call),
                       pricing.auto_resize_rate(agreed, current, maximum))
     else:
-        ceiling = token_amount(s, max_per_hour) // 3600
+        option, text, seconds = (("--max-per-month", max_per_month, MONTH_S) if max_per_month is not None
+                                 else ("--max-per-hour", max_per_hour, 3600))
+        ceiling = token_amount(s, text) // seconds
         if ceiling == 0:
-            raise ConfigError(f"--max-per-hour {max_per_hour} is less than one token unit per second")
+            raise ConfigError(f"{option} {text} is less than one token unit per second")
     receipt = s.send(s.f.setScalingPolicy(allocation, minimum, maximum, ceiling), "autoscale")
     s.out(f"allocation {allocation}: the host may resize it between cpu {minimum[0]}-{maximum[0]} m and memory "
-          f"{minimum[1]}-{maximum[1]} MiB, at most {human_tokens(s, ceiling * 3600)} per hour",
+          f"{minimum[1]}-{maximum[1]} MiB, at most {_per_month(s, ceiling)}",
           {"allocation": allocation, "min": minimum, "max": maximum, "max_rate_per_second": ceiling,
            "tx": receipt.transactionHash.hex()})
 

@@ -9,8 +9,10 @@ or a period) and says why in the action log; while the system is paused every st
 the log per pause).
 
 A step's rate is the contract's (chain.pricing): the units the allocation keeps at its agreed prices
-(`termsOf`), only the added ones at the host's quote of the moment; that rate is what must stay within
-the tenant's ceiling, so a step the contract would refuse for it is not sent.
+(`termsOf`), only the added ones at the host's quote of the moment (surcharge included); that rate is
+what must stay within the tenant's ceiling, so a step the contract would refuse for it is not sent. If
+the quote moves before the block and the contract refuses the step at the ceiling anyway, the next pass
+prices it again and sends the largest step that fits now, never the refused one again.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Autoscaler:
         self.period_s, self.oom_kills, self.clock = period_s, oom_kills, clock
         self.cooldown_s = period_s / 2  # as the contract's
         self._hold_until: dict[int, float] = {}
+        self._refused: dict[int, Resources] = {}  # a step the contract refused at the ceiling, by allocation
         self._paused = False  # the system's emergency stop was met (logged once until a step goes through)
 
     def plan(self, now: float | None = None) -> list[Step]:
@@ -96,6 +99,7 @@ class Autoscaler:
         windows = self.tracker.update(now)  # every allocation's, policy or not: advice reads them too
         policies = self.store.scaling_policies()
         self._hold_until = {a: t for a, t in self._hold_until.items() if a in policies}
+        self._refused = {a: r for a, r in self._refused.items() if a in policies}
         due = [a for a in policies if a in windows and now >= self._hold_until.get(a, 0.0)]
         priced = self.pricing(due) if due else None
         if priced is None:
@@ -124,6 +128,13 @@ class Autoscaler:
                 if target is None:
                     self._hold(a.id, now, now + self.period_s, "at the tenant's rate ceiling", "autoscale-held")
                     continue
+                refused = self._refused.pop(a.id, None)
+                if refused is not None and all(t >= r for t, r in zip(target, refused)):
+                    # Fresh prices still say the refused step fits: this pricing and the contract's disagree,
+                    # so the same step would be refused again. Wait a period rather than send it.
+                    self._hold(a.id, now, now + self.period_s, "the contract priced the step above the tenant's "
+                               "ceiling although the host's prices say it fits", "autoscale-held")
+                    continue
                 steps.append(Step(a.id, current, target, recommendation))
                 # The steps go out in this order: the next one's quote is beside this one's new size.
                 host = replace(host, used=tuple(u - c + t for u, c, t in zip(host.used, current, target)))
@@ -146,6 +157,13 @@ class Autoscaler:
                 self._hold(step.allocation, now, now + self.period_s, str(result), None)  # logged once above
             elif isinstance(result, ContractRefused) and result.error == "ScalingCooldown" and len(result.values) == 2:
                 self._hold(step.allocation, now, float(result.values[1]), str(result), None)
+            elif isinstance(result, ContractRefused) and result.error == "ScalingRateAboveCeiling":
+                # The quote moved between the read and the block (prices, the surcharge, a neighbour's
+                # admission): the next pass plans again on fresh prices, which shortens the step to what fits.
+                self._refused[step.allocation] = step.resources
+                self.store.log_action(step.allocation, "autoscale-refused", str(result))
+                log.info("allocation %d: autoscale-refused: %s", step.allocation, result)
+                done.append((step.allocation, "autoscale-refused"))
             elif isinstance(result, ChainError):
                 # Capacity, quota, escrow or a policy changed meanwhile: try again in a period.
                 self._hold(step.allocation, now, now + self.period_s, str(result), "autoscale-refused")
