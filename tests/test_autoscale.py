@@ -15,8 +15,12 @@ from pathlib import Path
 
 from dataclasses import replace
 
+import pytest
 import requests
+from web3.exceptions import ContractLogicError
 
+from orchestrator.chain.pricing import HostPricing
+from orchestrator.ops.autoscaler import within_ceiling
 from orchestrator.ops.recommender import DOWN_EVIDENCE_PERIODS, HALF_LIFE_PERIODS, Bounds, UsageWindow, recommend_from
 from orchestrator.spec import WorkloadSpec
 
@@ -203,6 +207,51 @@ def test_a_throttled_burner_under_contention_is_never_stepped_down(anvil, tmp_pa
         assert row["recommended"]["cpu_millis"] == 200  # never less than it has
         human = cli(cluster, "tenant", "advise", key=TENANTS[0].key.hex())
         assert human.returncode == 0 and "throttled; the kernel throttled it in" in human.stdout, human
+
+
+def test_on_a_surcharged_host_a_step_is_the_largest_the_tenants_ceiling_allows(anvil, tmp_path, docker_cleanup,
+                                                                                run_labels):
+    """Issue 24: on a filling host the autoscaler priced a step at base prices while the contract adds the
+    surcharge, so the step was refused at the tenant's ceiling once a period, the same step every time. Now
+    it prices steps as the contract does: the first step is the largest size the contract accepts within
+    the ceiling (one milli more it refuses), and nothing is refused."""
+    cluster = Cluster.create(anvil.url, tmp_path, period_seconds=PERIOD)
+    tc = cluster.chain.tenantchain.functions
+    cluster.chain.transact(tc.setSurcharge(cluster.host_id, 100), OPERATOR)
+    with cluster.orchestrator(tmp_path, run_labels, **FAST) as running:
+        o = running.o
+        # A neighbour holding three quarters of the host's memory: the quote is ~1.6x the base price.
+        cluster.request(TENANTS[1], WorkloadSpec(image=TEST_IMAGE, command=("sleep", "3600")),
+                        resources=(100, 12_288, 1, 16))
+        burner = cluster.request(TENANTS[0], WorkloadSpec(image=TEST_IMAGE, command=("sh", "-c", "while :; do :; done")),
+                                 resources=(200, 64, 1, 64))
+        current = (200, 64, 1, 64)
+        host, record, terms = cluster.chain.read_many([tc.getHost(cluster.host_id), tc.hostRecordOf(cluster.host_id),
+                                                      tc.termsOf(burner)])
+        pricing, agreed = HostPricing.from_chain(host, record), tuple(terms[0])
+        assert pricing.quote_prices(pricing.used, (100, 0, 0, 0))[0] > 3 * pricing.prices[0] // 2  # surcharged
+        # A ceiling that fits 300m as the contract prices it; priced at base prices (as the autoscaler once did)
+        # the step towards 400m (the throttled 200m doubled) would go further, and be refused.
+        ceiling = pricing.auto_resize_rate(agreed, current, (300, 64, 1, 64))
+        base = lambda r: replace(pricing, surcharge_pct=0).auto_resize_rate(agreed, current, r)  # noqa: E731
+        naive = within_ceiling(current, (400, 64, 1, 64), base, ceiling)
+        assert naive is not None and naive[0] > 310, naive
+        cluster.chain.transact(tc.setScalingPolicy(burner, current, (1000, 64, 1, 64), ceiling), TENANTS[0])
+
+        (step,) = wait_for(lambda: auto_resizes(cluster, burner)[:1], timeout=120, what="the first automatic step")
+        size = tuple(step.args.resources.values())
+        assert 300 <= size[0] < naive[0] and size[1:] == current[1:], (size, naive)
+        # The largest: the contract (as it stood the block before) accepts this size and refuses one milli more.
+        before = step.blockNumber - 1
+        auto_resize = lambda cpu: tc.autoResizeAllocation(burner, (cpu, *current[1:])).call(  # noqa: E731
+            {"from": OPERATOR.address}, block_identifier=before)
+        auto_resize(size[0])
+        with pytest.raises(ContractLogicError) as refused:
+            auto_resize(size[0] + 1)
+        assert cluster.chain.refused(refused.value).error == "ScalingRateAboveCeiling"
+        assert not any(a == "autoscale-refused" for _, a, _ in o.store.actions_of(burner))
+        wait_for(lambda: o.driver.containers()[burner].nano_cpus == size[0] * 1_000_000, timeout=60,
+                 what="the container at its new size")
 
 
 def test_an_oom_kill_gets_more_memory_and_a_crash_loop_backs_off_and_is_flagged(anvil, tmp_path, docker_cleanup,
