@@ -289,6 +289,19 @@ contract TenantChain is TenantChainBase {
         _settle(allocationId, a);
     }
 
+    /// @notice {settle} each of `allocationIds` in one transaction: a host's keeper settles all of its
+    /// allocations at once, when its operator is about to withdraw, instead of one transaction each.
+    /// The caller chooses (and pays for) the list. Requirements: every id known.
+    /// Emits {Settled} per allocation, and {TenantSuspended} where an escrow just ran out.
+    function settleMany(uint64[] calldata allocationIds) external {
+        for (uint256 i; i < allocationIds.length; ++i) {
+            uint64 id = allocationIds[i];
+            StoredAllocation storage a = _allocations[id];
+            if (a.status == AllocationStatus.None) revert AllocationUnknown(id);
+            _settle(id, a);
+        }
+    }
+
     /// @notice Report one period's measured use of allocations on `hostId`, and claim the final period
     /// that this report's slot held. The report commits its lines; they are charged by the claim once
     /// final ({finalFrom}: the period closes to batches `reportGracePeriods` after it ended, then

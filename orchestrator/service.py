@@ -18,6 +18,7 @@ from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
+from .billing.keeper import ACCOUNT_CHECK_S, Keeper
 from .billing.reporter import Reporter
 from .chain.client import Chain, Deployment
 from .chain.heads import HeadSubscription
@@ -72,7 +73,7 @@ class ServiceConfig:
     extra_labels: dict[str, str] = field(default_factory=dict)
     name_prefix: str | None = None
     meter_interval_s: float = 5.0
-    settle_interval_s: float = 600.0
+    settle_interval_s: float = 24 * 3600.0  # settleMany of every allocation here; insolvencies act at once
     status_addr: str | None = "127.0.0.1:8787"  # None: no status page
     ws_url: str | None = None  # the node's websocket: new blocks are pushed, not only polled for
     network: NetworkPolicy = field(default_factory=NetworkPolicy)  # egress and ingress (off unless given ports)
@@ -140,6 +141,7 @@ class Orchestrator:
                             max_fee_wei=int(config.max_fee_gwei * 10**9), confirmations=config.confirmations,
                             stuck_after_s=config.tx_stuck_after_s)
         self.reporter = Reporter(self.store, self.chain, config.operator, config.host_id, tx=self.tx)
+        self.keeper = Keeper(self.store, self.chain, config.operator, tx=self.tx)
         self.lifecycle = Lifecycle(self.driver.client, self.driver.container_labels(), on_death=self._died)
         self.usage = UsageTracker(self.store, self.reporter.period_seconds)
         self.autoscaler = Autoscaler(self.store, self.usage, self._auto_resize, self._pricing,
@@ -160,7 +162,7 @@ class Orchestrator:
         self.heads = HeadSubscription(config.ws_url, self._wake.set, self.stop_event) if config.ws_url else None
         self._meter_thread = threading.Thread(target=self._meter_loop, name="metering", daemon=True)
         self._send_thread = threading.Thread(target=self._send_loop, name="chain-sender", daemon=True)
-        self._next_settle = time.monotonic() + config.settle_interval_s
+        self._next_settle = self._next_account_check = 0.0
         self._next_compact = 0.0
         self._pass_due = False  # set from other threads (a pull ended): a full pass is wanted now
 
@@ -347,12 +349,14 @@ class Orchestrator:
                 self._next_compact = now + COMPACT_INTERVAL_S
                 self.store.compact(self.config.history_rows)
                 self.tx.prune(self.config.history_rows)
+            if now >= self._next_account_check:
+                runs_out = self.keeper.check_accounts()
+                # Again in a minute (a deposit or another host's allocation moves an escrow's end),
+                # or just after the earliest escrow runs out, so that its suspension lands on time.
+                self._next_account_check = now + max(1.0, min(ACCOUNT_CHECK_S, runs_out - time.time() + 1))
             if now >= self._next_settle:
-                interval = self.config.settle_interval_s
-                runs_out = self.reporter.settle_all(warn_within_s=2 * interval)
-                # Settle again at the interval, or just after the earliest escrow runs out, so that
-                # its suspension lands on time.
-                self._next_settle = now + max(1.0, min(interval, runs_out - time.time() + 1))
+                due = self.keeper.settle_due(self.config.settle_interval_s)
+                self._next_settle = now + max(1.0, due - time.time())
         except ChainError as exc:
             log.warning("reports: %s (retrying)", exc)
 

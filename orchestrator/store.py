@@ -159,6 +159,10 @@ class Store:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def bind(self, chain_id: int, contract: str, host_id: int) -> None:
         """Tie this store to one deployment and host; refuse to mix state from another."""
         identity = f"{chain_id}:{contract.lower()}:{host_id}"

@@ -95,6 +95,7 @@ interface ITenantChain is IRegistry, IAllocation, IBilling, IScaling, IUsage {
     function deposit(address tenant, uint256 amount) external;
     function withdraw(uint256 amount, address to) external;
     function settle(uint64 allocationId) external;
+    function settleMany(uint64[] calldata allocationIds) external;
     function withdrawEarnings(uint32 hostId, address to) external returns (uint256 amount);
     function withdrawFees() external returns (uint256 amount);
 

@@ -1,4 +1,4 @@
-"""Usage reports on-chain per period, from the metering samples in SQLite, and a settlement keeper.
+"""Usage reports on-chain per period, from the metering samples in SQLite.
 
 Samples are stored as they are taken (host.meter.sweep), so a crash loses at most the sweep in flight; the usage of
 a period is folded from the samples around it (a counter that went down is a restart, a gap widens
@@ -322,31 +322,3 @@ class Reporter:
                  period)
         return self.tx.transact(call, self.operator, gas=REPORT_GAS_BASE + REPORT_GAS_PER_LINE * lines,
                                 key=f"report:{self.host_id}:{period}:{start}")
-
-    # --- keeper -------------------------------------------------------------------------------
-
-    def settle_all(self, warn_within_s: float) -> float:
-        """Settle every active allocation of this host, so that suspensions happen even if nobody else
-        touches the contract; warn about tenants whose escrow runs out within ``warn_within_s``.
-
-        Returns when the earliest of these tenants' escrows runs out (the keeper's next deadline)."""
-        f = self.chain.tenantchain.functions
-        active = self.store.allocations(include_closed=False)
-        # All at once through the transaction manager: one block's wait for the lot, not one each.
-        failed = [r for r in self.tx.transact_many([f.settle(a.id) for a in active], self.operator)
-                  if isinstance(r, ChainError)]
-        if failed:
-            raise failed[0]
-        earliest = float("inf")
-        now = time.time()
-        for tenant in sorted({a.tenant for a in active}):
-            balance, rate, paid_through, suspended_at, _, _ = self.chain.read(f.accountOf(tenant).call)
-            if rate == 0 or suspended_at:
-                continue
-            earliest = min(earliest, paid_through)
-            left = paid_through - now
-            if left < warn_within_s:
-                log.warning("tenant %s: escrow runs out in %.0f s (balance %d, %d per second)",
-                            tenant, left, balance, rate)
-                self.store.log_action(None, "low-balance", f"{tenant} {left:.0f}s left")
-        return earliest

@@ -53,8 +53,9 @@ def orchestrator() -> None:
               help="Seconds between metering sweeps (cgroup reads).")
 @click.option("--autoscale-interval", type=float, default=5.0, show_default=True,
               help="Seconds between looks at tenants' scaling policies (0: never resize automatically).")
-@click.option("--settle-interval", type=float, default=600.0, show_default=True,
-              help="Seconds between keeper settlements of this host's allocations.")
+@click.option("--settle-interval", type=float, default=86400.0, show_default=True,
+              help="Seconds between settlements of all this host's allocations (one settleMany per 100), "
+                   "which make what they accrued withdrawable; a tenant that runs out is suspended at once.")
 @click.option("--status-addr", default="127.0.0.1:8787", show_default=True,
               help="Where the status page, JSON API and /metrics are served ('' to disable).")
 @click.option("--subnet-pool", default="10.200.0.0/16", show_default=True, help="Where tenant networks get subnets.")

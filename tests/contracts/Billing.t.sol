@@ -127,6 +127,43 @@ contract BillingTest is Base {
         tc.settle(9);
     }
 
+    function test_settleMany_equalsSettlingEachAndMarksARunOutEscrow() public {
+        uint64 a = request(tenant, small());
+        uint64 b = request(tenant, small());
+        uint256 t0 = block.timestamp;
+        vm.warp(t0 + 3600);
+        uint64[] memory ids = new uint64[](3);
+        (ids[0], ids[1], ids[2]) = (a, b, a); // a repeat settles nothing more
+        vm.expectEmit(address(tc));
+        emit IBilling.Settled(a, uint32(t0), uint32(t0 + 3600), rateOf(small()) * 3600, 0);
+        vm.prank(stranger); // anyone, like settle
+        tc.settleMany(ids);
+        assertEq(tc.earningsOf(hostId), 2 * rateOf(small()) * 3600);
+        assertEq(tc.getAllocation(b).lastSettled, t0 + 3600);
+        // Past the escrow's end: the batch marks the tenant suspended from when it ran out, as settle does.
+        uint256 paidThrough = tc.accountOf(tenant).paidThrough;
+        uint256 earned = tc.earningsOf(hostId);
+        vm.warp(paidThrough + 10);
+        vm.expectEmit(address(tc));
+        emit IBilling.TenantSuspended(tenant, uint32(paidThrough), uint32(paidThrough + GRACE));
+        tc.settleMany(ids);
+        assertEq(tc.accountOf(tenant).suspendedAt, paidThrough);
+        // Nothing is charged past the escrow's end.
+        assertEq(tc.getAllocation(a).lastSettled, paidThrough);
+        assertEq(tc.getAllocation(b).lastSettled, paidThrough);
+        assertEq(tc.earningsOf(hostId), earned + 2 * rateOf(small()) * (paidThrough - t0 - 3600));
+    }
+
+    function test_settleMany_revertsOnAnUnknownIdAndSettlesNothing() public {
+        uint64 a = request(tenant, small());
+        vm.warp(block.timestamp + 100);
+        uint64[] memory ids = new uint64[](2);
+        (ids[0], ids[1]) = (a, 9);
+        vm.expectRevert(abi.encodeWithSelector(IAllocation.AllocationUnknown.selector, 9));
+        tc.settleMany(ids);
+        assertEq(tc.earningsOf(hostId), 0);
+    }
+
     function test_settle_takesProtocolFee() public {
         deployWithFee(250); // 2.5%
         setParameters(MIN_PREPAID, GRACE, treasury);

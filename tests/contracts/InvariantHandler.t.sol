@@ -963,6 +963,15 @@ contract InvariantHandler is Test, ITypes {
         tc.settle(allocations[idx % allocations.length]);
     }
 
+    /// @notice A batch from an arbitrary offset, repeats included (the caller picks the list).
+    function settleMany(uint256 seed, uint256 idx, uint8 count) external step(seed) {
+        if (allocations.length == 0) return;
+        uint256 n = allocations.length;
+        uint64[] memory ids = new uint64[](count % 8);
+        for (uint256 i; i < ids.length; ++i) ids[i] = allocations[(idx % n + i * 7) % n];
+        tc.settleMany(ids);
+    }
+
     /// @notice Expiry succeeds exactly when the tenant's grace after running out is over, and never while paused.
     function expire(uint256 seed, uint256 idx) external step(seed) {
         _expire(idx);
