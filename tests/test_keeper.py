@@ -79,7 +79,8 @@ def test_the_keeper_sends_one_transaction_per_insolvency_and_none_while_escrows_
     assert _sent(chain) == before + 1, "already suspended: nothing more"
 
 
-def test_the_periodic_settlement_is_one_settle_many_per_chunk_and_waits_its_interval(anvil, tmp_path, monkeypatch):
+def test_the_periodic_settlement_is_one_settle_many_per_chunk_of_what_nothing_else_settled(anvil, tmp_path,
+                                                                                           monkeypatch):
     cluster = Cluster.create(anvil.url, tmp_path)
     chain, f = cluster.chain, cluster.chain.tenantchain.functions
     held = [Held(cluster.request(TENANTS[i % 3], SLEEPER, RESOURCES), TENANTS[i % 3].address) for i in range(5)]
@@ -90,10 +91,18 @@ def test_the_periodic_settlement_is_one_settle_many_per_chunk_and_waits_its_inte
     anvil.rpc("evm_mine")
 
     before, earned = _sent(chain), f.earningsOf(cluster.host_id).call()
-    keeper.settle_due(interval_s=86400)
+    keeper.settle_due(interval_s=600)
     assert _sent(chain) == before + 3  # 5 allocations, 2 to a transaction
     settled_at = _now(chain)
     assert {f.getAllocation(a.id).call()[6] for a in held} <= set(range(settled_at - 3, settled_at + 1))
     assert f.earningsOf(cluster.host_id).call() > earned
-    keeper.settle_due(interval_s=86400)
+    keeper.settle_due(interval_s=600)
     assert _sent(chain) == before + 3, "within the interval (kept in the store): nothing"
+
+    # An interval on, one allocation was settled meanwhile by someone else (as a usage claim does).
+    anvil.rpc("evm_increaseTime", [700])
+    anvil.rpc("evm_mine")
+    chain.transact(f.settle(held[0].id), TENANTS[0])
+    keeper.settle_due(interval_s=600)
+    assert _sent(chain) == before + 5  # the other 4: two transactions
+    assert f.getAllocation(held[1].id).call()[6] > settled_at + 600

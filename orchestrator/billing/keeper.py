@@ -8,8 +8,9 @@ not. So the keeper sends two things only:
   read (one batch of view calls, no gas) every `ACCOUNT_CHECK_S` and just after the earliest escrow's
   end, so the suspension is on time although a deposit, or an allocation on another host, moves it.
 - **Once per settle interval** (a day by default, as Akash's provider withdraws daily), `settleMany`
-  over this host's active allocations in chunks: what they accrued becomes the host's withdrawable
-  earnings, and metered charges claimed since are collected.
+  over this host's active allocations that nothing settled during the interval, in chunks: what they
+  accrued becomes the host's withdrawable earnings. (Each claimed usage line settles its allocation,
+  so while reports flow there are few: allocations whose usage was forfeited or never reported.)
 """
 
 from __future__ import annotations
@@ -40,26 +41,36 @@ class Keeper:
         self._warned: dict[str, int] = {}  # tenant -> the paidThrough last warned about (once each)
 
     def settle_due(self, interval_s: float) -> float:
-        """Settle every active allocation of this host if ``interval_s`` has passed since the last time
-        (kept in the store, so that restarts don't put it off). Returns when it is due next."""
+        """Settle the allocations of this host that nothing settled for ``interval_s``, once per
+        ``interval_s`` (the last time is kept in the store, so that restarts don't put it off).
+        Returns when it is due next."""
+        now = self._now()
         last = float(self.store.get_meta("settled_at", "0"))
-        if time.time() < last + interval_s:
+        if now < last + interval_s:
             return last + interval_s
-        self.settle_all()
-        self.store.set_meta("settled_at", str(time.time()))
-        return time.time() + interval_s
+        self.settle_all(stale_before=now - interval_s)
+        self.store.set_meta("settled_at", str(now))
+        return now + interval_s
 
-    def settle_all(self) -> int:
-        """Settle every active allocation of this host, ``SETTLE_CHUNK`` to a transaction, all chunks
-        sent before any is awaited. Returns how many allocations were settled."""
+    def settle_all(self, stale_before: float = float("inf")) -> int:
+        """Settle this host's active allocations last settled before ``stale_before``, ``SETTLE_CHUNK``
+        to a transaction, all chunks sent before any is awaited. Each claimed usage line settles its
+        allocation already, so while reports flow this finds little. Returns how many it settled."""
         f = self.chain.tenantchain.functions
         ids = [a.id for a in self.store.allocations(include_closed=False)]
+        if stale_before != float("inf"):
+            held = self.chain.read_many([f.getAllocation(i) for i in ids])
+            ids = [i for i, a in zip(ids, held) if a[6] < stale_before]  # lastSettled
         chunks = [ids[i:i + SETTLE_CHUNK] for i in range(0, len(ids), SETTLE_CHUNK)]
         failed = [r for r in self.tx.transact_many([f.settleMany(chunk) for chunk in chunks], self.operator)
                   if isinstance(r, ChainError)]
         if failed:
             raise failed[0]
         return len(ids)
+
+    def _now(self) -> float:
+        """The next block's time: the clock's, or the chain's if it runs ahead (a test chain warped)."""
+        return max(time.time(), self.chain.read(self.chain.w3.eth.get_block, "latest").timestamp)
 
     def check_accounts(self) -> float:
         """Suspend this host's tenants whose escrow has run out (one transaction each), and warn once
@@ -72,8 +83,7 @@ class Keeper:
         if not tenants:
             return float("inf")
         accounts = self.chain.read_many([f.accountOf(t) for t in tenants])
-        # The next block's time: the clock's, or the chain's if it runs ahead (a test chain warped).
-        now = max(time.time(), self.chain.read(self.chain.w3.eth.get_block, "latest").timestamp)
+        now = self._now()
         earliest = float("inf")
         insolvent = []
         for tenant, (balance, rate, paid_through, suspended_at, _, _) in zip(tenants, accounts):
