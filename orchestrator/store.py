@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS samples (
     allocation INTEGER NOT NULL, at REAL NOT NULL, cpu_ns INTEGER NOT NULL, memory_bytes INTEGER NOT NULL,
     memory_peak_bytes INTEGER, pids INTEGER NOT NULL, io_read_bytes INTEGER NOT NULL, io_write_bytes INTEGER NOT NULL,
     net_rx_bytes INTEGER NOT NULL, net_tx_bytes INTEGER NOT NULL, volume_used_bytes INTEGER,
-    cpu_periods INTEGER, cpu_throttled_periods INTEGER, cpu_throttled_ns INTEGER,
+    cpu_periods INTEGER, cpu_throttled_periods INTEGER, cpu_throttled_ns INTEGER, cpu_wait_ns INTEGER,
     PRIMARY KEY (allocation, at));
 CREATE INDEX IF NOT EXISTS samples_at ON samples (at);  -- what is new since the last look (ops.usage_tracker)
 CREATE TABLE IF NOT EXISTS reports (
@@ -77,9 +77,10 @@ ADDED_COLUMNS = (
     ("samples", "cpu_periods", "INTEGER"),
     ("samples", "cpu_throttled_periods", "INTEGER"),
     ("samples", "cpu_throttled_ns", "INTEGER"),
+    ("samples", "cpu_wait_ns", "INTEGER"),
 )
 SAMPLE_COLUMNS = ("at, cpu_ns, memory_bytes, memory_peak_bytes, pids, io_read_bytes, io_write_bytes, net_rx_bytes, "
-                  "net_tx_bytes, volume_used_bytes, cpu_periods, cpu_throttled_periods, cpu_throttled_ns")
+                  "net_tx_bytes, volume_used_bytes, cpu_periods, cpu_throttled_periods, cpu_throttled_ns, cpu_wait_ns")
 
 CLOSE_REASONS = {0: "none", 1: "released", 2: "rejected", 3: "out-of-funds"}
 # The events that change the projection (see Store._fold); the journal keeps every one of them.
@@ -333,10 +334,10 @@ class Store:
         with self._lock:
             self._db.executemany(
                 f"INSERT OR IGNORE INTO samples (allocation, {SAMPLE_COLUMNS}) "  # noqa: S608 - constants
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(a, s.at, s.cpu_ns, s.memory_bytes, s.memory_peak_bytes, s.pids, s.io_read_bytes, s.io_write_bytes,
                   s.net_rx_bytes, s.net_tx_bytes, s.volume_used_bytes, s.cpu_periods, s.cpu_throttled_periods,
-                  s.cpu_throttled_ns) for a, s in samples])
+                  s.cpu_throttled_ns, s.cpu_wait_ns) for a, s in samples])
 
     def samples(self, allocation: int, since: float = 0.0) -> list["Sample"]:
         from .host.meter import Sample

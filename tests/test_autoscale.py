@@ -127,7 +127,7 @@ BURSTY = WorkloadSpec(image=TEST_IMAGE, command=(
 
 
 def _without_counters(samples):
-    return [replace(s, cpu_periods=None, cpu_throttled_periods=None, cpu_throttled_ns=None) for s in samples]
+    return [replace(s, cpu_periods=None, cpu_throttled_periods=None, cpu_throttled_ns=None, cpu_wait_ns=None) for s in samples]
 
 
 def _window(samples, since):

@@ -23,8 +23,12 @@ def _fake_v2(tmp: Path, pid: int = 4242) -> tuple[Path, Path]:
     (cg / "memory.peak").write_text("62914560\n")
     (cg / "pids.current").write_text("7\n")
     (cg / "io.stat").write_text("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n")
+    (cg / "cgroup.threads").write_text(f"{pid}\n4243\n4244\n")  # 4244 exits before it is read
     (proc / str(pid) / "net").mkdir(parents=True)
     (proc / str(pid) / "cgroup").write_text("0::/system.slice/docker-abc.scope\n")
+    (proc / str(pid) / "schedstat").write_text("1500000000 250000000 90\n")
+    (proc / "4243").mkdir()
+    (proc / "4243" / "schedstat").write_text("10 50000000 3\n")
     (proc / str(pid) / "net" / "dev").write_text(
         "Inter-|   Receive                                                |  Transmit\n"
         " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets\n"
@@ -39,6 +43,7 @@ def test_cgroup_v2_sample(tmp_path):
     assert (s.cpu_ns, s.memory_bytes, s.memory_peak_bytes, s.pids) == (1_500_000_000, 52428800, 62914560, 7)
     assert (s.io_read_bytes, s.io_write_bytes, s.net_rx_bytes, s.net_tx_bytes) == (4097, 8194, 1000, 2000)
     assert (s.cpu_periods, s.cpu_throttled_periods, s.cpu_throttled_ns) == (40, 9, 123_456_000)
+    assert s.cpu_wait_ns == 300_000_000  # run_delay summed over the cgroup's threads
     # Without the cpu controller enabled for the cgroup, cpu.stat has usage only: no throttling counted.
     (root / "system.slice" / "docker-abc.scope" / "cpu.stat").write_text("usage_usec 1500000\n")
     bare = sample(4242, at=2.0, volume_mount=None, root=root, proc=proc)
@@ -53,8 +58,8 @@ def test_cgroup_v1_throttle_fields():
 
 
 def test_a_store_from_before_the_throttle_counters_keeps_working(tmp_path):
-    """An existing host's state.db (samples without the throttling columns) opens, keeps its samples and
-    stores the new ones with their counters."""
+    """An existing host's state.db (samples without the throttling and wait columns) opens, keeps its
+    samples and stores the new ones with their counters."""
     path = tmp_path / "state.db"
     old = sqlite3.connect(path)
     old.executescript("""
@@ -69,7 +74,7 @@ def test_a_store_from_before_the_throttle_counters_keeps_working(tmp_path):
     old.close()
 
     store = Store(path)
-    new = Sample(11.0, 6000000, 1048576, None, 1, 0, 0, 0, 0, None, 30, 3, 4_000_000)
+    new = Sample(11.0, 6000000, 1048576, None, 1, 0, 0, 0, 0, None, 30, 3, 4_000_000, 2_500_000)
     store.add_samples([(7, new)])
     assert store.samples(7) == [Sample(10.0, 5000000, 1048576, None, 1, 0, 0, 0, 0, None), new]
     assert store.samples_after(10.0) == [(7, new)]
@@ -77,7 +82,7 @@ def test_a_store_from_before_the_throttle_counters_keeps_working(tmp_path):
     again = Store(path)  # the migration runs once: opening again changes nothing
     assert again.samples(7)[-1] == new
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(samples)")]
-    assert columns[-3:] == ["cpu_periods", "cpu_throttled_periods", "cpu_throttled_ns"]
+    assert columns[-4:] == ["cpu_periods", "cpu_throttled_periods", "cpu_throttled_ns", "cpu_wait_ns"]
     again.close()
 
 
@@ -117,3 +122,25 @@ def test_real_container_sample(docker_cleanup, run_labels):
     assert later.cpu_throttled_ns >= first.cpu_throttled_ns
     # Half a core: CPU time grows at most about half as fast as wall time.
     assert (later.cpu_ns - first.cpu_ns) / 1e9 <= (later.at - first.at) * 0.5 * 1.1 + 0.05
+
+
+def test_two_burners_on_one_core_show_what_they_waited(docker_cleanup, run_labels):
+    """Two single-threaded burners pinned to one core, each allowed a whole core: neither is throttled (a
+    core is all it can use), each waits for the other. Its threads are always either running or waiting,
+    so CPU time plus run-queue wait is the wall time, and the wait is a large share of it."""
+    burners = [docker_cleanup.containers.run(
+        TEST_IMAGE, ["sh", "-c", "while :; do :; done"], detach=True, labels=run_labels, cpuset_cpus="0",
+        nano_cpus=1_000_000_000, mem_limit=64 * 2**20, pids_limit=32, user="65534:65534") for _ in range(2)]
+    pids = []
+    for c in burners:
+        c.reload()
+        pids.append(c.attrs["State"]["Pid"])
+    first = [sample(pid, time.time(), volume_mount=None) for pid in pids]
+    wait_for(lambda: time.time() - first[0].at >= 2.0, what="two seconds of contention")
+    for pid, before in zip(pids, first):
+        after = sample(pid, time.time(), volume_mount=None)
+        wall = (after.at - before.at) * 1e9
+        ran, waited = after.cpu_ns - before.cpu_ns, after.cpu_wait_ns - before.cpu_wait_ns
+        assert after.cpu_throttled_periods - before.cpu_throttled_periods <= 1, "a core at most: not throttled"
+        assert 0.8 * wall <= ran + waited <= 1.1 * wall, (ran, waited, wall)
+        assert waited >= 0.25 * wall, (ran, waited, wall)

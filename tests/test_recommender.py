@@ -415,3 +415,46 @@ def test_a_refused_step_the_prices_still_say_fits_is_not_sent_again():
     clock[0] += PERIOD
     scaler.run_once()
     assert len(sent) == 2  # tried again a period later
+
+
+def starved_series(millicores: float, waited_millicores: float, seconds: float) -> list[Sample]:
+    """A burner kept from running by its neighbours: ``millicores`` used, and its threads runnable but
+    waiting for a CPU ``waited_millicores`` of each second (schedstat's run_delay); never throttled."""
+    return [replace(s, cpu_periods=4 * i, cpu_throttled_periods=0, cpu_throttled_ns=0,
+                    cpu_wait_ns=int(i * waited_millicores * 1e6))
+            for i, s in enumerate(series(millicores, 20, seconds=seconds))]
+
+
+def test_a_burner_starved_by_its_neighbours_is_stepped_up_never_down():
+    """290m of a 500m limit while waiting 210m of each second for a CPU (issue 24's measurement): use alone
+    says idle and steps it down to ~347m; with the wait counted its demand is at the limit, so it goes up
+    (a larger reservation is a larger CPU weight), and at its maximum it stays."""
+    samples = starved_series(290, 210, seconds=PERIOD / 2)
+    blind = [replace(s, cpu_wait_ns=None) for s in samples]
+    usage_only = recommend(blind, 500, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=1000)
+    assert usage_only is not None and usage_only.cpu_millis < 400 and "cpu-idle" in usage_only.reasons
+    r = recommend(samples, 500, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=1000)
+    assert r is not None and r.cpu_millis == 1000 and "cpu-starved" in r.reasons
+    assert recommend(samples, 500, 64, Bounds(25, 500, 64, 64), samples[-1].at, PERIOD, changed_at=1000) is None
+    # A little wait (a busy host's wake-ups) doesn't hold up a real idle step.
+    light = starved_series(100, 5, seconds=PERIOD / 2)
+    down = recommend(light, 500, 64, BOUNDS, light[-1].at, PERIOD, changed_at=1000)
+    assert down is not None and down.cpu_millis < 150 and "cpu-idle" in down.reasons
+
+
+def test_a_thread_that_exits_takes_its_wait_without_a_negative_demand():
+    samples = starved_series(290, 210, seconds=PERIOD / 2)
+    mid = len(samples) // 2
+    dropped = samples[:mid] + [replace(s, cpu_wait_ns=s.cpu_wait_ns - samples[mid].cpu_wait_ns) for s in samples[mid:]]
+    window = window_of(dropped, 1000, PERIOD)
+    assert window.cpu.percentile(0.1) >= 290 * 0.95  # demand: never below what it used
+    assert window_of(samples, 1000, PERIOD).cpu.percentile(0.5) >= 480  # 290 used + 210 waited
+
+
+def test_a_throttled_workload_is_called_throttled_although_it_also_waited():
+    """A bursty workload the quota throttles: its threads stay queued while throttled, so schedstat counts
+    that wait too (once per thread); the kernel's throttling is the reason given, not starvation."""
+    samples = [replace(s, cpu_wait_ns=10 * s.cpu_throttled_ns) for s in throttled_series(80, seconds=PERIOD / 2)]
+    r = recommend(samples, 200, 64, BOUNDS, samples[-1].at, PERIOD, changed_at=1000)
+    assert r is not None and r.cpu_millis == 400 and "cpu-throttled-periods" in r.reasons
+    assert "cpu-starved" not in r.reasons

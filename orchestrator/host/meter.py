@@ -34,6 +34,9 @@ class Sample:
     cpu_periods: int | None = None  # nr_periods: enforcement periods (cpu.cfs_period_us) it was active in
     cpu_throttled_periods: int | None = None  # nr_throttled: periods in which it used its quota up
     cpu_throttled_ns: int | None = None  # time its runqueues waited throttled (v1 throttled_time, v2 throttled_usec)
+    # Time its threads were runnable but waited for a CPU (schedstat run_delay, summed): demand that
+    # contention, not the quota, kept from running. A thread that exited takes its share with it.
+    cpu_wait_ns: int | None = None
 
 
 def _int(path: Path) -> int:
@@ -64,6 +67,24 @@ def throttling(stat: dict[str, int], v2: bool) -> tuple[int | None, int | None, 
     if "nr_periods" not in stat or "nr_throttled" not in stat or ns is None or ns < 0:
         return None, None, None
     return stat["nr_periods"], stat["nr_throttled"], ns
+
+
+def run_delay(threads_file: Path, proc: Path = Path("/proc")) -> int | None:
+    """The summed run-queue wait (``/proc/<tid>/schedstat``'s second field, ns) of the threads listed in a
+    cgroup's ``tasks`` (v1) or ``cgroup.threads`` (v2); None where the kernel doesn't keep schedstat."""
+    try:
+        tids = threads_file.read_text().split()
+    except OSError:
+        return None
+    total = 0
+    for tid in tids:
+        try:
+            total += int((proc / tid / "schedstat").read_text().split()[1])
+        except FileNotFoundError:
+            continue  # exited since the list was read
+        except (OSError, ValueError, IndexError):
+            return None
+    return total
 
 
 def _io_v1(path: Path) -> tuple[int, int]:
@@ -126,6 +147,7 @@ def sample(pid: int, at: float, volume_mount: str | None = "/data", root: Path =
             throttle = throttling(_fields(cg.v1["cpu"] / "cpu.stat"), v2=False)
         except (OSError, KeyError, ValueError):
             throttle = (None, None, None)
+        waited = run_delay(cg.v1.get("cpu", cg.v1["cpuacct"]) / "tasks", proc)
     else:
         stat = _fields(cg.v2 / "cpu.stat")
         cpu_ns = stat["usage_usec"] * 1000
@@ -134,9 +156,10 @@ def sample(pid: int, at: float, volume_mount: str | None = "/data", root: Path =
         peak = _optional_int(cg.v2 / "memory.peak")  # kernels >= 5.19
         pids = _int(cg.v2 / "pids.current")
         io = _io_v2(cg.v2 / "io.stat") if (cg.v2 / "io.stat").exists() else (0, 0)
+        waited = run_delay(cg.v2 / "cgroup.threads", proc)
     rx, tx = net_bytes(pid, proc)
     used = volume_used(pid, volume_mount, proc) if volume_mount else None
-    return Sample(at, cpu_ns, memory, peak, pids, io[0], io[1], rx, tx, used, *throttle)
+    return Sample(at, cpu_ns, memory, peak, pids, io[0], io[1], rx, tx, used, *throttle, waited)
 
 
 def sweep(driver: DockerDriver) -> list[tuple[int, Sample]]:

@@ -9,7 +9,8 @@ vertical-pod-autoscaler/pkg/recommender); the constants are for billing periods 
 history                decaying histograms, half-life 24 h,        decaying histograms (5 % buckets, as VPA's)
                        8 days of data                              of the samples since the limits last changed,
                                                                    half-life half a period; fed incrementally
-CPU target             p90 of usage                                p90 of usage (millicores per sample interval)
+CPU target             p90 of usage                                p90 of demand: usage + run-queue wait
+                                                                   (schedstat), millicores per sample interval
 memory target          p90 of daily peaks                          the peak of the window (cgroup usage, page
                                                                    cache included: never shrinks below it)
 margin                 +15 %                                       +15 %
@@ -43,6 +44,15 @@ starved by a neighbour, measured: 0 of 51 periods; an idle one has none), and on
 twenty already costs its bursts up to a period's wait each time; Kubernetes' CPUThrottlingHigh alert
 waits for 25 %, but it pages a person, while this only stops a shrink and doubles within the tenant's
 bounds. Fewer than 10 periods are too few to tell.
+
+Usage also misses a workload its neighbours keep from running: on a busy host a burner reserving 500m
+got ~290m, below its quota, so the kernel never throttled it, and usage alone stepped it down to ~347m
+while it burned (issue 24). Its threads were runnable but waiting for a CPU the rest of the time, and
+the kernel counts that per thread (``/proc/<tid>/schedstat``'s run_delay, summed over the cgroup's
+threads by the meter). So the CPU target is the p90 of *demand*, use plus run-queue wait: a starved
+workload's demand is at its limit, so it is doubled ("cpu-starved": a larger reservation is a larger CPU
+weight, so it wins more of the contended core) and never stepped down; a busy host's wake-up latencies
+are a few millicores and don't hold up a real idle step.
 """
 
 from __future__ import annotations
@@ -89,6 +99,7 @@ class Recommendation:
     cpu_millis: int
     memory_mib: int
     # e.g. ("cpu-throttled",) (usage at the limit), ("cpu-throttled-periods",) (the kernel's counters),
+    # ("cpu-starved",) (use and run-queue wait at the limit: neighbours keep it from running),
     # ("memory-oom",), ("cpu-idle", "memory-idle")
     reasons: tuple[str, ...]
 
@@ -209,15 +220,29 @@ class ThrottleWindow:
         return Throttling(*self._sums)
 
 
+def wait_delta(previous: "Sample", current: "Sample") -> int:
+    """Growth of the threads' run-queue wait between two samples; 0 where either has none or the sum went
+    down (a thread exited with its share: what the others waited meanwhile is unknown, and counting less
+    demand only ever keeps a size)."""
+    if previous.cpu_wait_ns is None or current.cpu_wait_ns is None:
+        return 0
+    return max(0, current.cpu_wait_ns - previous.cpu_wait_ns)
+
+
 class UsageWindow:
-    """One allocation's usage since its limits last changed, kept incrementally (each sample once):
-    CPU in a decaying histogram (for the recommender) and a plain one (for advice), memory's peak,
-    its last value and a plain histogram, and the kernel's throttling over the last half-life."""
+    """One allocation's CPU demand and memory since its limits last changed, kept incrementally (each
+    sample once). CPU demand is the time its threads ran plus the time they were runnable but waited
+    for a CPU: on a busy host a workload kept from running by its neighbours (not by its quota, so the
+    kernel doesn't count it throttled) wants what it waited for, and must not look idle. CPU in decaying
+    histograms (demand, and use alone, for the recommender) and a plain one (use, for advice),
+    memory's peak, its last value and a plain histogram, and the kernel's throttling over the last
+    half-life."""
 
     def __init__(self, since: float, half_life_s: float):
         self.since = since
         self.throttle = ThrottleWindow(half_life_s)
         self.cpu = Histogram(half_life_s, reference=since)
+        self.cpu_used = Histogram(half_life_s, reference=since)
         self.cpu_plain = Histogram()
         self.memory_plain = Histogram()
         self.first_at: float | None = None
@@ -248,7 +273,8 @@ class UsageWindow:
             dt, used = sample.at - previous.at, sample.cpu_ns - previous.cpu_ns
             if dt > 0 and used >= 0:  # a counter that went back (a restart) starts over, never negative
                 millicores = used / dt / 1e6
-                self.cpu.add(millicores, sample.at)
+                self.cpu.add(millicores + wait_delta(previous, sample) / dt / 1e6, sample.at)
+                self.cpu_used.add(millicores, sample.at)
                 self.cpu_plain.add(millicores)
                 self.cpu_peak = max(self.cpu_peak, millicores)
 
@@ -298,12 +324,15 @@ def recommend_from(window: UsageWindow, cpu_millis: int, memory_mib: int, bounds
         cpu_p90 = window.cpu.percentile(CPU_PERCENTILE)
         may_shrink = window.span_s >= DOWN_EVIDENCE_PERIODS * period_s
 
-        if cpu_p90 >= THROTTLED_AT * cpu_millis:
+        if window.cpu_used.percentile(CPU_PERCENTILE) >= THROTTLED_AT * cpu_millis:  # use at the limit
             cpu_target = cpu_millis * SCALE_UP_FACTOR
             reasons.append("cpu-throttled")
         elif window.throttling().significant:  # usage looks lower, but the kernel keeps stopping it: never down
             cpu_target = cpu_millis * SCALE_UP_FACTOR
             reasons.append("cpu-throttled-periods")
+        elif cpu_p90 >= THROTTLED_AT * cpu_millis:  # use and run-queue wait at the limit: the neighbours'
+            cpu_target = cpu_millis * SCALE_UP_FACTOR
+            reasons.append("cpu-starved")
         else:
             cpu_target = _toward(max(cpu_p90 * (1 + MARGIN), CPU_FLOOR_MILLIS), cpu_millis, may_shrink, "cpu", reasons)
         if not oom_killed:
