@@ -299,6 +299,11 @@ class Store:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
+    def tenant_addresses(self) -> list[str]:
+        """The tenants this host has served (the watcher asks the node for their account events)."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT address FROM tenants")]
+
     def scaling_policies(self) -> dict[int, tuple[int, int, int, int, int]]:
         """Active allocations' policies: id -> (min cpu, min memory, max cpu, max memory, max rate)."""
         with self._lock:
