@@ -3,7 +3,7 @@ and every log that an `eth_getLogs` answer carries (its topics kept, to say whos
 
     with RpcMeter(anvil.url) as meter:
         Watcher(Web3(Web3.HTTPProvider(meter.url)), ...).poll()
-        meter.bytes_received, meter.logs
+        meter.bytes_received, meter.logs, meter.node_s
 
 It forwards each request to the node unchanged and the node's answer back unchanged; it measures the
 real traffic of a real client (the benchmarks' RPC bytes, the tests' logs received), not a model of it.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,6 +27,7 @@ class RpcMeter:
         self.bytes_by_method: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self.logs: list[dict] = []  # every log of every eth_getLogs answer
+        self.node_s = 0.0  # time spent waiting for the node's answers (the client's wait, less the proxy's own)
         self._lock = threading.Lock()
         self._session = requests.Session()
         meter = self
@@ -51,12 +53,15 @@ class RpcMeter:
         self._thread = threading.Thread(target=self._server.serve_forever, name="rpc-meter", daemon=True)
 
     def _forward(self, body: bytes) -> bytes:
+        started = time.perf_counter()
         answer = self._session.post(self.upstream, data=body, headers={"Content-Type": "application/json"},
                                     timeout=300).content
+        waited = time.perf_counter() - started
         request, reply = json.loads(body), json.loads(answer)
         pairs = zip(request, reply) if isinstance(request, list) else [(request, reply)]
         with self._lock:
             self.bytes_received += len(answer)
+            self.node_s += waited
             self.bytes_by_method["batch" if isinstance(request, list) else request.get("method", "?")] += len(answer)
             for ask, got in pairs:
                 method = ask.get("method", "?")
@@ -68,6 +73,7 @@ class RpcMeter:
     def reset(self) -> None:
         with self._lock:
             self.bytes_received = 0
+            self.node_s = 0.0
             self.bytes_by_method.clear()
             self.calls.clear()
             self.logs.clear()

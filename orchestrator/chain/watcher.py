@@ -192,19 +192,21 @@ class Watcher:
         return applied
 
     def _logs(self, start: int, end: int) -> list:
-        """This host's logs in blocks ``start``..``end``, in chain order: its host topic first, then the
-        account events of its tenants (those it knew and those this range's requests brought), then the
-        deployment's own. The node's JSON as is: web3's formatters would cost more than decoding it."""
+        """This host's logs in blocks ``start``..``end``, in chain order: those with its host id or one
+        of its known tenants as first topic (one query: a host id is below 2**32, no tenant's address
+        is), then the account events of tenants this range's requests brought, then the deployment's
+        own. The node's JSON as is: web3's formatters would cost more than decoding it."""
         base = {"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}
-        logs = self._raw("eth_getLogs", [{**base, "topics": [self._host_events, self._host_topic]}])
-        tenants = set(self.store.tenant_addresses())
-        for raw in logs:  # a request's tenant is its third topic
-            if raw["topics"][0].lower() in self._requested_topics:
-                tenants.add(raw["topics"][3])
-        topics = sorted({topic_of(t) for t in tenants})
+        known = sorted({topic_of(t) for t in self.store.tenant_addresses()})
+        first, rest = known[:TENANTS_PER_QUERY - 1], known[TENANTS_PER_QUERY - 1:]
+        logs = self._raw("eth_getLogs", [{**base, "topics": [self._host_events + self._tenant_events,
+                                                               [self._host_topic, *first]]}])
+        new = {topic_of(raw["topics"][3]) for raw in logs  # a request's tenant is its third topic
+               if raw["topics"][0].lower() in self._requested_topics} - set(known)
+        rest += sorted(new)
         more = []
-        for i in range(0, len(topics), TENANTS_PER_QUERY):
-            more += self._raw("eth_getLogs", [{**base, "topics": [self._tenant_events, topics[i:i + TENANTS_PER_QUERY]]}])
+        for i in range(0, len(rest), TENANTS_PER_QUERY):
+            more += self._raw("eth_getLogs", [{**base, "topics": [self._tenant_events, rest[i:i + TENANTS_PER_QUERY]]}])
         more += self._raw("eth_getLogs", [{**base, "topics": [self._global_events]}])
         if more:  # each answer is in chain order; together they are put back in it
             logs = sorted(logs + more, key=lambda raw: (int(raw["blockNumber"], 16), int(raw["logIndex"], 16)))
