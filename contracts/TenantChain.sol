@@ -677,7 +677,7 @@ contract TenantChain is TenantChainBase {
                 if (fee != 0) _feesAccrued += fee;
             }
         }
-        emit Settled(_hostOf(allocationId), allocationId, uint32(from), uint32(to), reserved, metered);
+        emit Settled(allocationId, uint32(from), uint32(to), reserved, metered);
     }
 
     /// @dev Charge the lines of `period`, a final period whose digest `slot` holds: each rule-abiding

@@ -261,8 +261,8 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO scaling VALUES (?, ?, ?, ?, ?, ?)",
                            (args["allocationId"], low["cpuMillis"], low["memoryMiB"], high["cpuMillis"],
                             high["memoryMiB"], str(args["maxRatePerSecond"])))
-        # Other journaled events (Settled, UsageReported, host changes) feed billing and the status
-        # page from the journal; they don't change what should run.
+        # Other journaled events (usage reports, host changes, terms) feed the status page from the
+        # journal; they don't change what should run.
 
     # --- reads for the reconciler and the status page --------------------------------------
 

@@ -1,8 +1,8 @@
 """A host asks the node only for what concerns it (issue #22): real anvil, two hosts, the watcher of
 host 1 behind a loopback proxy that counts every log the node sends it (bench/rpcmeter.py).
 
-Host 2's traffic (requests, a resize, settlements, a release, a suspension of its own tenant, and
-settlements of a tenant both hosts serve) never reaches host 1's watcher; host 1's own events and the
+Host 2's traffic (requests, a resize, a release, a suspension of its own tenant) never reaches host
+1's watcher, nor do settlements (the bulk of a market's events: no host follows them); host 1's own events and the
 account events of its tenants do, whether the tenant was known before the range or learned in it.
 """
 
@@ -84,11 +84,12 @@ def test_host_receives_only_its_own_logs_and_its_tenants(anvil, tmp_path):
         received = [_whose(raw, decoder) for raw in meter.logs]
         full = chain.w3.eth.get_logs({"address": chain.tenantchain.address, "fromBlock": 0, "toBlock": "latest"})
         on_chain = [_whose(raw, decoder) for raw in full if decoder.decode(raw) is not None]
-        assert sum(1 for _, whose in on_chain if whose == other) >= 20  # the other host was busy
+        assert sum(1 for _, whose in on_chain if whose == other) >= 8  # the other host was busy
         assert ("TenantSuspended", poor_elsewhere.address.lower()) in on_chain
         # Not one log of the other host or of a tenant host 1 does not serve crossed the wire.
         assert [r for r in received if r[1] not in (here, None, *mine)] == []
         ours = [r for r in on_chain if r[1] in (here, None, *mine)]
+        assert len(full) - len(ours) >= 30  # the rest: the other host's, settlements (no host follows them)...
         assert sorted(received) == sorted(ours)  # and every one of its own did, once
         assert ("TenantSuspended", poor_here.address.lower()) in received
         assert store.event_count() == len(received)

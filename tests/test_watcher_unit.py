@@ -93,14 +93,13 @@ def test_one_word_fast_path_decodes_as_eth_abi_does():
     decoder = EventDecoder(abi, {"Settled", "TenantSuspended"})
     settled = next(i for i in abi if i.get("name") == "Settled" and i["type"] == "event")
     values = [2**32 - 1, 7, 2**255 + 3, 0]
-    raw = {"topics": ["0x" + event_abi_to_log_topic(settled).hex(), "0x" + encode(["uint32"], [1]).hex(),
-                      "0x" + encode(["uint64"], [(1 << 32) | 5]).hex()],
+    raw = {"topics": ["0x" + event_abi_to_log_topic(settled).hex(), "0x" + encode(["uint64"], [(1 << 32) | 5]).hex()],
            "data": "0x" + encode(["uint32", "uint32", "uint256", "uint256"], values).hex()}
     name, args = decoder.decode(raw)
     plain = [i for i in settled["inputs"] if not i["indexed"]]
     expected = {p["name"]: named(v, p) for p, v in zip(plain, decode([p["type"] for p in plain],
                                                                       bytes.fromhex(raw["data"][2:])))}
-    assert name == "Settled" and args == {"hostId": 1, "allocationId": (1 << 32) | 5, **expected}
+    assert name == "Settled" and args == {"allocationId": (1 << 32) | 5, **expected}
 
     suspended = next(i for i in abi if i.get("name") == "TenantSuspended")
     tenant = "0x" + "ab" * 20

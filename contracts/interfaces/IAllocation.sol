@@ -6,9 +6,10 @@ import {ITypes} from "./ITypes.sol";
 /// @notice Requests, resizes and ends of allocations, checked against host capacity and tenant quota.
 /// @dev Allocation ids are `hostId << 32 | n`, n counting from 1 per host: an orchestrator rebuilds
 /// its host by reading ids 1..allocationCount; a tenant lists its own by the `tenant` topic. Every
-/// event of an allocation (here, in IBilling and IScaling) has the host's id as its first topic, as the
-/// host's own events do: an orchestrator asks the node for its host's topic only, so its catch-up costs
-/// the same however busy the other hosts are.
+/// event of an allocation that an orchestrator follows (here and in IScaling) has the host's id as its
+/// first topic, as the host's own events do: it asks the node for its host's topic only, so its catch-up
+/// costs the same however busy the other hosts are. {IBilling-Settled}, the bulk of a market's events,
+/// concerns the tenant's bill and no host follows it: it keeps one topic (a topic costs 375 gas).
 interface IAllocation is ITypes {
     /*//////////////////////////////////////////////////////////////
                                  EVENTS

@@ -16,9 +16,7 @@ interface IBilling is ITypes {
     /// the host at admission (HostRegistered/HostUpdated) and the resources of AllocationRequested/
     /// AllocationResized: a bill is rebuilt from events alone. The protocol's cut of the line set is
     /// `(reserved + metered) * feeBps / 10_000`, rounded down, with the deployment's fixed `feeBps`.
-    event Settled(
-        uint32 indexed hostId, uint64 indexed allocationId, uint32 from, uint32 to, uint256 reserved, uint256 metered
-    );
+    event Settled(uint64 indexed allocationId, uint32 from, uint32 to, uint256 reserved, uint256 metered);
     /// @notice Usage of one host's allocations in one period, one packed word per line (ITypes). Each line costs
     /// `meteredCost(cpuMs, memoryMiBSeconds, prices)` at the host's metered prices in force when it is
     /// claimed, after the dispute window (IUsage); the charge is collected by the next {Settled}.

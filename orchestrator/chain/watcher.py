@@ -32,10 +32,12 @@ from .abi import EventDecoder
 log = logging.getLogger("tenantchain.watcher")
 
 # Events the projection or the journal needs, asked for by this host's id: the first topic of each
-# (the host's own events and every event of an allocation, whose id is `hostId << 32 | n`).
+# (the host's own events and those of its allocations, whose ids are `hostId << 32 | n`). Not `Settled`:
+# nothing here reads it (the keeper sends settlements by time; bills are the tenant's), and it is most
+# of a market's events, most of a host's own too while the keeper settles every allocation periodically.
 BY_HOST_TOPIC = {"AllocationRequested", "UsageReported", "HostUpdated", "HostStatusChanged", "HostKeyRotated",
                  "HostBondStatusSet", "HostOperatorProposed", "HostOperatorChanged",
-                 "AllocationResized", "AllocationClosed", "Settled", "ScalingPolicySet", "AllocationAutoResized",
+                 "AllocationResized", "AllocationClosed", "ScalingPolicySet", "AllocationAutoResized",
                  "AllocationTermsSet"}
 # A tenant's account: asked for by the tenants this host serves (their address is the first topic).
 BY_TENANT = {"TenantSuspended", "TenantResumed"}

@@ -147,7 +147,7 @@ contract AllocationTest is Base {
         vm.warp(block.timestamp + 100);
         Resources memory bigger = res(2000, 1024, 4, 128);
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(uint32(id >> 32), id, uint32(block.timestamp - 100), uint32(block.timestamp), rateOf(small()) * 100, 0);
+        emit IBilling.Settled(id, uint32(block.timestamp - 100), uint32(block.timestamp), rateOf(small()) * 100, 0);
         vm.expectEmit(address(tc));
         emit IAllocation.AllocationResized(uint32(id >> 32), id, bigger, uint64(rateOf(bigger)));
         resize(tenant, id, bigger);
@@ -230,7 +230,7 @@ contract AllocationTest is Base {
         vm.warp(block.timestamp + 500);
         uint256 due = rateOf(small()) * 500;
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(uint32(id >> 32), id, uint32(block.timestamp - 500), uint32(block.timestamp), due, 0);
+        emit IBilling.Settled(id, uint32(block.timestamp - 500), uint32(block.timestamp), due, 0);
         vm.expectEmit(address(tc));
         emit IAllocation.AllocationClosed(uint32(id >> 32), id, CloseReason.Released, 0);
         vm.prank(tenant);

@@ -111,7 +111,7 @@ contract BillingTest is Base {
         assertEq(reserved, due);
         assertEq(meteredDue, 0);
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(uint32(id >> 32), id, uint32(t0), uint32(t0 + 3600), due, 0);
+        emit IBilling.Settled(id, uint32(t0), uint32(t0 + 3600), due, 0);
         vm.prank(stranger); // anyone may settle
         tc.settle(id);
         assertEq(tc.earningsOf(hostId), due);
@@ -135,7 +135,7 @@ contract BillingTest is Base {
         uint256 due = rateOf(small()) * 1000;
         uint256 fee = due * 250 / 10_000;
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(uint32(id >> 32), id, uint32(block.timestamp - 1000), uint32(block.timestamp), due, 0);
+        emit IBilling.Settled(id, uint32(block.timestamp - 1000), uint32(block.timestamp), due, 0);
         tc.settle(id);
         assertEq(tc.earningsOf(hostId), due - fee);
         assertEq(tc.feesAccrued(), fee);
@@ -168,7 +168,7 @@ contract BillingTest is Base {
         vm.expectEmit(address(tc));
         emit IBilling.TenantSuspended(tenant2, uint32(paidThrough), uint32(paidThrough + GRACE));
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(uint32(id >> 32), id, uint32(t0), uint32(paidThrough), rateOf(small()) * (paidThrough - t0), 0);
+        emit IBilling.Settled(id, uint32(t0), uint32(paidThrough), rateOf(small()) * (paidThrough - t0), 0);
         tc.settle(id);
         assertEq(tc.accountOf(tenant2).suspendedAt, paidThrough);
         assertEq(tc.accountOf(tenant2).balance, 0);
@@ -244,7 +244,7 @@ contract BillingTest is Base {
         uint32 lastSettled = tc.getAllocation(id).lastSettled;
         uint256 reservedDue = rateOf(small()) * (block.timestamp - lastSettled);
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(uint32(id >> 32), id, lastSettled, uint32(block.timestamp), reservedDue, cost);
+        emit IBilling.Settled(id, lastSettled, uint32(block.timestamp), reservedDue, cost);
         vm.prank(operator);
         tc.reportUsage(hostId, next, line(id, 0, 0), reports);
         assertEq(tc.getAllocation(id).pendingMetered, 0);
@@ -359,7 +359,7 @@ contract BillingTest is Base {
         uint256 cost = uint256(1000) * metered().cpuSecond / 1000;
         vm.warp(finalAt(period));
         vm.expectEmit(address(tc));
-        emit IBilling.Settled(uint32(id >> 32), id, closedAt, closedAt, 0, cost);
+        emit IBilling.Settled(id, closedAt, closedAt, 0, cost);
         vm.prank(operator);
         tc.claimUsage(hostId, period, line(id, 1000, 0));
         assertEq(tc.earningsOf(hostId), rateOf(small()) * 10 + cost);

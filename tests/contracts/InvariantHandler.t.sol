@@ -1075,7 +1075,7 @@ contract InvariantHandler is Test, ITypes {
             if (logs[i].emitter != address(tc)) continue;
             bytes32 t0 = logs[i].topics[0];
             if (t0 == IBilling.Settled.selector) {
-                uint64 id = uint64(uint256(logs[i].topics[2])); // topics[1]: its host
+                uint64 id = uint64(uint256(logs[i].topics[1]));
                 (uint32 from, uint32 to, uint256 reserved, uint256 metered) =
                     abi.decode(logs[i].data, (uint32, uint32, uint256, uint256));
                 assertLe(to, block.timestamp);
