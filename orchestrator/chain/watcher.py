@@ -7,11 +7,12 @@ a range; decode the logs that concern this host and hand them, with the new chec
 hashes, to the store in one transaction.
 
 The node is asked only for what concerns this host, by topic, so a host's cost does not grow with
-the market's: its host id (the first topic of every host and allocation event), the account events
-of the tenants it serves (known from the store and from this range's requests), and the deployment's
-own few events. Other hosts' events never leave the node. A range's answer is kept near
-`max_logs` logs: the next range is narrowed when one brings more (and widened when it brings few),
-so memory stays bounded by what this host's own traffic puts in a range, not by the whole answer.
+the market's: its host id (the first topic of every host and allocation event it follows), the
+account events of the tenants it serves (known from the store and from this range's requests), and
+the deployment's own few events. Other hosts' events never leave the node. A range's answer is kept
+near `max_logs` logs: the next range is narrowed when one brings more (and widened when it brings
+few), so memory is bounded by this host's own traffic in a range (one block at the least), not by
+the market's.
 """
 
 from __future__ import annotations
