@@ -83,6 +83,7 @@ bench: setup
 	$(PY) -m bench.meter --containers 100 --stats-sample 10 --write
 	$(PY) -m bench.latency --allocations 50 --write
 	$(PY) -m bench.catchup --events 100000 --write
+	$(PY) -m bench.foreign --foreign 0,10000,50000 --own 50 --write
 	$(PY) -m bench.billing --allocations 200 --periods 10 --write
 	$(PY) -m bench.scale --sizes 50,100,200,400 --per-tenant 2 --write
 	$(PY) -m bench.ingress --seconds 5 --rounds 3 --routes 400 --write

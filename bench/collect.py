@@ -70,6 +70,12 @@ def goals(results: dict) -> str:
         r = results["catchup"]
         row(f"catch-up of {r['events']:,} events >= 10,000 events/s", f"{r['events_per_s']:,.0f}/s",
             r["events_per_s"] >= 10_000)
+    if "foreign" in results:
+        r = results["foreign"]
+        last = r["sizes"][-1]
+        row(f"one host's catch-up with {last['foreign_events']:,} other hosts' events: RPC bytes and CPU within 1.1x "
+            "of none, none of theirs received", f"{last['bytes_ratio']:.2f} x bytes, {last['cpu_ratio']:.2f} x CPU, "
+            f"{last['foreign_logs_received']} received (wall {last['wall_ratio']:.2f} x: anvil's scan)", r["flat"])
     sizes = {s["allocations"]: s for s in results.get("scale", {}).get("sizes", [])}
     if 400 in sizes:
         s = sizes[400]

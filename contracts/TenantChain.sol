@@ -193,7 +193,7 @@ contract TenantChain is TenantChainBase {
         if (rate > ceiling) revert ScalingRateAboveCeiling(allocationId, rate, ceiling);
         p.lastAutoResize = uint32(block.timestamp);
         _resize(allocationId, a, resources, q, rate);
-        emit AllocationAutoResized(allocationId, previous.unpack(), resources);
+        emit AllocationAutoResized(_hostOf(allocationId), allocationId, previous.unpack(), resources);
     }
 
     /// @dev Per-unit prices after an automatic resize from `old` to `req`: per resource, the kept units
@@ -454,8 +454,8 @@ contract TenantChain is TenantChainBase {
         _addExposure(tenant, _meteredRate(terms));
         _checkPrepaid(tenant);
 
-        emit AllocationTermsSet(allocationId, q, m);
-        emit AllocationRequested(allocationId, tenant, hostId, resources, uint64(rate), specHash, encryptedSpec);
+        emit AllocationTermsSet(hostId, allocationId, q, m);
+        emit AllocationRequested(hostId, allocationId, tenant, resources, uint64(rate), specHash, encryptedSpec);
     }
 
     /// @dev The host's metered prices, which the allocation pays for its whole life: within the tenant's
@@ -534,7 +534,7 @@ contract TenantChain is TenantChainBase {
         _reservedTerms[allocationId] = q;
         _resizeTerms(allocationId, tenant, req);
         _checkPrepaid(tenant);
-        emit AllocationResized(allocationId, resources, uint64(newRate));
+        emit AllocationResized(hostId, allocationId, resources, uint64(newRate));
     }
 
     /// @dev The escrow half of a resize: after settling, lastSettled == now (the tenant is solvent: the
@@ -559,7 +559,12 @@ contract TenantChain is TenantChainBase {
         uint256 total = x.meteredRate - oldMetered + _meteredRate(terms);
         if (total > type(uint96).max) revert AllocationRateTooHigh(total);
         x.meteredRate = uint96(total);
-        emit AllocationTermsSet(allocationId, _reservedTerms[allocationId], MeteredPrices(terms.cpuSecond, terms.memoryGiBSecond));
+        emit AllocationTermsSet(
+            _hostOf(allocationId),
+            allocationId,
+            _reservedTerms[allocationId],
+            MeteredPrices(terms.cpuSecond, terms.memoryGiBSecond)
+        );
     }
 
     /// @dev Admission, escrow half: not suspended; the new allocation's `lastSettled` is now, so `funded`
@@ -644,7 +649,7 @@ contract TenantChain is TenantChainBase {
             x.closed = uint128(Math.min(closed, type(uint128).max));
             x.closedUntil = uint32(_genesis + uint256(_claimClosesAt(currentPeriod())) * _periodSeconds);
         }
-        emit AllocationClosed(allocationId, reason, code);
+        emit AllocationClosed(_hostOf(allocationId), allocationId, reason, code);
     }
 
     /*//////////////////////////////////////////////////////////////

@@ -334,7 +334,7 @@ contract TenantChainExtension is TenantChainBase {
             if (floorRate > maxRatePerSecond) revert ScalingRateAboveCeiling(allocationId, floorRate, maxRatePerSecond);
             _scaling[allocationId] = ScalingPolicy(lo, hi, _scaling[allocationId].lastAutoResize, maxRatePerSecond);
         }
-        emit ScalingPolicySet(allocationId, min, max, maxRatePerSecond);
+        emit ScalingPolicySet(_hostOf(allocationId), allocationId, min, max, maxRatePerSecond);
     }
 
     function scalingPolicyOf(uint64 allocationId)

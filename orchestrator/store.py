@@ -266,8 +266,8 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO scaling VALUES (?, ?, ?, ?, ?, ?)",
                            (args["allocationId"], low["cpuMillis"], low["memoryMiB"], high["cpuMillis"],
                             high["memoryMiB"], str(args["maxRatePerSecond"])))
-        # Other journaled events (Settled, UsageReported, host changes) feed billing and the status
-        # page from the journal; they don't change what should run.
+        # Other journaled events (usage reports, host changes, terms) feed the status page from the
+        # journal; they don't change what should run.
 
     # --- reads for the reconciler and the status page --------------------------------------
 
@@ -303,6 +303,11 @@ class Store:
     def event_count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    def tenant_addresses(self) -> list[str]:
+        """The tenants this host has served (the watcher asks the node for their account events)."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT address FROM tenants")]
 
     def scaling_policies(self) -> dict[int, tuple[int, int, int, int, int]]:
         """Active allocations' policies: id -> (min cpu, min memory, max cpu, max memory, max rate)."""

@@ -3,7 +3,7 @@
 Gas is exact, so the targets that are met are held here too: a change that costs more fails.
 """
 
-from bench import autoscale, billing, catchup, images, ingress, latency, market_sim, meter, scale, soak
+from bench import autoscale, billing, catchup, foreign, images, ingress, latency, market_sim, meter, scale, soak
 from bench.gas import TARGETS, measure, table
 from orchestrator.chain.client import Chain, Deployment
 from orchestrator.dev.devchain import deploy_local
@@ -57,6 +57,17 @@ def test_catchup_benchmark_runs_small():
     assert result["allocations"] > 0 and result["active_allocations"] == 0  # every lifecycle ended
     assert result["events_per_s"] > 0 and result["web3_events_per_s"] > 0
     assert "web3.py" in catchup.table(result)
+
+
+def test_foreign_benchmark_runs_small():
+    """One host's catch-up beside another host's traffic: the same bytes and logs, none of theirs."""
+    result = foreign.run([0, 300], own=2, repeats=1)
+    none, some = result["sizes"]
+    assert some["foreign_events"] >= 300 and none["foreign_events"] == 0
+    assert some["foreign_logs_received"] == 0 and some["logs_received"] == none["logs_received"] > 0
+    assert some["rpc_bytes"] <= none["rpc_bytes"] * 1.02 and some["journaled"] == none["journaled"]  # (head fields)
+    assert some["unfiltered_logs"] >= none["unfiltered_logs"] + 300  # what an address-only ask would bring
+    assert "before: one eth_getLogs" in foreign.table(result)
 
 
 def test_billing_benchmark_runs_small():

@@ -36,7 +36,8 @@ class FaultyEth:
         if end - start + 1 > self.limit:
             return {"jsonrpc": "2.0", "id": self.calls,
                     "error": {"code": -32005, "message": "query returned more than 10000 results"}}
-        self.served.append((start, end))
+        if len(params[0]["topics"]) == 1:  # the deployment's own events: a range's last query (no tenants here)
+            self.served.append((start, end))
         return {"jsonrpc": "2.0", "id": self.calls, "result": []}
 
 
@@ -58,6 +59,38 @@ def test_chunks_shrink_on_faults_and_no_range_is_skipped(tmp_path):
     assert all(b[0] == a[1] + 1 for a, b in zip(served, served[1:])), "a gap or an overlap"
     assert max(end - start + 1 for start, end in served) <= 300
     assert watcher.lag() == 0
+
+
+class DenseEth(FaultyEth):
+    """A node whose every block holds ``per_block`` of this host's logs (of an event it doesn't decode)."""
+
+    def __init__(self, head: int, per_block: int):
+        super().__init__(head, limit=10**9)
+        self.per_block = per_block
+        self.answers: list[int] = []  # logs per answer to the host's query
+
+    def make_request(self, method, params):
+        response = super().make_request(method, params)
+        if method == "eth_getLogs" and len(params[0]["topics"]) > 1:
+            start, end = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
+            response["result"] = [{"topics": ["0x" + "ee" * 32], "data": "0x", "blockNumber": hex(b),
+                                   "logIndex": hex(i), "blockHash": "0x" + b.to_bytes(32, "big").hex(),
+                                   "transactionHash": "0x" + "00" * 32}
+                                  for b in range(start, end + 1) for i in range(self.per_block)]
+            self.answers.append(len(response["result"]))
+        return response
+
+
+def test_a_busy_host_is_read_in_pages_of_about_max_logs(tmp_path):
+    eth = DenseEth(head=5000, per_block=10)
+    watcher, store = _watcher(tmp_path, eth)
+    watcher.config.max_logs = 200
+    watcher.poll()
+    assert store.checkpoint() == 5000
+    assert eth.answers[0] == 1000 * 10  # the first range, before the watcher knew
+    assert max(eth.answers[1:]) <= 200 and sum(eth.answers) == (5000 - 10 + 1) * 10
+    served = sorted(eth.served)
+    assert all(b[0] == a[1] + 1 for a, b in zip(served, served[1:])), "a gap or an overlap"
 
 
 def test_restart_resumes_from_the_checkpoint(tmp_path):

@@ -13,10 +13,14 @@ interface IScaling is ITypes {
     //////////////////////////////////////////////////////////////*/
 
     /// @dev `maxRatePerSecond` 0: the policy is off and the tenant alone sizes the allocation.
-    event ScalingPolicySet(uint64 indexed allocationId, Resources min, Resources max, uint64 maxRatePerSecond);
+    event ScalingPolicySet(
+        uint32 indexed hostId, uint64 indexed allocationId, Resources min, Resources max, uint64 maxRatePerSecond
+    );
     /// @notice An automatic resize by the host's operator (beside the {IAllocation-AllocationResized}
     /// it also emits): `previous` and `resources` say which way each resource went.
-    event AllocationAutoResized(uint64 indexed allocationId, Resources previous, Resources resources);
+    event AllocationAutoResized(
+        uint32 indexed hostId, uint64 indexed allocationId, Resources previous, Resources resources
+    );
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS

@@ -61,6 +61,25 @@ contract LoadGenerator {
         }
     }
 
+    /// @notice One allocation on `hostId`, resized `n` times between `larger` and `resources`, then
+    /// released: three events per resize (settled, terms, resized), four more for the request and release.
+    function resizes(
+        uint32 hostId,
+        uint256 n,
+        ITypes.Resources calldata resources,
+        ITypes.Resources calldata larger,
+        bytes32 specHash,
+        bytes calldata encryptedSpec
+    ) external onlyOwner {
+        uint64 id = ITenantChain(chain).requestAllocation(
+            hostId, resources, type(uint64).max, ITypes.MeteredPrices(type(uint128).max, type(uint128).max), specHash, encryptedSpec
+        );
+        for (uint256 i; i < n; ++i) {
+            ITenantChain(chain).resizeAllocation(id, i % 2 == 0 ? larger : resources, type(uint64).max);
+        }
+        ITenantChain(chain).releaseAllocation(id);
+    }
+
     /// @notice `n` settlements of `allocationId`: `n` {Settled} events.
     function settlements(uint64 allocationId, uint256 n) external onlyOwner {
         for (uint256 i; i < n; ++i) {

@@ -5,6 +5,14 @@ back to the fork point; then read `eth_getLogs` from checkpoint+1 to head-confir
 that shrink on RPC faults ("too many results", timeouts) and grow back on success, never skipping
 a range; decode the logs that concern this host and hand them, with the new checkpoint and block
 hashes, to the store in one transaction.
+
+The node is asked only for what concerns this host, by topic, so a host's cost does not grow with
+the market's: its host id (the first topic of every host and allocation event it follows), the
+account events of the tenants it serves (known from the store and from this range's requests), and
+the deployment's own few events. Other hosts' events never leave the node. A range's answer is kept
+near `max_logs` logs: the next range is narrowed when one brings more (and widened when it brings
+few), so memory is bounded by this host's own traffic in a range (one block at the least), not by
+the market's.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 import requests
-from eth_utils import to_checksum_address
+from eth_utils import event_abi_to_log_topic, to_checksum_address
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -24,24 +32,41 @@ from .abi import EventDecoder
 
 log = logging.getLogger("tenantchain.watcher")
 
-# Events the projection or the journal needs; host-scoped ones are filtered to this host.
+# Events the projection or the journal needs, asked for by this host's id: the first topic of each
+# (the host's own events and those of its allocations, whose ids are `hostId << 32 | n`). Not `Settled`:
+# nothing here reads it (the keeper sends settlements by time; bills are the tenant's), and it is most
+# of a market's events, most of a host's own too while the keeper settles every allocation periodically.
 BY_HOST_TOPIC = {"AllocationRequested", "UsageReported", "HostUpdated", "HostStatusChanged", "HostKeyRotated",
-                 "HostBondStatusSet", "HostOperatorProposed", "HostOperatorChanged"}
-BY_ALLOCATION_ID = {"AllocationResized", "AllocationClosed", "Settled", "ScalingPolicySet", "AllocationAutoResized",
-                    "AllocationTermsSet"}
+                 "HostBondStatusSet", "HostOperatorProposed", "HostOperatorChanged",
+                 "AllocationResized", "AllocationClosed", "ScalingPolicySet", "AllocationAutoResized",
+                 "AllocationTermsSet"}
+# A tenant's account: asked for by the tenants this host serves (their address is the first topic).
 BY_TENANT = {"TenantSuspended", "TenantResumed"}
 # The deployment's own: an emergency stop and parameter changes announced ahead (the operator's journal).
 GLOBAL = {"Paused", "Unpaused", "ParametersProposed", "ParametersSet"}
-WATCHED = BY_HOST_TOPIC | BY_ALLOCATION_ID | BY_TENANT | GLOBAL
+WATCHED = BY_HOST_TOPIC | BY_TENANT | GLOBAL
+# Tenant addresses OR-ed in one filter (a node may refuse long topic lists): more make more calls.
+TENANTS_PER_QUERY = 100
 
 
 def relevant(name: str, args: dict, host_id: int) -> bool:
-    """Whether the event ``name`` with ``args`` concerns host ``host_id`` (what its store journals)."""
+    """Whether the event ``name`` with ``args`` concerns host ``host_id`` (what its store journals);
+    a tenant's account events concern the hosts that serve it (the watcher asks only for those)."""
     if name in BY_HOST_TOPIC:
         return args.get("hostId") == host_id
-    if name in BY_ALLOCATION_ID:
-        return args["allocationId"] >> 32 == host_id
-    return name in BY_TENANT or name in GLOBAL  # tenants' are small, and a tenant may get allocations here later
+    return name in BY_TENANT or name in GLOBAL
+
+
+def topic_of(value: int | str) -> str:
+    """A uint or an address as the 32-byte topic the node matches."""
+    number = int(value, 16) if isinstance(value, str) else value
+    return "0x" + number.to_bytes(32, "big").hex()
+
+
+def event_topics(abi: list, names: set[str]) -> list[str]:
+    """The topic0 of every event of the ABI named in ``names`` (overloads included), sorted."""
+    return sorted("0x" + event_abi_to_log_topic(item).hex() for item in abi
+                  if item.get("type") == "event" and item["name"] in names)
 
 
 # What an operator must act on: said in the log when it arrives.
@@ -60,6 +85,7 @@ class WatcherConfig:
     max_chunk: int = 10_000
     min_backoff_s: float = 0.2
     max_backoff_s: float = 10.0
+    max_logs: int = 2000  # a range bringing more narrows the next one (memory: one range at a time)
 
 
 class Watcher:
@@ -72,6 +98,16 @@ class Watcher:
         self.store = store
         self.config = config or WatcherConfig()
         self.decoder = EventDecoder(abi, WATCHED)
+        for item in abi:  # the topic filter below relies on it: a contract without it would hide events
+            if item.get("type") == "event" and item["name"] in BY_HOST_TOPIC:
+                first = next((i for i in item["inputs"] if i["indexed"]), None)
+                if first is None or (first["name"], first["type"]) != ("hostId", "uint32"):
+                    raise ChainError(f"event {item['name']} has no hostId as its first topic: an older contract?")
+        self._host_events = event_topics(abi, BY_HOST_TOPIC)
+        self._tenant_events = event_topics(abi, BY_TENANT)
+        self._global_events = event_topics(abi, GLOBAL)
+        self._host_topic = topic_of(host_id)
+        self._requested_topics = set(event_topics(abi, {"AllocationRequested"}))
         self.chunk = self.config.initial_chunk
         self.head = 0  # last chain head seen
         self.synced_at = 0.0  # monotonic time of the last poll that reached the head
@@ -139,8 +175,7 @@ class Watcher:
             start = self.next_block
             end = min(target, start + self.chunk - 1)
             try:
-                # The node's JSON as is: web3's formatters would cost more than decoding and storing.
-                logs = self._raw("eth_getLogs", [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}])
+                logs = self._logs(start, end)
             except ChainError as exc:
                 # Too many results, a timeout, a refused connection: smaller chunks after a pause.
                 if self.chunk == 1 and backoff >= self.config.max_backoff_s:
@@ -151,10 +186,34 @@ class Watcher:
                 backoff = min(backoff * 2, self.config.max_backoff_s)
                 continue
             applied += self._apply(logs, end, seen)
-            self.chunk = min(self.config.max_chunk, self.chunk * 2)
+            if len(logs) > self.config.max_logs:  # page: the next range should bring about max_logs
+                self.chunk = max(1, min(self.chunk, end - start + 1) * self.config.max_logs // len(logs))
+            elif len(logs) <= self.config.max_logs // 2:
+                self.chunk = min(self.config.max_chunk, self.chunk * 2)
             backoff = self.config.min_backoff_s
         self.synced_at = time.monotonic()
         return applied
+
+    def _logs(self, start: int, end: int) -> list:
+        """This host's logs in blocks ``start``..``end``, in chain order: those with its host id or one
+        of its known tenants as first topic (one query: a host id is below 2**32, no tenant's address
+        is), then the account events of tenants this range's requests brought, then the deployment's
+        own. The node's JSON as is: web3's formatters would cost more than decoding it."""
+        base = {"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}
+        known = sorted({topic_of(t) for t in self.store.tenant_addresses()})
+        first, rest = known[:TENANTS_PER_QUERY - 1], known[TENANTS_PER_QUERY - 1:]
+        logs = self._raw("eth_getLogs", [{**base, "topics": [self._host_events + self._tenant_events,
+                                                               [self._host_topic, *first]]}])
+        new = {topic_of(raw["topics"][3]) for raw in logs  # a request's tenant is its third topic
+               if raw["topics"][0].lower() in self._requested_topics} - set(known)
+        rest += sorted(new)
+        more = []
+        for i in range(0, len(rest), TENANTS_PER_QUERY):
+            more += self._raw("eth_getLogs", [{**base, "topics": [self._tenant_events, rest[i:i + TENANTS_PER_QUERY]]}])
+        more += self._raw("eth_getLogs", [{**base, "topics": [self._global_events]}])
+        if more:  # each answer is in chain order; together they are put back in it
+            logs = sorted(logs + more, key=lambda raw: (int(raw["blockNumber"], 16), int(raw["logIndex"], 16)))
+        return logs
 
     def _apply(self, logs: list, end: int, seen: dict[int, str]) -> int:
         events, hashes = [], {}

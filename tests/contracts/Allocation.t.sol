@@ -13,7 +13,7 @@ contract AllocationTest is Base {
         Resources memory r = small();
         uint64 expectedId = (uint64(hostId) << 32) | 1;
         vm.expectEmit(address(tc));
-        emit IAllocation.AllocationRequested(expectedId, tenant, hostId, r, uint64(rateOf(r)), specHash, spec);
+        emit IAllocation.AllocationRequested(hostId, expectedId, tenant, r, uint64(rateOf(r)), specHash, spec);
         uint64 id = request(tenant, r);
         assertEq(id, expectedId);
 
@@ -149,7 +149,7 @@ contract AllocationTest is Base {
         vm.expectEmit(address(tc));
         emit IBilling.Settled(id, uint32(block.timestamp - 100), uint32(block.timestamp), rateOf(small()) * 100, 0);
         vm.expectEmit(address(tc));
-        emit IAllocation.AllocationResized(id, bigger, uint64(rateOf(bigger)));
+        emit IAllocation.AllocationResized(uint32(id >> 32), id, bigger, uint64(rateOf(bigger)));
         resize(tenant, id, bigger);
         assertTrue(eq(tc.getAllocation(id).resources, bigger));
         assertTrue(eq(tc.getHost(hostId).used, bigger));
@@ -232,7 +232,7 @@ contract AllocationTest is Base {
         vm.expectEmit(address(tc));
         emit IBilling.Settled(id, uint32(block.timestamp - 500), uint32(block.timestamp), due, 0);
         vm.expectEmit(address(tc));
-        emit IAllocation.AllocationClosed(id, CloseReason.Released, 0);
+        emit IAllocation.AllocationClosed(uint32(id >> 32), id, CloseReason.Released, 0);
         vm.prank(tenant);
         tc.releaseAllocation(id);
 
@@ -274,7 +274,7 @@ contract AllocationTest is Base {
         uint64 id = request(tenant, small());
         vm.warp(block.timestamp + 30);
         vm.expectEmit(address(tc));
-        emit IAllocation.AllocationClosed(id, CloseReason.Rejected, 5);
+        emit IAllocation.AllocationClosed(uint32(id >> 32), id, CloseReason.Rejected, 5);
         vm.prank(operator);
         tc.rejectAllocation(id, 5);
         assertEq(uint8(tc.getAllocation(id).closeReason), uint8(CloseReason.Rejected));
@@ -304,7 +304,7 @@ contract AllocationTest is Base {
         vm.expectEmit(address(tc));
         emit IBilling.TenantSuspended(tenant, uint32(paidThrough), uint32(paidThrough + GRACE));
         vm.expectEmit(address(tc));
-        emit IAllocation.AllocationClosed(id, CloseReason.OutOfFunds, 0);
+        emit IAllocation.AllocationClosed(uint32(id >> 32), id, CloseReason.OutOfFunds, 0);
         vm.prank(stranger); // a keeper
         tc.expireAllocation(id);
         assertEq(uint8(tc.getAllocation(id).closeReason), uint8(CloseReason.OutOfFunds));

@@ -31,14 +31,14 @@ contract ScalingTest is Base {
     }
 
     function test_operatorResizesWithinThePolicyAndSaysWhichWay() public {
-        vm.expectEmit(true, false, false, true);
-        emit IScaling.ScalingPolicySet(id, lo, hi, uint64(rateOf(hi)));
+        vm.expectEmit(true, true, false, true);
+        emit IScaling.ScalingPolicySet(uint32(id >> 32), id, lo, hi, uint64(rateOf(hi)));
         _policy(uint64(rateOf(hi)));
         Resources memory up = res(500, 256, 1, 64);
-        vm.expectEmit(true, false, false, true);
-        emit IAllocation.AllocationResized(id, up, uint64(rateOf(up)));
-        vm.expectEmit(true, false, false, true);
-        emit IScaling.AllocationAutoResized(id, res(250, 256, 1, 64), up);
+        vm.expectEmit(true, true, false, true);
+        emit IAllocation.AllocationResized(uint32(id >> 32), id, up, uint64(rateOf(up)));
+        vm.expectEmit(true, true, false, true);
+        emit IScaling.AllocationAutoResized(uint32(id >> 32), id, res(250, 256, 1, 64), up);
         _auto(up);
         assertTrue(eq(tc.getAllocation(id).resources, up));
         (,,, uint32 last) = tc.scalingPolicyOf(id);
