@@ -67,7 +67,7 @@ async function act(label, work) {
   }
   try {
     await checkNetwork();
-    await refresh();
+    await refresh(false);
   } catch (error) {
     outcome += ` (The page could not refresh: ${explain(error, deployment.config.errors)})`;
   } finally {
@@ -143,10 +143,11 @@ async function switchNetwork() {
 
 // --- views ----------------------------------------------------------------------------------
 
-/** Redraw from the chain; one refresh at a time (a caller waits for the one in flight, then runs its own). */
-async function refresh() {
+/** Redraw from the chain; one refresh at a time (a caller waits for the one in flight, then runs its own).
+ * `keepOpen`: what the tenant opened in a row (a form, the host's answer) stays; false after an action. */
+async function refresh(keepOpen = true) {
   while (drawing) await drawing.catch(() => {});
-  drawing = draw();
+  drawing = draw(keepOpen);
   try {
     await drawing;
   } finally {
@@ -154,7 +155,7 @@ async function refresh() {
   }
 }
 
-async function draw() {
+async function draw(keepOpen) {
   if (!deployment.reader) return;
   const token = await deployment.tokenInfo();
   await showHosts(token);
@@ -164,7 +165,7 @@ async function draw() {
     deployment.read("accountOf", [me]), deployment.read("getTenant", [me]), deployment.tokenRead("balanceOf", [me]),
     deployment.allocations(me)]);
   showAccount(token, escrow, tenant, inWallet);
-  showAllocations(token, allocations);
+  showAllocations(token, allocations, keepOpen);
   await showBill(token, allocations);
 }
 
@@ -237,10 +238,11 @@ function quoteText(q, token) {
     + `per CPU·h and ${tokens(q.metered.memoryGiBSecond * 3600n, token)} per GiB·h`;
 }
 
-function showAllocations(token, allocations) {
+function showAllocations(token, allocations, keepOpen) {
   if (!changed("allocations", allocations)) return;
   // What the tenant opened in a row (a resize form, the host's answer) stays while the allocation runs.
-  const kept = new Map([...document.querySelectorAll("#allocation-rows tr[data-allocation]")].map((tr) => [tr.dataset.allocation, tr]));
+  const kept = new Map(keepOpen ? [...document.querySelectorAll("#allocation-rows tr[data-allocation]")]
+    .map((tr) => [tr.dataset.allocation, tr]) : []);
   const rows = allocations.slice().reverse().map((a) => {
     const active = a.status === 1;
     const status = active ? "active" : closedText(a);
@@ -253,15 +255,10 @@ function showAllocations(token, allocations) {
         el("button", { class: "secondary", onclick: () => toggleAutoscale(a, actions) }, "Autoscale"), " ",
         el("button", { class: "secondary", onclick: () => release(a) }, "Release"));
     }
-    const old = kept.get(a.id.toString());
-    if (active && old) {
-      const [oldLive, oldActions] = [old.querySelector("td.live"), old.querySelector("td.actions")];
-      if (oldLive && !oldLive.querySelector("button")) {
-        live.replaceChildren(...oldLive.childNodes);
-        live.className = oldLive.className;
-      }
-      if (oldActions && oldActions.querySelector("form")) actions.replaceChildren(...oldActions.childNodes);
-    }
+    // The cells themselves move over: their buttons' handlers hold them.
+    const old = active ? kept.get(a.id.toString()) : null;
+    const oldLive = old?.querySelector("td.live");
+    const oldActions = old?.querySelector("td.actions");
     return el("tr", { "data-allocation": a.id.toString() },
       el("td", { title: a.id.toString() }, allocationLabel(a.id)),
       el("td", {}, String(a.hostId)),
@@ -270,7 +267,8 @@ function showAllocations(token, allocations) {
           + `${a.policy.min.memoryMiB}–${a.policy.max.memoryMiB} MiB, at most ${tokens(a.policy.ceiling * 3600n, token)}/h`) : null),
       el("td", {}, resources(a.resources)),
       el("td", {}, active ? `${tokens(a.ratePerSecond * 3600n, token)}/h` : "-"),
-      live, actions);
+      oldLive && !oldLive.querySelector("button") ? oldLive : live,
+      oldActions && oldActions.querySelector("form") ? oldActions : actions);
   });
   $("allocation-rows").replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No allocations yet."))]));
