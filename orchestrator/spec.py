@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
+from pathlib import Path
 
 import ecies
 from coincurve import PrivateKey
@@ -51,20 +52,34 @@ class SpecError(TenantChainError):
         self.code = code
 
 
+# The rules (fields, limits, patterns and sentences) live in spec_rules.json beside this module: the portal
+# bundles the same file and checks a spec in the browser as this module does, before anything is signed
+# (tests/spec_cases.json holds the cases both are tested against).
+RULES = json.loads((Path(__file__).with_name("spec_rules.json")).read_text(encoding="utf-8"))
 # Capabilities a spec may add back after ALL are dropped: none of them reaches outside the container.
-ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER", "KILL"})
-_FIELDS = {"image", "command", "env", "secrets", "ports", "user", "cap_add", "workdir", "egress", "expose",
-           "registry_auth", "health"}
+ALLOWED_CAPABILITIES = frozenset(RULES["allowed_capabilities"])
+_FIELDS = frozenset(RULES["fields"])
 # A health check: a command run inside the container (exit 0: healthy), how often, how long it may take,
 # how many failures in a row make it unhealthy, and a grace time after a start. The host restarts an
 # unhealthy container, backing off.
-HEALTH_DEFAULTS = {"interval_s": 10, "timeout_s": 5, "retries": 3, "start_period_s": 0}
-HEALTH_LIMITS = {"interval_s": (1, 3600), "timeout_s": (1, 600), "retries": (1, 100), "start_period_s": (0, 3600)}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+HEALTH_DEFAULTS = dict(RULES["health"]["defaults"])
+HEALTH_LIMITS = {key: tuple(bounds) for key, bounds in RULES["health"]["limits"].items()}
+# Whole-value patterns (fullmatch: a trailing newline is not part of a name).
+_ENV_NAME = re.compile(RULES["patterns"]["env_name"])
 # [registry[:port]/]repository[:tag][@sha256:digest]
-_IMAGE = re.compile(r"^(?:[a-z0-9.-]+(?::[0-9]{1,5})?/)?[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9._-]{1,128})?"
-                    r"(@sha256:[0-9a-f]{64})?$")
-MAX_SPEC_BYTES = 64 * 1024
+_IMAGE = re.compile(RULES["patterns"]["image"])
+_USER = re.compile(RULES["patterns"]["user"])
+MAX_SPEC_BYTES = RULES["max_bytes"]
+_LOW_PORT, _HIGH_PORT = RULES["port_range"]
+
+
+def _say(rule: str, /, **values) -> str:
+    """A rule's sentence with its {name}s filled in (other braces stay: "{username, password}")."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]) if m[1] in values else m[0], RULES["messages"][rule])
+
+
+def _port(value) -> bool:
+    return type(value) is int and _LOW_PORT <= value <= _HIGH_PORT  # bools are not ports
 
 
 @dataclass(frozen=True)
@@ -125,55 +140,55 @@ def open_spec(ciphertext: bytes, expected_hash: bytes, host_key: PrivateKey) -> 
 
 def parse_spec(plaintext: bytes) -> WorkloadSpec:
     if len(plaintext) > MAX_SPEC_BYTES:
-        raise SpecError(RejectCode.INVALID, f"spec larger than {MAX_SPEC_BYTES} bytes")
+        raise SpecError(RejectCode.INVALID, _say("too_big", max_bytes=MAX_SPEC_BYTES))
     try:
         body = json.loads(plaintext)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(RejectCode.INVALID, f"spec is not JSON: {exc}") from exc
+        raise SpecError(RejectCode.INVALID, _say("not_json", detail=exc)) from exc
     if not isinstance(body, dict):
-        raise SpecError(RejectCode.INVALID, "spec must be a JSON object")
+        raise SpecError(RejectCode.INVALID, _say("not_object"))
     unknown = set(body) - _FIELDS
     if unknown:
         # Unknown fields are refused rather than ignored: "privileged", "volumes", "network_mode"...
         # must never be silently dropped into a spec the tenant thinks is honoured.
-        raise SpecError(RejectCode.FORBIDDEN, f"spec has fields this host doesn't allow: {', '.join(sorted(unknown))}")
+        raise SpecError(RejectCode.FORBIDDEN, _say("unknown_fields", fields=", ".join(sorted(unknown))))
 
     image = body.get("image")
-    if not isinstance(image, str) or not _IMAGE.match(image):
-        raise SpecError(RejectCode.INVALID, "spec.image must be an image reference")
+    if not isinstance(image, str) or not _IMAGE.fullmatch(image):
+        raise SpecError(RejectCode.INVALID, _say("image"))
     command = body.get("command", [])
     if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
-        raise SpecError(RejectCode.INVALID, "spec.command must be a list of strings")
+        raise SpecError(RejectCode.INVALID, _say("command"))
     env = _string_map(body.get("env", {}), "env")
     secrets = _string_map(body.get("secrets", {}), "secrets")
     ports = body.get("ports", [])
-    if not isinstance(ports, list) or not all(isinstance(p, int) and 1 <= p <= 65535 for p in ports):
-        raise SpecError(RejectCode.INVALID, "spec.ports must be a list of port numbers")
-    user = body.get("user", "65534:65534")
-    if not isinstance(user, str) or not re.match(r"^[a-z0-9_]{1,32}(:[a-z0-9_]{1,32})?$", user):
-        raise SpecError(RejectCode.INVALID, "spec.user must be a user[:group] name or id")
+    if not isinstance(ports, list) or not all(_port(p) for p in ports):
+        raise SpecError(RejectCode.INVALID, _say("ports"))
+    user = body.get("user", RULES["default_user"])
+    if not isinstance(user, str) or not _USER.fullmatch(user):
+        raise SpecError(RejectCode.INVALID, _say("user"))
     cap_add = body.get("cap_add", [])
     if not isinstance(cap_add, list) or not all(isinstance(c, str) for c in cap_add):
-        raise SpecError(RejectCode.INVALID, "spec.cap_add must be a list of capability names")
+        raise SpecError(RejectCode.INVALID, _say("cap_add"))
     forbidden = {c.upper().removeprefix("CAP_") for c in cap_add} - ALLOWED_CAPABILITIES
     if forbidden:
-        raise SpecError(RejectCode.FORBIDDEN, f"capabilities not allowed: {', '.join(sorted(forbidden))}")
+        raise SpecError(RejectCode.FORBIDDEN, _say("capabilities", names=", ".join(sorted(forbidden))))
     workdir = body.get("workdir")
     if workdir is not None and (not isinstance(workdir, str) or not workdir.startswith("/")):
-        raise SpecError(RejectCode.INVALID, "spec.workdir must be an absolute path")
+        raise SpecError(RejectCode.INVALID, _say("workdir"))
     egress = body.get("egress", False)
     if not isinstance(egress, bool):
-        raise SpecError(RejectCode.INVALID, "spec.egress must be true or false")
+        raise SpecError(RejectCode.INVALID, _say("egress"))
     expose = body.get("expose", [])
-    if not isinstance(expose, list) or not all(type(p) is int and 1 <= p <= 65535 for p in expose):
-        raise SpecError(RejectCode.INVALID, "spec.expose must be a list of port numbers (1-65535)")
+    if not isinstance(expose, list) or not all(_port(p) for p in expose):
+        raise SpecError(RejectCode.INVALID, _say("expose"))
     if len(set(expose)) != len(expose):
-        raise SpecError(RejectCode.INVALID, "spec.expose lists a port twice")
+        raise SpecError(RejectCode.INVALID, _say("expose_twice"))
     registry_auth = body.get("registry_auth")
     if registry_auth is not None and (
             not isinstance(registry_auth, dict) or set(registry_auth) != {"username", "password"}
             or not all(isinstance(v, str) and v for v in registry_auth.values())):
-        raise SpecError(RejectCode.INVALID, "spec.registry_auth must be {username, password}")
+        raise SpecError(RejectCode.INVALID, _say("registry_auth"))
     return WorkloadSpec(
         image=image, command=tuple(command), env=env, secrets=secrets, ports=tuple(ports), user=user,
         cap_add=tuple(sorted({c.upper().removeprefix("CAP_") for c in cap_add})), workdir=workdir,
@@ -185,16 +200,16 @@ def _health(value) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict) or not set(value) <= {"command", *HEALTH_DEFAULTS}:
-        raise SpecError(RejectCode.INVALID, "spec.health must be {command, interval_s, timeout_s, retries, start_period_s}")
+        raise SpecError(RejectCode.INVALID, _say("health"))
     command = value.get("command")
     if not isinstance(command, list) or not command or not all(isinstance(c, str) and c for c in command):
-        raise SpecError(RejectCode.INVALID, "spec.health.command must be a non-empty list of strings")
+        raise SpecError(RejectCode.INVALID, _say("health_command"))
     health = {"command": tuple(command)}
     for key, default in HEALTH_DEFAULTS.items():
         number = value.get(key, default)
         low, high = HEALTH_LIMITS[key]
         if type(number) is not int or not low <= number <= high:
-            raise SpecError(RejectCode.INVALID, f"spec.health.{key} must be a whole number from {low} to {high}")
+            raise SpecError(RejectCode.INVALID, _say("health_number", key=key, low=low, high=high))
         health[key] = number
     return health
 
@@ -210,8 +225,8 @@ def check_host_policy(spec: WorkloadSpec, egress_allowed: bool, max_exposed_port
 
 def _string_map(value, name: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise SpecError(RejectCode.INVALID, f"spec.{name} must map names to strings")
-    bad = [k for k in value if not _ENV_NAME.match(k)]
+        raise SpecError(RejectCode.INVALID, _say("map", name=name))
+    bad = [k for k in value if not _ENV_NAME.fullmatch(k)]
     if bad:
-        raise SpecError(RejectCode.INVALID, f"spec.{name} has invalid names: {', '.join(sorted(bad))}")
+        raise SpecError(RejectCode.INVALID, _say("map_names", name=name, names=", ".join(sorted(bad))))
     return dict(value)

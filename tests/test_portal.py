@@ -22,12 +22,14 @@ from eth_account.messages import encode_typed_data
 from web3 import Web3
 
 from orchestrator.chain.build import compile_contracts
-from orchestrator.chain.refusals import ERROR_SENTENCES
+from orchestrator.chain.refusals import ERROR_SENTENCES, REJECT_REASONS
 from orchestrator.dev.devchain import DEV_KEYS, free_port
-from orchestrator.spec import open_spec
+from orchestrator.spec import RejectCode, open_spec
 
 from .conftest import TEST_IMAGE
+from .netproxy import Proxy
 from .orchestration import OPERATOR, TENANTS, Cluster, wait_for, wait_running
+from .test_spec_rules import CASES, plaintext
 
 playwright_api = pytest.importorskip("playwright.sync_api")  # in requirements.lock: present wherever setup ran
 
@@ -167,8 +169,8 @@ def open_portal(browser, url: str, wallet: InjectedWallet):
 
 def message(page) -> str:
     """The page's one-line outcome of the last action, once the action has finished."""
-    page.wait_for_function("() => { const m = document.getElementById('message'); "
-                           "return m.className === 'ok' || m.className === 'error'; }", timeout=60_000)
+    page.wait_for_function("() => ['ok', 'error', 'warn'].includes(document.getElementById('message').className)",
+                           timeout=60_000)
     return page.inner_text("#message")
 
 
@@ -288,8 +290,13 @@ def test_portal_error_paths_change_nothing(anvil, tmp_path, browser, portal_serv
     page = open_portal(browser, portal_server(cluster.record, anvil.url), wallet)
     escrow = tc.accountOf(tenant.address).call()
 
-    # Wrong network: a banner with a switch button; writes are held back until it is used.
-    assert click_and_wait(page, "text=Connect Test Wallet") == "Connected."
+    # Wrong network: a banner with a switch button; writes are held back until it is used. Not a green
+    # "Connected." (a warning that says what to do), and no account labels without values.
+    assert click_and_wait(page, "text=Connect Test Wallet") == (
+        "Connected, but your wallet is on chain 1: switch it to Anvil (local) to use this portal.")
+    assert page.get_attribute("#message", "class") == "warn"
+    assert page.inner_text("#account-empty") == "Switch your wallet to Anvil (local) to see your escrow."
+    assert page.is_hidden("#account-facts") and page.is_hidden("#register")
     assert page.is_visible("#network-banner") and "your wallet is on chain 1" in page.inner_text("#network-banner")
     page.fill("#deposit-amount", "5")
     assert "switch to Anvil (local) first" in click_and_wait(page, "#deposit-form button")
@@ -329,6 +336,120 @@ def test_portal_error_paths_change_nothing(anvil, tmp_path, browser, portal_serv
     opened = open_spec(event.args.encryptedSpec, event.args.specHash, cluster.host_key)
     assert (opened.image, opened.command, opened.expose) == (TEST_IMAGE, ("sleep", "60"), (8080,))
     assert tuple(event.args.resources.values()) == (250, 32, 1, 16)
+
+    # The host rejects it (no orchestrator here: its operator's transaction): the page shows it by itself.
+    allocation = event.args.allocationId
+    chain.transact(tc.rejectAllocation(allocation, int(RejectCode.IMAGE_MISSING)), OPERATOR)
+    status = f"#allocation-rows tr[data-allocation='{allocation}'] td:nth-child(3)"
+    page.wait_for_function(f"() => document.querySelector(\"{status}\").textContent.startsWith('rejected by the host')",
+                           timeout=15_000)
+    assert page.inner_text(status) == f"rejected by the host: {REJECT_REASONS[RejectCode.IMAGE_MISSING]}"
+
+
+def test_portal_refuses_what_the_host_would_refuse_and_sends_nothing(anvil, tmp_path, browser, portal_server):
+    """The table of hostile specs (tests/spec_cases.json, the host's own verdicts), each as a YAML file in
+    the page: refused with the host's sentence (the CLI's), before anything is signed or estimated."""
+    cluster = Cluster.create(anvil.url, tmp_path)
+    chain, tenant = cluster.chain, TENANTS[1]  # registered, with escrow
+    wallet = InjectedWallet(chain.w3, tenant.key.hex())
+    page = open_portal(browser, portal_server(cluster.record, anvil.url), wallet)
+    assert click_and_wait(page, "text=Connect Test Wallet") == "Connected."
+    page.select_option("#req-host", str(cluster.host_id))
+    nonce = chain.w3.eth.get_transaction_count(tenant.address, "pending")
+    resources = ',"resources":{"cpu":250,"memory":32,"storage":1,"pids":16}}'
+
+    def refused(name: str, text: str | bytes) -> str:
+        spec = tmp_path / name
+        spec.write_bytes(text if isinstance(text, bytes) else text.encode())
+        page.set_input_files("#req-file", str(spec))
+        return click_and_wait(page, "#request-submit")
+
+    # As files: a spec that isn't a mapping is the CLI's own sentence; `resources` is the vector there.
+    hostile = [c for c in CASES if c["refused"] and isinstance(c["spec"], dict) and "resources" not in c["spec"]]
+    assert len(hostile) > 25
+    for i, case in enumerate(hostile):
+        body = plaintext(case).decode()  # JSON is YAML: the very bytes the host's verdict is for
+        outcome = refused(f"case-{i}.yaml", body[:-1] + resources)
+        said = lambda text: " ".join(text.split())  # noqa: E731  (as the page, and the CLI's one line, show it)
+        assert outcome == said(f"case-{i}.yaml: {case['refused']}. The host would refuse it, so nothing was sent.") or (
+            case.get("grow_to") and outcome.startswith(said(f"case-{i}.yaml: {case['refused']} (this one is "))), (case, outcome)
+    assert refused("list.yaml", "- busybox\n") == "list.yaml: the spec must be a mapping (image, command, env, resources, ...)"
+
+    # 300 KB is parsed and refused by size; 3 MB is not even read. Neither reaches the RPC ("HTTP request failed.").
+    pad = lambda n: f"image: busybox\nenv: {{PAD: {'x' * n}}}\nresources: {{cpu: 250, memory: 32, storage: 1, pids: 16}}\n"  # noqa: E731
+    assert refused("big.yaml", pad(300_000)).startswith("big.yaml: spec larger than 65536 bytes (this one is 300")
+    assert refused("huge.yaml", pad(3_000_000)) == ("huge.yaml: spec larger than 65536 bytes (the file is 3.0 MB). "
+                                                   "The host would refuse it, so nothing was sent.")
+    # The form is held to the same rules.
+    page.set_input_files("#req-file", [])
+    page.fill("#req-image", "BusyBox")
+    assert click_and_wait(page, "#request-submit") == (
+        "the form: spec.image must be an image reference. The host would refuse it, so nothing was sent.")
+
+    assert chain.w3.eth.get_transaction_count(tenant.address, "pending") == nonce
+    assert "eth_sendTransaction" not in wallet.calls
+    assert len(chain.tenantchain.events.AllocationRequested().get_logs(from_block=0)) == 0
+
+
+def test_portal_layout_follows_the_chain_and_explains_outages(anvil, tmp_path, browser, portal_server):
+    """At 1400 px nothing is wider than the window; no label without its value before connecting; the
+    favicon is served; the page follows the chain and the wallet's network without a click; an RPC that
+    stops answering is one sentence (viem's nested errors unwrapped), and nothing is sent."""
+    cluster = Cluster.create(anvil.url, tmp_path)
+    chain, tc, tenant = cluster.chain, cluster.chain.tenantchain.functions, TENANTS[2]
+    rpc = Proxy(int(anvil.url.rsplit(":", 1)[1]))
+    try:
+        url = portal_server(cluster.record, rpc.url)
+        favicon = requests.get(url + "favicon.ico", timeout=5)
+        assert favicon.status_code == 200 and favicon.content[:4] == b"\0\0\1\0"  # an ICO
+        wallet = InjectedWallet(chain.w3, tenant.key.hex())
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        missing = []
+        page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+        page.expose_function("__testWallet", wallet)
+        page.add_init_script(INJECTED_WALLET)
+        page.goto(url)
+        page.wait_for_selector(f"#host-rows tr[data-host='{cluster.host_id}']")
+        width = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        assert page.evaluate(width)[0] <= 1400, page.evaluate(width)
+        assert page.is_hidden("#account-facts") and page.is_visible("#account-empty")
+        assert all(page.is_hidden(f"#account-facts {tag}") for tag in ("dt", "dd"))
+        page.screenshot(path=str(tmp_path / "portal-1400.png"), full_page=True)
+
+        assert click_and_wait(page, "text=Connect Test Wallet") == "Connected."
+        assert page.is_visible("#account-facts") and page.evaluate(width)[0] <= 1400
+        assert not missing, missing  # favicon.ico included
+
+        # Something happens on the chain: a request (sent elsewhere), then the host's rejection. No click.
+        allocation = cluster.request(tenant, b'{"image":"busybox"}', resources=(250, 32, 1, 16))
+        row = f"#allocation-rows tr[data-allocation='{allocation}']"
+        page.wait_for_selector(row, timeout=15_000)
+        assert page.inner_text(f"{row} td:nth-child(3)") == "active"
+        chain.transact(tc.rejectAllocation(allocation, int(RejectCode.FORBIDDEN)), OPERATOR)
+        page.wait_for_function(f"() => document.querySelector(\"{row} td:nth-child(3)\").textContent"
+                               ".startsWith('rejected by the host')", timeout=15_000)
+
+        # The wallet switches network without telling (no event): the banner shows by itself, and back.
+        wallet.chain_id = 5
+        page.wait_for_selector("#network-banner", state="visible", timeout=15_000)
+        assert page.is_hidden("#account-facts")
+        wallet.chain_id = wallet.real_chain_id
+        page.wait_for_selector("#network-banner", state="hidden", timeout=15_000)
+        page.wait_for_selector("#account-facts", state="visible", timeout=15_000)
+
+        # The chain's RPC stops answering: the page says it is not up to date, and an action says why.
+        nonce = chain.w3.eth.get_transaction_count(tenant.address, "pending")
+        rpc.cut()
+        page.wait_for_selector("#stale", state="visible", timeout=30_000)
+        assert "The chain's RPC doesn't answer" in page.inner_text("#stale")
+        page.fill("#deposit-amount", "5")
+        assert click_and_wait(page, "#deposit-form button").startswith("The chain's RPC doesn't answer; try again in a moment.")
+        assert chain.w3.eth.get_transaction_count(tenant.address, "pending") == nonce
+        assert "eth_sendTransaction" not in wallet.calls
+        rpc.restore()
+        page.wait_for_selector("#stale", state="hidden", timeout=30_000)
+    finally:
+        rpc.close()
 
 
 def test_every_contract_error_has_a_sentence():

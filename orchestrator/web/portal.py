@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from ..errors import ConfigError
 
 BUNDLE = Path(__file__).resolve().parent / "portal_bundle"
-BUNDLE_FILES = ("index.html", "portal.css", "portal.js")
+BUNDLE_FILES = ("index.html", "portal.css", "portal.js", "favicon.ico")
 
 
 def build_site(out: Path, config: dict, bundle: Path = BUNDLE) -> Path:

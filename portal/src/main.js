@@ -6,10 +6,13 @@ import { Deployment } from "./contract.js";
 import { capitalise, explain } from "./errors.js";
 import { allocationLabel, cores, date, duration, MAX_UINT256, resources, tokens } from "./format.js";
 import { askHost } from "./host_api.js";
-import { fromForm, fromYaml, resourcesFromForm, seal, SpecError } from "./spec.js";
+import { checkFileSize, fromForm, fromYaml, resourcesFromForm, seal, SpecError } from "./spec.js";
 import { discoverWallets, onWalletEvents, requestAccount, switchTo, walletChainId } from "./wallet.js";
 
 const LOW_FUNDS_S = 24 * 3600; // warn when the escrow lasts less than a day at the current rate
+// The page follows the chain by itself: a rejection, a settlement, a host's change shows within this
+// (and the wallet's network is checked as often: not every wallet says when it switches).
+const FOLLOW_MS = 3000;
 const CLOSE_REASONS = ["", "released", "rejected by the host", "out of funds"];
 const $ = (id) => document.getElementById(id);
 
@@ -17,6 +20,9 @@ let deployment; // Deployment
 let provider = null; // the connected wallet's EIP-1193 provider
 let onRightChain = false;
 let hostsById = new Map();
+let busy = 0; // user actions in flight: the page doesn't refresh by itself meanwhile
+let drawing = null; // the refresh in flight (one at a time)
+const drawn = new Map(); // what each table last showed (skipped when unchanged: no flicker, open forms stay)
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -29,6 +35,14 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** True when `data` differs from what `name` last showed (and remembers it). */
+function changed(name, data) {
+  const key = JSON.stringify(data, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+  if (drawn.get(name) === key) return false;
+  drawn.set(name, key);
+  return true;
+}
+
 function say(text, kind = "") {
   const box = $("message");
   box.textContent = text;
@@ -38,11 +52,13 @@ function say(text, kind = "") {
 /** Run one user action: errors become one sentence; the page is refreshed before the outcome shows. */
 async function act(label, work) {
   if (!provider) return say("Connect a wallet first.", "error");
-  if (!onRightChain) return say(`Your wallet is on another network: switch to ${deployment.chain.name} first.`, "error");
+  busy += 1;
   const buttons = [...document.querySelectorAll("button")];
   buttons.forEach((b) => (b.disabled = true));
   let outcome, kind;
   try {
+    await checkNetwork(); // the wallet may have switched without telling
+    if (!onRightChain) throw new SpecError(`Your wallet is on another network: switch to ${deployment.chain.name} first.`);
     outcome = (await work((text) => say(text))) || `${label}: done.`;
     kind = "ok";
   } catch (error) {
@@ -50,11 +66,13 @@ async function act(label, work) {
     kind = "error";
   }
   try {
-    await refresh();
+    await checkNetwork();
+    await refresh(false);
   } catch (error) {
     outcome += ` (The page could not refresh: ${explain(error, deployment.config.errors)})`;
   } finally {
     buttons.forEach((b) => (b.disabled = false));
+    busy -= 1;
   }
   say(outcome, kind);
 }
@@ -78,7 +96,8 @@ async function connect(wallet) {
     onWalletEvents(provider, () => reconnect(wallet));
     await checkNetwork();
     await refresh();
-    say("Connected.", "ok");
+    if (onRightChain) say("Connected.", "ok");
+    else say(`Connected, but your wallet is on chain ${walletChain}: switch it to ${deployment.chain.name} to use this portal.`, "warn");
   } catch (error) {
     say(explain(error, deployment.config.errors), "error");
   }
@@ -91,12 +110,24 @@ async function reconnect(wallet) {
   await refresh();
 }
 
+let walletChain = null;
+
 async function checkNetwork() {
+  if (!provider) return;
   const id = await walletChainId(provider);
+  walletChain = id;
   onRightChain = id === deployment.config.chain_id;
   $("network-banner").hidden = onRightChain;
   $("network-text").textContent = `This portal is for ${deployment.chain.name} (chain ${deployment.config.chain_id}); `
     + `your wallet is on chain ${id}.`;
+  if (!onRightChain) { // nothing of this account is shown from another network
+    $("account-facts").hidden = true;
+    $("register").hidden = true;
+    $("account-empty").hidden = false;
+    $("account-empty").textContent = `Switch your wallet to ${deployment.chain.name} to see your escrow.`;
+    drawn.delete("allocations");
+    drawn.delete("bill");
+  }
 }
 
 async function switchNetwork() {
@@ -112,7 +143,19 @@ async function switchNetwork() {
 
 // --- views ----------------------------------------------------------------------------------
 
-async function refresh() {
+/** Redraw from the chain; one refresh at a time (a caller waits for the one in flight, then runs its own).
+ * `keepOpen`: what the tenant opened in a row (a form, the host's answer) stays; false after an action. */
+async function refresh(keepOpen = true) {
+  while (drawing) await drawing.catch(() => {});
+  drawing = draw(keepOpen);
+  try {
+    await drawing;
+  } finally {
+    drawing = null;
+  }
+}
+
+async function draw(keepOpen) {
   if (!deployment.reader) return;
   const token = await deployment.tokenInfo();
   await showHosts(token);
@@ -122,7 +165,7 @@ async function refresh() {
     deployment.read("accountOf", [me]), deployment.read("getTenant", [me]), deployment.tokenRead("balanceOf", [me]),
     deployment.allocations(me)]);
   showAccount(token, escrow, tenant, inWallet);
-  showAllocations(token, allocations);
+  showAllocations(token, allocations, keepOpen);
   await showBill(token, allocations);
 }
 
@@ -153,6 +196,7 @@ function showAccount(token, escrow, tenant, inWallet) {
 async function showHosts(token) {
   const hosts = await deployment.hosts();
   hostsById = new Map(hosts.map((h) => [h.id, h]));
+  if (!changed("hosts", hosts)) return;
   const active = hosts.filter((h) => h.status === 1);
   const perHour = (price, scale) => tokens(price * scale * 3600n, token);
   $("host-rows").replaceChildren(...active.map((h) => {
@@ -194,12 +238,16 @@ function quoteText(q, token) {
     + `per CPU·h and ${tokens(q.metered.memoryGiBSecond * 3600n, token)} per GiB·h`;
 }
 
-function showAllocations(token, allocations) {
+function showAllocations(token, allocations, keepOpen) {
+  if (!changed("allocations", allocations)) return;
+  // What the tenant opened in a row (a resize form, the host's answer) stays while the allocation runs.
+  const kept = new Map(keepOpen ? [...document.querySelectorAll("#allocation-rows tr[data-allocation]")]
+    .map((tr) => [tr.dataset.allocation, tr]) : []);
   const rows = allocations.slice().reverse().map((a) => {
     const active = a.status === 1;
     const status = active ? "active" : closedText(a);
     const live = el("td", { class: "live" });
-    const actions = el("td", {});
+    const actions = el("td", { class: "actions" });
     if (active) {
       live.append(el("button", { class: "secondary", onclick: () => showLive(a, live) }, "Ask host"));
       actions.append(
@@ -207,6 +255,10 @@ function showAllocations(token, allocations) {
         el("button", { class: "secondary", onclick: () => toggleAutoscale(a, actions) }, "Autoscale"), " ",
         el("button", { class: "secondary", onclick: () => release(a) }, "Release"));
     }
+    // The cells themselves move over: their buttons' handlers hold them.
+    const old = active ? kept.get(a.id.toString()) : null;
+    const oldLive = old?.querySelector("td.live");
+    const oldActions = old?.querySelector("td.actions");
     return el("tr", { "data-allocation": a.id.toString() },
       el("td", { title: a.id.toString() }, allocationLabel(a.id)),
       el("td", {}, String(a.hostId)),
@@ -215,7 +267,8 @@ function showAllocations(token, allocations) {
           + `${a.policy.min.memoryMiB}–${a.policy.max.memoryMiB} MiB, at most ${tokens(a.policy.ceiling * 3600n, token)}/h`) : null),
       el("td", {}, resources(a.resources)),
       el("td", {}, active ? `${tokens(a.ratePerSecond * 3600n, token)}/h` : "-"),
-      live, actions);
+      oldLive && !oldLive.querySelector("button") ? oldLive : live,
+      oldActions && oldActions.querySelector("form") ? oldActions : actions);
   });
   $("allocation-rows").replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No allocations yet."))]));
@@ -248,6 +301,7 @@ async function showLive(a, cell) {
 
 async function showBill(token, allocations) {
   const bill = await loadBill(deployment, allocations);
+  if (!changed("bill", bill)) return;
   const charged = bill.filter((b) => b.lines.length || b.pending > 0n);
   if (charged.length === 0) {
     $("bill-body").replaceChildren(el("p", { class: "muted" }, "No charges yet."));
@@ -318,7 +372,10 @@ function register() {
 
 async function readSpec() {
   const file = $("req-file").files[0];
-  if (file) return fromYaml(await file.text(), file.name);
+  if (file) {
+    checkFileSize(file.size, file.name); // not even read when it can't be a spec
+    return fromYaml(await file.text(), file.name);
+  }
   return fromForm({
     image: $("req-image").value, command: $("req-command").value, expose: $("req-expose").value,
     egress: $("req-egress").checked, cpuCores: $("req-cpu").value, memoryMiB: $("req-memory").value,
@@ -332,8 +389,8 @@ function request(event) {
     const hostId = Number($("req-host").value);
     const host = hostsById.get(hostId);
     if (!host) throw new SpecError("Choose a host.");
-    const spec = await readSpec();
-    const { ciphertext, digest } = seal(spec.body, host.publicKey); // encrypted here, in the browser
+    const spec = await readSpec(); // checked as the host checks it: a spec it would refuse is never sent
+    const { ciphertext, digest } = seal(spec.plaintext, host.publicKey); // encrypted here, in the browser
     // The request carries its quote: a price rise before it is mined makes the chain refuse it.
     const token = await deployment.tokenInfo();
     const q = await deployment.quote(hostId, spec.resources);
@@ -459,6 +516,25 @@ async function main() {
     await quote();
   } catch (error) {
     say(explain(error, config.errors), "error");
+  }
+  follow();
+}
+
+/** Refresh by itself every FOLLOW_MS (not while an action runs or the tab is hidden); says when it can't. */
+async function follow() {
+  let upToDate = new Date();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
+    if (busy || document.hidden) continue;
+    try {
+      await checkNetwork();
+      await refresh();
+      upToDate = new Date();
+      $("stale").hidden = true;
+    } catch (error) {
+      $("stale").hidden = false;
+      $("stale").textContent = `Not up to date since ${upToDate.toLocaleTimeString()}: ${explain(error, deployment.config.errors)}`;
+    }
   }
 }
 
