@@ -113,7 +113,8 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
         if rpc_url is None:
             anvil = _start_anvil(run_dir / "anvil.log")
             rpc_url = anvil.url
-            echo(f"demo {run_id}: anvil chain started at {rpc_url} (log: {run_dir / 'anvil.log'})")
+            echo(f"demo {run_id}: anvil chain started at {rpc_url} (log: {run_dir / 'anvil.log'})"
+                 + ("" if anvil.port == CHAIN_PORT else f"; port {CHAIN_PORT} was taken, so a wallet must be pointed here"))
         operator, *tenants = (Account.from_key(k) for k in DEV_KEYS[1:4])
         record_path = run_dir / "deployment.json"
         record_path.unlink(missing_ok=True)
