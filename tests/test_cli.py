@@ -172,19 +172,23 @@ def test_user_errors_are_one_clear_line_and_change_nothing(anvil, tmp_path):
     assert tuple(f.getHost(host_id).call()[3]) == (0, 0, 0, 0)
 
 
-def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
+def _deployed(anvil, tmp_path) -> tuple[Chain, Cli, object]:
+    """A deployment with OPERATOR approved and funded for host bonds; its CLI; a host key file."""
     record = tmp_path / "deployment.json"
     deploy_local(anvil.url, record, operators=(Account.from_key(OPERATOR).address,))
     chain = Chain(anvil.url, Deployment.load(record))
-    f = chain.tenantchain.functions
-    cli = Cli(anvil.url, record, tmp_path / "home")
     host_key = tmp_path / "host.key"
     host_key.write_text(PrivateKey().secret.hex())
+    chain.transact(chain.token.functions.mint(Account.from_key(OPERATOR).address, 10**24), Account.from_key(OPERATOR))
+    return chain, Cli(anvil.url, record, tmp_path / "home"), host_key
+
+
+def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
+    chain, cli, host_key = _deployed(anvil, tmp_path)
+    f = chain.tenantchain.functions
     offers = [("cpu=8000,memory=8192,storage=10,pids=1000", "cpu=3000000,memory=100000,storage=1000000,pids=1000"),
               ("cpu=400,memory=8192,storage=10,pids=1000", "cpu=1000000,memory=100000,storage=1000000,pids=1000"),
               ("cpu=8000,memory=8192,storage=10,pids=1000", "cpu=2000000,memory=100000,storage=1000000,pids=1000")]
-    chain.transact(chain.token.functions.mint(Account.from_key(OPERATOR).address, 10**24),  # for the bond
-                   Account.from_key(OPERATOR))
     hosts = [cli("operator", "host", "register", "--capacity", capacity, "--prices", prices,
                  "--host-key-file", str(host_key), key=OPERATOR)["host"] for capacity, prices in offers]
     cli("tenant", "register", key=TENANT)
@@ -245,14 +249,8 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
 def test_human_output_speaks_tokens_and_host_n(anvil, tmp_path):
     """Amounts in the token's symbol (cut, never rounded up; what moved to the last digit), rates per
     hour, allocations as host/n and accepted both ways; --raw for units and ids; reasons, not guesses."""
-    record = tmp_path / "deployment.json"
-    deploy_local(anvil.url, record, operators=(Account.from_key(OPERATOR).address,))
-    chain = Chain(anvil.url, Deployment.load(record))
+    chain, cli, host_key = _deployed(anvil, tmp_path)
     f = chain.tenantchain.functions
-    cli = Cli(anvil.url, record, tmp_path / "home")
-    host_key = tmp_path / "host.key"
-    host_key.write_text(PrivateKey().secret.hex())
-    chain.transact(chain.token.functions.mint(Account.from_key(OPERATOR).address, 10**24), Account.from_key(OPERATOR))
     host_id = cli("operator", "host", "register", "--capacity", "cpu=4000,memory=4096,storage=10,pids=1000",
                   "--host-key-file", str(host_key), key=OPERATOR)["host"]
     tenant = Account.from_key(TENANT)

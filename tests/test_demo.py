@@ -80,6 +80,8 @@ def test_demo_runs_to_ready_with_isolation_a_bill_and_its_env_file(demo):
     assert "isolation: A -> A reachable; A -> B blocked" in output
     assert re.search(r"bill of tenant A so far: reserved 0\.\d*[1-9]\d* TCT, metered [\d.]+ TCT over \d+ periods?", output)
     assert " units" not in output  # amounts as people read them
+    assert re.search(r"tenant A \(0x\w+\) funded; allocations 1/1, 1/2 requested", output), output  # host/n
+    assert re.search(r"tenant B \(0x\w+\) funded; allocations 1/3 requested", output), output
     assert "status page: http://127.0.0.1:" in output
     portal = demo.find(r"tenant portal: (http://127\.0\.0\.1:\d+/)")
     assert "TenantChain portal" in requests.get(portal.group(1), timeout=5).text

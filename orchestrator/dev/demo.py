@@ -41,7 +41,7 @@ from ..host.machine import this_machine
 from ..network_plane import NetworkPolicy
 from ..service import Orchestrator, ServiceConfig
 from ..spec import WorkloadSpec, encrypt_spec
-from ..units import tokens
+from ..units import allocation_name, plural, tokens
 from ..web.portal import build_site, create_app
 from .devchain import DEV_KEYS, Anvil, free_port, tool_path
 
@@ -172,7 +172,7 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
                                                              ciphertext), tenant)
                 allocations.setdefault(name, []).append(
                     chain.tenantchain.events.AllocationRequested().process_receipt(receipt, errors=DISCARD)[0].args.allocationId)
-            echo(f"tenant {name} ({tenant.address}) funded; allocations {allocations[name]} requested")
+            echo(f"tenant {name} ({tenant.address}) funded; allocations {', '.join(map(allocation_name, allocations[name]))} requested")
 
         driver = orchestrator.driver
         wanted = [a for ids in allocations.values() for a in ids]
@@ -182,7 +182,7 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
         for name, ids in allocations.items():
             for a in ids:
                 host_cfg = client.api.inspect_container(states[a].id)["HostConfig"]
-                echo(f"  {name} allocation {a}: container {states[a].id[:12]} cpu {host_cfg['NanoCpus'] / 1e9:.2f} cores, "
+                echo(f"  {name} allocation {allocation_name(a)}: container {states[a].id[:12]} cpu {host_cfg['NanoCpus'] / 1e9:.2f} cores, "
                      f"memory {host_cfg['Memory'] // 2**20} MiB (swap {host_cfg['MemorySwap'] // 2**20 - host_cfg['Memory'] // 2**20} MiB), "
                      f"pids {host_cfg['PidsLimit']}, read-only root, caps dropped")
 
@@ -200,7 +200,7 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
                          and v.endpoints[0]["state"] == "open" and v.endpoints[0]["endpoint"], 30, "the endpoint", stop)
         page = _wait(lambda: _fetch(f"http://{endpoint}/"), 20, "the published port", stop)
         echo(f"ingress: A's web server published at http://{endpoint}/ through HAProxy ({len(page)} bytes); "
-             f"tenantchain tenant endpoints {a1 >> 32}/{a1 & 0xFFFFFFFF} --private-key $TENANT_A_KEY")
+             f"tenantchain tenant endpoints {allocation_name(a1)} --private-key $TENANT_A_KEY")
 
         echo("waiting for the first usage report and settlement (periods of 10 s)...")
         _wait(lambda: any(s == "sent" for _, s, *_ in orchestrator.store.reports(5)), 90, "a usage report", stop)
@@ -210,7 +210,7 @@ def run_demo(rpc_url: str | None, run_dir: Path, echo=print, status_port: int = 
         meta = (chain.read(token.decimals().call), chain.read(token.symbol().call))
         periods = len({line.period for line in bill.lines})
         echo(f"bill of tenant A so far: reserved {tokens(bill.reserved_total, *meta)}, metered "
-             f"{tokens(bill.metered_total, *meta)} over {periods} period{'s' if periods != 1 else ''} "
+             f"{tokens(bill.metered_total, *meta)} over {plural(periods, 'period')} "
              f"(full table: tenantchain tenant bill --private-key $TENANT_A_KEY)")
         if portal is not None:
             echo(f"tenant portal: {portal[1]}  (a browser wallet on {rpc_url}, chain {record['chain_id']}, with tenant "
