@@ -12,7 +12,9 @@ from eth_account import Account
 
 from orchestrator.chain.build import PROJECT_ROOT
 from orchestrator.chain.client import Chain, Deployment
+from orchestrator.chain.types import allocation_id
 from orchestrator.dev.devchain import DEV_KEYS, deploy_local, free_port
+from orchestrator.units import tokens
 
 TENANTCHAIN = str(PROJECT_ROOT / ".venv" / "bin" / "tenantchain")
 TEST_IMAGE_NAME = "tenantchain/busybox:local"
@@ -170,19 +172,23 @@ def test_user_errors_are_one_clear_line_and_change_nothing(anvil, tmp_path):
     assert tuple(f.getHost(host_id).call()[3]) == (0, 0, 0, 0)
 
 
-def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
+def _deployed(anvil, tmp_path) -> tuple[Chain, Cli, object]:
+    """A deployment with OPERATOR approved and funded for host bonds; its CLI; a host key file."""
     record = tmp_path / "deployment.json"
     deploy_local(anvil.url, record, operators=(Account.from_key(OPERATOR).address,))
     chain = Chain(anvil.url, Deployment.load(record))
-    f = chain.tenantchain.functions
-    cli = Cli(anvil.url, record, tmp_path / "home")
     host_key = tmp_path / "host.key"
     host_key.write_text(PrivateKey().secret.hex())
+    chain.transact(chain.token.functions.mint(Account.from_key(OPERATOR).address, 10**24), Account.from_key(OPERATOR))
+    return chain, Cli(anvil.url, record, tmp_path / "home"), host_key
+
+
+def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
+    chain, cli, host_key = _deployed(anvil, tmp_path)
+    f = chain.tenantchain.functions
     offers = [("cpu=8000,memory=8192,storage=10,pids=1000", "cpu=3000000,memory=100000,storage=1000000,pids=1000"),
               ("cpu=400,memory=8192,storage=10,pids=1000", "cpu=1000000,memory=100000,storage=1000000,pids=1000"),
               ("cpu=8000,memory=8192,storage=10,pids=1000", "cpu=2000000,memory=100000,storage=1000000,pids=1000")]
-    chain.transact(chain.token.functions.mint(Account.from_key(OPERATOR).address, 10**24),  # for the bond
-                   Account.from_key(OPERATOR))
     hosts = [cli("operator", "host", "register", "--capacity", capacity, "--prices", prices,
                  "--host-key-file", str(host_key), key=OPERATOR)["host"] for capacity, prices in offers]
     cli("tenant", "register", key=TENANT)
@@ -197,10 +203,11 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
     assert f"next: host {hosts[0]}" in made
 
     # The listing shows each host's record, counted from the chain's logs.
-    rejected = int(made.split("allocation ")[1].split()[0])
+    rejected = allocation_id(made.split("allocation ")[1].split()[0])  # named host/n
     chain.transact(f.rejectAllocation(rejected, 9), Account.from_key(OPERATOR))
     listed = {h["host"]: h["reputation"] for h in cli("hosts", "list")["hosts"]}
-    assert listed[hosts[2]] == {"served": 1, "released": 0, "rejected": 1, "rejected_by_code": {"9": 1}, "out_of_funds": 0,
+    # Served: admitted and not rejected by the host.
+    assert listed[hosts[2]] == {"served": 0, "released": 0, "rejected": 1, "rejected_by_code": {"9": 1}, "out_of_funds": 0,
                                 "dropped_lines": 0, "disputes_lost": 0, "disputes_won": 0, "slashes": 0, "slashed": 0}
     assert listed[hosts[0]]["served"] == 0
     assert "rejected 1 (1 x the registry has no such image)" in cli("hosts", "list", json_out=False)
@@ -222,7 +229,8 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
     # The same ceiling for a given host: refused before anything is sent, the quote in the sentence.
     quote = f.rateOf(hosts[2], (500, 64, 1, 10)).call()
     one_line_error(cli("tenant", "request", str(spec), "--host-id", str(hosts[2]), "--max-rate",
-                       f"{rate_per_hour / 2:.12f}", key=TENANT, ok=False), f"the host quotes {quote} units/s")
+                       f"{rate_per_hour / 2:.12f}", key=TENANT, ok=False),
+                   f"the host quotes {tokens(quote * 3600, 18, 'TCT')} per hour, above --max-rate")
     assert f.getHost(hosts[2]).call()[4] == count
     # Within it, the bound sent is the ceiling itself; the quote is reported.
     ceiling = f"{rate_per_hour * 2:.12f}"
@@ -236,3 +244,60 @@ def test_request_goes_to_the_cheapest_host_that_fits(anvil, tmp_path):
     huge.write_text(f"image: {TEST_IMAGE_NAME}\nresources: {{cpu_millis: 9000, memory_mib: 64, storage_gib: 1, pids: 10}}\n")
     one_line_error(cli("tenant", "request", str(huge), "--host-id", "auto", key=TENANT, ok=False),
                    "no active host has the free capacity")
+
+
+def test_human_output_speaks_tokens_and_host_n(anvil, tmp_path):
+    """Amounts in the token's symbol (cut, never rounded up; what moved to the last digit), rates per
+    hour, allocations as host/n and accepted both ways; --raw for units and ids; reasons, not guesses."""
+    chain, cli, host_key = _deployed(anvil, tmp_path)
+    f = chain.tenantchain.functions
+    host_id = cli("operator", "host", "register", "--capacity", "cpu=4000,memory=4096,storage=10,pids=1000",
+                  "--host-key-file", str(host_key), key=OPERATOR)["host"]
+    tenant = Account.from_key(TENANT)
+    human = lambda *args, **kw: cli(*args, key=TENANT, json_out=False, **kw)  # noqa: E731
+
+    one_line_error(cli("tenant", "withdraw", "all", key=TENANT, ok=False), "nothing to withdraw: the escrow of")
+    cli("tenant", "register", key=TENANT)
+    chain.transact(chain.token.functions.mint(tenant.address, 10**22), tenant)
+    assert human("tenant", "deposit", "999.99999").strip() == f"deposited 999.99999 TCT for {tenant.address}"
+    spec = tmp_path / "web.yaml"
+    spec.write_text(f"image: {TEST_IMAGE_NAME}\nresources: {{cpu_millis: 1000, memory_mib: 64, storage_gib: 1, pids: 64}}\n")
+    made = human("tenant", "request", str(spec), "--host-id", str(host_id))
+    rate = f.rateOf(host_id, (1000, 64, 1, 64)).call()
+    per_hour = tokens(rate * 3600, 18, "TCT")
+    assert made.startswith(f"allocation {host_id}/1 admitted on host {host_id} ({per_hour} per hour); "
+                           f"quoted {per_hour} per hour, at most {per_hour} per hour; metered 0.0000036 TCT per CPU-hour"), made
+    assert " units" not in made and "4294967297" not in made
+    raw = human("tenant", "request", str(spec), "--host-id", str(host_id), "--raw")
+    second = (host_id << 32) | 2
+    assert raw.startswith(f"allocation {second} admitted on host {host_id} ({rate} units/s)"), raw
+
+    listed = human("tenant", "list").splitlines()  # the wallet's own, without an address
+    assert listed == [f"{host_id}/1\tactive\tcpu 1,000 m, memory 64 MiB, storage 1 GiB, pids 64",
+                      f"{host_id}/2\tactive\tcpu 1,000 m, memory 64 MiB, storage 1 GiB, pids 64"]
+    status = human("tenant", "status", "--tenant", tenant.address)
+    assert status.startswith(f"{tenant.address}: balance 999.9999 TCT, ") and " per hour, withdrawable " in status, status
+    assert "; 2 allocations" in status
+
+    # Either name of an allocation; a bad one is one line.
+    assert human("tenant", "release", f"{host_id}/1").strip() == f"allocation {host_id}/1 released"
+    assert human("tenant", "release", str(second)).strip() == f"allocation {host_id}/2 released"
+    one_line_error(cli("tenant", "release", "1/0", key=TENANT, ok=False), "write it as host/n")
+    assert [a[2] for a in (f.getAllocation((host_id << 32) | n).call() for n in (1, 2))] == [2, 2]
+
+    # The bill: as wide as it needs, whatever the terminal (here a pipe), and in tokens.
+    bill = human("tenant", "bill")
+    rows = [line for line in bill.splitlines() if line.strip().startswith("0 ") or f" {host_id}/1 " in line]
+    assert rows and max(len(line) for line in bill.splitlines()) > 80 and "…" not in bill, bill
+    assert "(TCT; periods of 60 s)" in bill and bill.splitlines()[-1].startswith("reserved 0.")
+    assert "units" in human("tenant", "bill", "--raw")
+
+    # withdraw all: what moved, to its last digit; then nothing left, for the right reason.
+    balance, _, _, _, withdrawable, _ = f.accountOf(tenant.address).call()
+    out = human("tenant", "withdraw", "all").strip()
+    assert out == f"withdrew {tokens(withdrawable, 18, 'TCT', exact=True)}" and len(out.split(".")[1]) > 5, out
+    again = cli("tenant", "withdraw", "all", key=TENANT, ok=False)
+    one_line_error(again, "held for metered use that hosts can still report and charge")
+    assert "running allocations" not in again.stderr
+    hosts = cli("hosts", "list", json_out=False)
+    assert "3.6 TCT per core-hour" not in hosts and "0.0000036 TCT per core-hour" in hosts and "served 2" in hosts

@@ -39,6 +39,13 @@ if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_hash" ]; then
   echo "$py_hash" >"$py_stamp"
 fi
 
+# The pinned cast beside tenantchain in .venv/bin (the native binary: node_modules/.bin/cast is a node
+# shim that exits 0 on errors), so that `source .venv/bin/activate` puts both on PATH.
+cast_native="$(ls node_modules/@foundry-rs/cast-*-*/bin/cast 2>/dev/null | head -n 1)"
+if [ -n "$cast_native" ] && [ "$(readlink .venv/bin/cast)" != "../../$cast_native" ]; then
+  ln -sfn "../../$cast_native" .venv/bin/cast
+fi
+
 # Halmos in a venv of its own: halmos 0.3.3 requires rich<14.1, the project pins rich 14.3.4. Its
 # solver is z3 from PyPI (z3-solver); `make test-halmos` selects it (no solver download).
 halmos_stamp=.venv-halmos/.tenantchain-stamp

@@ -75,7 +75,9 @@ class Deployment:
                         if record["contracts"].get("TenantChainMarket") else None),
             )
         except FileNotFoundError as exc:
-            raise ConfigError(f"deployment record {path} not found; deploy first (`ape run deploy`)") from exc
+            raise ConfigError(f"deployment record {path} not found; against `make demo`, `source .run/demo/env` "
+                              "(it names the demo's record); else deploy first (`ape run deploy`) or give "
+                              "--deployment") from exc
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"deployment record {path} is not valid: {exc}") from exc
 

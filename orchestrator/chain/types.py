@@ -73,4 +73,13 @@ def host_id(value: object) -> int:
 
 
 def allocation_id(value: object) -> int:
+    """An allocation as its name `host/n` (as the portal and the status page show it) or its numeric id
+    (``host << 32 | n``)."""
+    if isinstance(value, str) and "/" in value:
+        host_text, _, n_text = value.strip().partition("/")
+        host = uint(host_text, HOST_ID_BITS, f"the host of allocation {value.strip()!r}")
+        n = uint(n_text, ALLOCATION_ID_BITS - HOST_ID_BITS, f"the number of allocation {value.strip()!r}")
+        if host == 0 or n == 0:
+            raise ConfigError(f"allocation {value.strip()!r}: write it as host/n, both from 1 (e.g. 1/4)")
+        return host << (ALLOCATION_ID_BITS - HOST_ID_BITS) | n
     return uint(value, ALLOCATION_ID_BITS, "the allocation id")

@@ -7,6 +7,7 @@ import os
 
 import click
 from eth_account import Account
+from web3 import Web3
 
 from ..chain.wallet import write_keystore
 from ..errors import ConfigError
@@ -44,6 +45,20 @@ def account_list() -> None:
     """List wallets. Example: tenantchain account list"""
     for path in sorted((home() / "keystores").glob("*.json")):
         click.echo(f"{path.stem}\t0x{json.loads(path.read_text())['address']}")
+
+
+@account.command("address")
+@click.argument("name")
+def account_address(name: str) -> None:
+    """Print a wallet's address, alone (no password needed). Example: ALICE=$(tenantchain account address alice)"""
+    path = home() / "keystores" / f"{name}.json"
+    try:
+        found = json.loads(path.read_text())["address"]
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no account named {name} (see `tenantchain account list`)") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a keystore") from exc
+    click.echo(Web3.to_checksum_address("0x" + str(found).removeprefix("0x")))
 
 
 def _save(name, acct, password_env):

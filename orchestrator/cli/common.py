@@ -1,7 +1,9 @@
 """What every `tenantchain` command shares: the chain session, common options, argument parsers.
 
-Every command: human output by default and `--json` for scripts, a spinner while a transaction is
-mined, and one clear line for any user error (raised as TenantChainError and printed by cli.main).
+Every command: human output by default (amounts in the token's symbol and decimals, allocations as
+`host/n`), `--raw` for the same lines in token units and numeric ids, `--json` for scripts (raw
+integers), a spinner while a transaction is mined, and one clear line for any user error (raised as
+TenantChainError and printed by cli.main).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ..chain.client import Chain, Deployment
 from ..chain.refusals import explain
 from ..chain.wallet import from_private_key, load_keystore
 from ..errors import ChainError, ConfigError
-from ..units import tokens
+from ..units import allocation_name, tokens
 
 DEFAULT_DEPLOYMENT = "deployments/31337.json"
 RESOURCE_KEYS = types.RESOURCE_KEYS
@@ -37,10 +39,10 @@ def home() -> Path:
 
 
 class Session:
-    def __init__(self, rpc_url, deployment, account, password_env, private_key, as_json):
+    def __init__(self, rpc_url, deployment, account, password_env, private_key, as_json, raw=False):
         self.rpc_url, self.deployment_path = rpc_url, deployment
         self.account_name, self.password_env, self.private_key = account, password_env, private_key
-        self.as_json = as_json
+        self.as_json, self.raw = as_json, raw
         self._chain = None
         self._signer = None
 
@@ -90,6 +92,25 @@ class Session:
     def out(self, human: str, data: dict) -> None:
         click.echo(json.dumps(data, indent=2, default=str) if self.as_json else human)
 
+    def money(self, units: int, exact: bool = False) -> str:
+        """An amount as people read it (`1,234.5 TCT`; ``exact``: every digit, for what moved), or
+        `1234500000000000000000 units` with --raw."""
+        return f"{units} units" if self.raw else tokens(units, *self.token_meta, exact=exact)
+
+    def per_hour(self, per_second: int) -> str:
+        """A rate: `0.9269 TCT per hour`, or `257464000 units/s` with --raw."""
+        return f"{per_second} units/s" if self.raw else f"{tokens(per_second * 3600, *self.token_meta)} per hour"
+
+    def metered(self, per_second: int, what: str) -> str:
+        """A metered price: `3.6 TCT per CPU-hour`, or `1000000000 units per CPU-second` with --raw."""
+        if self.raw:
+            return f"{per_second} units per {what}-second"
+        return f"{tokens(per_second * 3600, *self.token_meta)} per {what}-hour"
+
+    def name(self, allocation: int) -> str:
+        """An allocation as `host/n` (as the portal and the status page), or its numeric id with --raw."""
+        return str(allocation) if self.raw else allocation_name(allocation)
+
 
 def chain_command(group, name: str, signs: bool = True):
     """Register a command with the common options and a Session as its first argument."""
@@ -99,11 +120,13 @@ def chain_command(group, name: str, signs: bool = True):
         @click.option("--rpc-url", envvar="TENANTCHAIN_RPC_URL", default="http://127.0.0.1:8545", show_default=True)
         @click.option("--deployment", envvar="TENANTCHAIN_DEPLOYMENT", type=click.Path(path_type=Path),
                       default=DEFAULT_DEPLOYMENT, show_default=True)
-        @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+        @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (raw integers).")
+        @click.option("--raw", is_flag=True, help="Amounts in token units and allocations by numeric id (for "
+                      "scripts); amounts given stay in tokens.")
         @functools.wraps(fn)
-        def wrapper(rpc_url, deployment, as_json, account=None, password_env="TENANTCHAIN_PASSWORD",
+        def wrapper(rpc_url, deployment, as_json, raw, account=None, password_env="TENANTCHAIN_PASSWORD",
                     private_key=None, **kwargs):
-            session = Session(rpc_url, deployment, account, password_env, private_key, as_json)
+            session = Session(rpc_url, deployment, account, password_env, private_key, as_json, raw)
             return fn(session, **kwargs)
 
         if signs:
@@ -151,15 +174,15 @@ class ChainUint(click.ParamType):
 
     name = "integer"
 
-    def __init__(self, check):
-        self.check = check
+    def __init__(self, check, name: str = "integer"):
+        self.check, self.name = check, name
 
     def convert(self, value, param, ctx):
         return value if isinstance(value, int) and not isinstance(value, bool) else self.check(value)
 
 
 HOST_ID = ChainUint(types.host_id)
-ALLOCATION_ID = ChainUint(types.allocation_id)
+ALLOCATION_ID = ChainUint(types.allocation_id, "host/n")  # `1/4`, or the numeric id
 
 
 def address(text: str) -> str:
@@ -191,5 +214,5 @@ def load_config_file(ctx: click.Context, _param, value: str | None):
 
 
 def human_tokens(session: Session, units: int) -> str:
-    """Token units as whole tokens with the token's symbol (`1,234.5 TCT`)."""
-    return tokens(units, *session.token_meta)
+    """Token units as whole tokens with the token's symbol (`1,234.5 TCT`), or raw with --raw."""
+    return session.money(units)

@@ -9,6 +9,7 @@ from web3.exceptions import Web3Exception
 from ..chain import types
 from ..chain.refusals import REJECT_REASONS
 from ..errors import ChainError
+from ..units import plural
 from .common import Session, chain_command, human_tokens
 
 STATUS = {1: "active", 2: "draining", 3: "retired"}
@@ -25,7 +26,7 @@ def hosts(ctx: click.Context) -> None:
 def reputation(s: Session) -> dict[int, dict]:
     """How each host's allocations ended, counted from the chain's AllocationClosed logs (no storage, no
     trust): released by their tenants, rejected by the host (per reason code), expired for lack of funds.
-    (How many it served is the host's own `allocationCount`.)"""
+    (How many it served is the host's own `allocationCount` less those it rejected.)"""
     try:
         closed = s.chain.tenantchain.events.AllocationClosed().get_logs(from_block=s.chain.deployment.start_block)
     except (requests.RequestException, OSError, ValueError, Web3Exception) as exc:
@@ -71,7 +72,9 @@ def hosts_on_chain(s: Session) -> list[dict]:
                      "metered_prices": {"cpu_second": metered[0], "memory_gib_second": metered[1]},
                      "surcharge_pct": records[host_id - 1][0],
                      "bond": _bond(bonds[host_id - 1], flagged[host_id - 1]),
-                     "reputation": {**record.get(host_id, _empty()), "served": allocations,
+                     # served: admitted and not refused by the host (a rejection is counted apart)
+                     "reputation": {**record.get(host_id, _empty()),
+                                    "served": allocations - record.get(host_id, _empty())["rejected"],
                                     "dropped_lines": records[host_id - 1][2], **_trust(trust[host_id - 1])}})
     return rows
 
@@ -124,10 +127,11 @@ def cheapest_fit(s: Session, resources: tuple[int, int, int, int], max_rate: int
     ranked = sorted(zip(rates, fits), key=lambda x: (x[0], -x[1]["free"]["cpu_millis"], x[1]["host"]))
     rate, best = ranked[0]
     if max_rate is not None and rate > max_rate:
-        raise ChainError(f"{len(fits)} hosts have the capacity, the cheapest (host {best['host']}) at {rate} units/s, "
-                         f"above --max-rate ({max_rate} units/s)")
-    runner_up = f"; next: host {ranked[1][1]['host']} at {ranked[1][0]} units/s" if len(ranked) > 1 else ""
-    return best["host"], rate, (f"the cheapest of {len(fits)} hosts with the free capacity ({rate} units/s{runner_up}); "
+        raise ChainError(f"{plural(len(fits), 'host')} {'has' if len(fits) == 1 else 'have'} the capacity, the cheapest "
+                         f"(host {best['host']}) at {s.per_hour(rate)}, above --max-rate ({s.per_hour(max_rate)})")
+    runner_up = f"; next: host {ranked[1][1]['host']} at {s.per_hour(ranked[1][0])}" if len(ranked) > 1 else ""
+    return best["host"], rate, (f"the cheapest of {plural(len(fits), 'host')} with the free capacity "
+                                f"({s.per_hour(rate)}{runner_up}); "
                                 f"its record: {_record(best['reputation'])}{passed}")
 
 
@@ -137,8 +141,7 @@ def hosts_list(s: Session, show_all: bool) -> None:
     """List hosts with their free capacity and reserved prices. Example: tenantchain hosts list"""
     rows = [r for r in hosts_on_chain(s) if show_all or r["status"] == "active"]
     lines = [f"host {r['host']} ({r['status']}): free cpu {r['free']['cpu_millis']} m, memory {r['free']['memory_mib']} MiB, "
-             f"storage {r['free']['storage_gib']} GiB, pids {r['free']['pids']}; prices per second: "
-             + ", ".join(f"{k} {v}" for k, v in r["reserved_prices"].items())
+             f"storage {r['free']['storage_gib']} GiB, pids {r['free']['pids']}; " + _prices(s, r)
              + (f" (+ up to {r['surcharge_pct']}% as it fills)" if r["surcharge_pct"] else "")
              + (f"; bond {human_tokens(s, r['bond']['amount'])}"
                 + (f" (of {human_tokens(s, r['bond']['required'])} asked)" if r["bond"]["amount"] < r["bond"]["required"] else "")
@@ -147,6 +150,20 @@ def hosts_list(s: Session, show_all: bool) -> None:
              + "; " + _record(r["reputation"])
              for r in rows]
     s.out("\n".join(lines) or "no hosts", {"hosts": rows})
+
+
+def _prices(s: Session, row: dict) -> str:
+    """Reserved prices per hour of a whole unit (core, GiB, pid) and metered prices, or per second in
+    token units with --raw."""
+    reserved, metered = row["reserved_prices"], row["metered_prices"]
+    if s.raw:
+        return ("prices per second: " + ", ".join(f"{k} {v}" for k, v in reserved.items())
+                + f"; metered {metered['cpu_second']} per CPU-second, {metered['memory_gib_second']} per GiB-second")
+    hourly = lambda per_unit_second, units: s.money(per_unit_second * units * 3600)  # noqa: E731
+    return (f"prices {hourly(reserved['cpu_millis'], 1000)} per core-hour, {hourly(reserved['memory_mib'], 1024)} per "
+            f"GiB-hour of memory, {hourly(reserved['storage_gib'], 1)} per GiB-hour of storage, "
+            f"{hourly(reserved['pids'], 1)} per pid-hour; metered {s.metered(metered['cpu_second'], 'CPU')}, "
+            f"{s.metered(metered['memory_gib_second'], 'GiB')} of memory use")
 
 
 def _record(rep: dict) -> str:

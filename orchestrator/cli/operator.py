@@ -44,7 +44,7 @@ def host_register(s: Session, capacity: str, prices: str, metered: str, host_key
     receipt = s.send(s.f.registerHost(vector, reserved, metered_prices, key),
                      "register host")
     event = receipt_events(s.chain.tenantchain, receipt, "HostRegistered")[0]
-    s.out(f"host {event.args.hostId} registered, bond {human_tokens(s, bond)} locked",
+    s.out(f"host {event.args.hostId} registered, bond {s.money(bond, exact=True)} locked",
           {"host": event.args.hostId, "bond": bond, "tx": receipt.transactionHash.hex()})
 
 
@@ -62,7 +62,7 @@ def host_update(s: Session, host_id: int, capacity: str, prices: str, metered: s
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(s.f.updateHost(host_id, vector, reserved, metered_prices),
                      "update host")
-    s.out(f"host {host_id} updated" + (f", bond raised by {human_tokens(s, bond)}" if bond else ""),
+    s.out(f"host {host_id} updated" + (f", bond raised by {s.money(bond, exact=True)}" if bond else ""),
           {"host": host_id, "bond_added": bond, "tx": receipt.transactionHash.hex()})
 
 
@@ -140,7 +140,7 @@ def operator_advise(s: Session, host_url: str) -> None:
         return
     token = advice.get("token")  # the host's own reading; else the chain's (--rpc-url, --deployment)
     meta = (token["decimals"], token["symbol"]) if token else s.token_meta
-    money = lambda units: tokens(units, *meta)  # noqa: E731
+    money = (lambda units: f"{units} units") if s.raw else (lambda units: tokens(units, *meta))  # noqa: E731
     idle, free = host["idle_reserved"], host["free"]
     click.echo(f"reserved: {money(host['reserved_monthly'])} a month; idle within it (reserved above p90 use): "
                f"{idle['cpu_millis']} m CPU, {idle['memory_mib']} MiB, worth {money(host['idle_reserved_monthly'])} a month "
@@ -151,5 +151,5 @@ def operator_advise(s: Session, host_url: str) -> None:
         notes = (["throttled"] if a["throttled"] else []) + ([f"{a['oom_kills']} OOM kills"] if a["oom_kills"] else [])
         if a["reasons"] or notes:
             wanted = a["recommended"]
-            click.echo(f"  {row['id']}: {row['cpu_millis']} m / {row['memory_mib']} MiB -> {wanted['cpu_millis']} m / "
+            click.echo(f"  {s.name(row['id'])}: {row['cpu_millis']} m / {row['memory_mib']} MiB -> {wanted['cpu_millis']} m / "
                        f"{wanted['memory_mib']} MiB ({', '.join(notes + a['reasons'])})")

@@ -49,22 +49,22 @@ def tenant_autoscale(s: Session, allocation: int, low: str | None, high: str | N
     """Let the host resize an allocation within bounds you set (CPU and memory; storage and pids stay).
     Without options: show the policy.
 
-    Example: tenantchain tenant autoscale 4294967297 --min cpu=250,memory=64 --max cpu=2000,memory=512 --account alice
+    Example: tenantchain tenant autoscale 1/4 --min cpu=250,memory=64 --max cpu=2000,memory=512 --account alice
     """
     record = s.chain.read(s.f.getAllocation(allocation).call)
     current = tuple(record[4])
     if off:
         receipt = s.send(s.f.setScalingPolicy(allocation, (0, 0, 0, 0), (0, 0, 0, 0), 0), "autoscale off")
-        s.out(f"allocation {allocation}: automatic resizing off", {"allocation": allocation, "tx": receipt.transactionHash.hex()})
+        s.out(f"allocation {s.name(allocation)}: automatic resizing off", {"allocation": allocation, "tx": receipt.transactionHash.hex()})
         return
     if low is None and high is None:
         minimum, maximum, ceiling, last = s.chain.read(s.f.scalingPolicyOf(allocation).call)
         policy = {"min": dict(zip(types.RESOURCE_KEYS, minimum)), "max": dict(zip(types.RESOURCE_KEYS, maximum)),
                   "max_rate_per_second": ceiling, "last_auto_resize": last}
         if ceiling == 0:
-            s.out(f"allocation {allocation}: no automatic resizing", {"allocation": allocation, "policy": None})
+            s.out(f"allocation {s.name(allocation)}: no automatic resizing", {"allocation": allocation, "policy": None})
         else:
-            s.out(f"allocation {allocation}: cpu {minimum[0]}-{maximum[0]} m, memory {minimum[1]}-{maximum[1]} MiB, "
+            s.out(f"allocation {s.name(allocation)}: cpu {minimum[0]}-{maximum[0]} m, memory {minimum[1]}-{maximum[1]} MiB, "
                   f"at most {_per_month(s, ceiling)}", {"allocation": allocation, "policy": policy})
         return
     if low is None or high is None:
@@ -86,7 +86,7 @@ def tenant_autoscale(s: Session, allocation: int, low: str | None, high: str | N
         if ceiling == 0:
             raise ConfigError(f"{option} {text} is less than one token unit per second")
     receipt = s.send(s.f.setScalingPolicy(allocation, minimum, maximum, ceiling), "autoscale")
-    s.out(f"allocation {allocation}: the host may resize it between cpu {minimum[0]}-{maximum[0]} m and memory "
+    s.out(f"allocation {s.name(allocation)}: the host may resize it between cpu {minimum[0]}-{maximum[0]} m and memory "
           f"{minimum[1]}-{maximum[1]} MiB, at most {_per_month(s, ceiling)}",
           {"allocation": allocation, "min": minimum, "max": maximum, "max_rate_per_second": ceiling,
            "tx": receipt.transactionHash.hex()})
@@ -111,7 +111,7 @@ def tenant_advise(s: Session) -> None:
             advice = clients[host].call(allocation, "advice")
         except HostApiError as exc:  # one host away doesn't hide the others
             rows.append({"allocation": allocation, "error": str(exc)})
-            lines.append(f"{allocation}: {exc}")
+            lines.append(f"{s.name(allocation)}: {exc}")
             continue
         record = s.chain.read(s.f.getAllocation(allocation).call)
         current = tuple(record[4])
@@ -128,12 +128,12 @@ def tenant_advise(s: Session) -> None:
         rows.append({"allocation": allocation, **advice, "monthly_saving": saving})
         used = advice["used"]
         if used is None:
-            lines.append(f"{allocation}: not enough samples yet")
+            lines.append(f"{s.name(allocation)}: not enough samples yet")
             continue
         verdict = ("keep its size" if saving == 0 else f"save {human_tokens(s, saving)} a month" if saving > 0
                    else f"needs {human_tokens(s, -saving)} a month more")
         lines.append(
-            f"{allocation}: reserved {advice['reserved']['cpu_millis']} m / {advice['reserved']['memory_mib']} MiB; "
+            f"{s.name(allocation)}: reserved {advice['reserved']['cpu_millis']} m / {advice['reserved']['memory_mib']} MiB; "
             f"used CPU p50 {used['cpu_millis']['p50']} p90 {used['cpu_millis']['p90']} peak {used['cpu_millis']['peak']} m, "
             f"memory p50 {used['memory_mib']['p50']} peak {used['memory_mib']['peak']} MiB over {advice['window_s']} s"
             + (f"; {advice['oom_kills']} OOM kills" if advice["oom_kills"] else "")

@@ -10,6 +10,7 @@ from ..billing.receipts import Receipt, pack_line, receipt_signer, unpack_line
 from ..chain.bonds import approve_bond
 from ..chain.client import receipt_events
 from ..errors import ChainError, ConfigError
+from ..units import plural
 from .common import ALLOCATION_ID, HOST_ID, Session, chain_command, human_tokens, token_amount
 from .host_api import HostApiClient
 from .operator import host, operator
@@ -36,11 +37,11 @@ def reported_lines(s: Session, host_id: int, period: int | None = None) -> dict[
     return by_period
 
 
-def _line_index(lines: list, allocation: int, period: int) -> int:
+def _line_index(s: Session, lines: list, allocation: int, period: int) -> int:
     for i, line in enumerate(lines):
         if line[0] == allocation:
             return i
-    raise ConfigError(f"the host reported no usage of allocation {allocation} in period {period}")
+    raise ConfigError(f"the host reported no usage of allocation {s.name(allocation)} in period {period}")
 
 
 @chain_command(tenant, "receipts")
@@ -59,7 +60,7 @@ def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
     With --slash the command fails (exit 1) only when something is overcharged and nothing could be
     done; otherwise it reports what it did and what it couldn't, line by line.
 
-    Example: tenantchain tenant receipts 4294967297 --slash --account alice
+    Example: tenantchain tenant receipts 1/4 --slash --account alice
     """
     market = _market(s)
     host_id = allocation >> 32
@@ -85,8 +86,8 @@ def tenant_receipts(s: Session, allocation: int, slash: bool) -> None:
         row["status"], row["tx"] = ("slashed" if action == "slash" else "voided as unchargeable"), tx.transactionHash.hex()
         (slashed if action == "slash" else voided).append(receipt.period)
     outstanding = [r for r in rows if r["status"] in OUTSTANDING]
-    summary = (f"allocation {allocation}: {len(rows)} receipts, {sum(r['status'] == 'ok' for r in rows)} match the "
-               f"reports, {len(outstanding) + len(slashed) + len(voided)} overcharged"
+    summary = (f"allocation {s.name(allocation)}: {plural(len(rows), 'receipt')}, {sum(r['status'] == 'ok' for r in rows)} "
+               f"match the reports, {len(outstanding) + len(slashed) + len(voided)} overcharged"
                + (f": {len(slashed)} slashed, {len(voided)} voided, {len(failed)} could not be" if slash else ""))
     shown = [r for r in rows if r["status"] not in ("ok", "not reported")]
     s.out("\n".join([summary] + [f"  period {r['period']}: {_describe(s, r)}" for r in shown]),
@@ -199,22 +200,22 @@ def tenant_dispute(s: Session, allocation: int, period: int) -> None:
     charged; you pay its cost (at the allocation's agreed prices) plus a stake into the market until
     the arbiter rules.
 
-    Example: tenantchain tenant dispute 4294967297 --period 1234 --account alice
+    Example: tenantchain tenant dispute 1/4 --period 1234 --account alice
     """
     market = _market(s)
     host_id = allocation >> 32
     lines = reported_lines(s, host_id, period).get(period, [])
-    index = _line_index(lines, allocation, period)
+    index = _line_index(s, lines, allocation, period)
     # The line as the claim would weigh it (the market's own figure): at the allocation's agreed prices.
     chargeable, cost = s.chain.read(s.f.lineCost(host_id, period, pack_line(*lines[index])).call)
     if not chargeable:
-        raise ChainError(f"the line of allocation {allocation} in period {period} breaks the report rules: "
+        raise ChainError(f"the line of allocation {s.name(allocation)} in period {period} breaks the report rules: "
                          "the claim won't charge it, so there is nothing to dispute")
     bond = s.chain.read(market.functions.disputeBondFor(cost).call)
     approve_bond(s.chain, s.signer, bond)
     receipt = s.send(market.functions.openDispute(host_id, period, [pack_line(*l) for l in lines], index), "dispute")
     event = receipt_events(market, receipt, "DisputeOpened")[0]
-    s.out(f"dispute {event.args.disputeId} opened on period {period}: {human_tokens(s, bond)} held until the arbiter "
+    s.out(f"dispute {event.args.disputeId} opened on period {period}: {s.money(bond, exact=True)} held until the arbiter "
           f"rules (deadline {event.args.deadline})",
           {"dispute": event.args.disputeId, "bond": bond, "deadline": event.args.deadline, "tx": receipt.transactionHash.hex()})
 
@@ -251,7 +252,7 @@ def market_dispute(s: Session, dispute: int) -> None:
     if dispute >= s.chain.read(m.functions.disputeCount().call):
         raise ConfigError(f"no dispute {dispute}")
     tenant_address, allocation, period, deadline, status, bond, cost = s.chain.read(m.functions.disputeOf(dispute).call)
-    s.out(f"dispute {dispute}: allocation {allocation}, period {period}, {DISPUTE_STATUS[status]}, bond "
+    s.out(f"dispute {dispute}: allocation {s.name(allocation)}, period {period}, {DISPUTE_STATUS[status]}, bond "
           f"{human_tokens(s, bond)} (line {human_tokens(s, cost)}), deadline {deadline}",
           {"dispute": dispute, "tenant": tenant_address, "allocation": allocation, "period": period,
            "status": DISPUTE_STATUS[status], "bond": bond, "line_cost": cost, "deadline": deadline})
@@ -265,7 +266,7 @@ def market_payout(s: Session) -> None:
     if owed == 0:
         raise ChainError(f"the market owes {s.signer.address} nothing")
     receipt = s.send(m.functions.withdrawPayout(s.signer.address), "payout")
-    s.out(f"{human_tokens(s, owed)} paid out", {"amount": owed, "tx": receipt.transactionHash.hex()})
+    s.out(f"{s.money(owed, exact=True)} paid out", {"amount": owed, "tx": receipt.transactionHash.hex()})
 
 
 @chain_command(operator, "bond")
@@ -289,7 +290,7 @@ def operator_bond(s: Session, host_id: int, add: str | None, unbond: bool, withd
         s.send(m.withdrawBond(host_id, s.signer.address), "withdraw bond")
     amount, required, ends_at, open_disputes = s.chain.read(m.bondOf(host_id).call)
     s.out(f"host {host_id}: bond {human_tokens(s, amount)} of {human_tokens(s, required)} asked, "
-          f"{open_disputes} disputes open" + (f", unbonding until {ends_at}" if ends_at else ""),
+          f"{plural(open_disputes, 'dispute')} open" + (f", unbonding until {ends_at}" if ends_at else ""),
           {"host": host_id, "bond": amount, "required": required, "unbonding_ends_at": ends_at,
            "open_disputes": open_disputes})
 

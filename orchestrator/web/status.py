@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..ops.recommender import THROTTLED_SHARE
-from ..units import tokens
+from ..units import allocation_name, plural, tokens
 
 log = logging.getLogger("tenantchain.status")
 
@@ -88,11 +88,17 @@ def _operator(operator: dict) -> str:
         return ""
     warning = " <strong class='low'>LOW: fund it, or reports and settlements stop</strong>" if operator["low"] else ""
     return (f"operator {html.escape(operator['address'])}: {operator['balance_wei'] / 1e18:.4f} ETH for gas, "
-            f"{operator['pending_transactions']} transactions pending{warning}")
+            f"{plural(operator['pending_transactions'], 'transaction')} pending{warning}")
 
 
 LOW_FUNDS_S = 24 * 3600  # a tenant whose escrow runs out within a day is highlighted
-UNITS = {"cpu_millis": ("CPU", lambda v: f"{v / 1000:,.2f}".rstrip("0").rstrip(".") + " cores"),
+def _cores(millis: int) -> str:
+    """`0.25 cores`, `1 core`, `2.5 cores` (to the hundredth)."""
+    text = f"{millis / 1000:,.2f}".rstrip("0").rstrip(".")
+    return f"{text} {'core' if text == '1' else 'cores'}"
+
+
+UNITS = {"cpu_millis": ("CPU", _cores),
          "memory_mib": ("Memory", lambda v: f"{v / 1024:,.1f} GiB" if v >= 1024 else f"{v:,} MiB"),
          "storage_gib": ("Storage", lambda v: f"{v:,} GiB"), "pids": ("PIDs", lambda v: f"{v:,}")}
 
@@ -116,8 +122,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def _allocation_id(allocation: int) -> str:
-    """Ids are host << 32 | n: shown as host/n (the full id in the tooltip)."""
-    return f"<span title='{allocation}'>{allocation >> 32}/{allocation & 0xFFFFFFFF}</span>"
+    """Ids are host << 32 | n: shown as host/n (the full id in the tooltip), as the CLI and the portal."""
+    return f"<span title='{allocation}'>{allocation_name(allocation)}</span>"
 
 
 def _bar(used: int, capacity: int) -> str:
@@ -246,7 +252,7 @@ def _advice(advice: dict | None, token: dict) -> str:
     return (f"<h2>Advice</h2><p id='advice'>Reserved but idle (p90): {UNITS['cpu_millis'][1](idle['cpu_millis'])} and "
             f"{UNITS['memory_mib'][1](idle['memory_mib'])}, worth {e(_amount(host['idle_reserved_monthly'], token))} a month "
             f"if right-sized and rented again; free capacity would earn {e(_amount(host['free_monthly'], token))} a month; "
-            f"{len(host['short'])} allocations short of CPU or memory.</p>"
+            f"{plural(len(host['short']), 'allocation')} short of CPU or memory.</p>"
             + (f"<table id='advice-rows'><tr><th>host/n</th><th>reserved</th><th>used (p90 CPU, peak memory)</th>"
                f"<th>recommended</th><th>why</th></tr>{''.join(rows)}</table>" if rows else ""))
 
