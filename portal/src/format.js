@@ -38,8 +38,13 @@ export function allocationLabel(id) {
   return `${id >> 32n}/${id & 0xffffffffn}`;
 }
 
+/** `1 core`, `2 settlements`: a count with its noun, singular for exactly one. */
+export function plural(n, noun) {
+  return `${n} ${Number(n) === 1 ? noun : `${noun}s`}`;
+}
+
 export function cores(millis) {
-  return `${Number(millis) / 1000} cores`;
+  return plural(Number(millis) / 1000, "core");
 }
 
 export function resources(r) {

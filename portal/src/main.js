@@ -4,7 +4,7 @@ import { maxUint256, parseUnits } from "viem";
 import { chart, loadBill } from "./bill.js";
 import { Deployment } from "./contract.js";
 import { capitalise, explain } from "./errors.js";
-import { allocationLabel, cores, date, duration, MAX_UINT256, resources, tokens } from "./format.js";
+import { allocationLabel, cores, date, duration, MAX_UINT256, plural, resources, tokens } from "./format.js";
 import { askHost } from "./host_api.js";
 import { checkFileSize, fromForm, fromYaml, resourcesFromForm, seal, SpecError } from "./spec.js";
 import { discoverWallets, onWalletEvents, requestAccount, switchTo, walletChainId } from "./wallet.js";
@@ -209,7 +209,7 @@ async function showHosts(token) {
       el("td", {}, `${perHour(h.reservedPrices.cpuMilli, 1000n)} per core·h, `
         + `${perHour(h.reservedPrices.memoryMiB, 1024n)} per GiB·h memory, `
         + `${perHour(h.reservedPrices.storageGiB, 1n)} per GiB·h storage`),
-      el("td", {}, `${h.allocationCount} served, ${h.rejected} rejected`
+      el("td", {}, `${h.allocationCount - h.rejected} served, ${h.rejected} rejected`
         + (h.surchargePct ? `; up to ${h.surchargePct}% more as it fills` : "")
         + (h.bond ? `; bond ${tokens(h.bond.amount, token)}` : "")
         + (short ? ` (${short})` : "")
@@ -314,7 +314,7 @@ async function showBill(token, allocations) {
     ...charged.map((b) => el("div", { class: "bill-row", "data-bill": b.id.toString() },
       el("strong", { title: b.id.toString() }, allocationLabel(b.id)),
       chart(b.lines, describe),
-      el("span", {}, `${b.lines.length} settlements, ${tokens(b.total, token)} settled; ${tokens(b.pending, token)} accrued, not settled yet`))));
+      el("span", {}, `${plural(b.lines.length, "settlement")}, ${tokens(b.total, token)} settled; ${tokens(b.pending, token)} accrued, not settled yet`))));
 }
 
 // --- actions --------------------------------------------------------------------------------

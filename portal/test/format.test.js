@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { allocationLabel, duration, tokens } from "../src/format.js";
+import { allocationLabel, cores, duration, plural, tokens } from "../src/format.js";
 import { fromForm, fromYaml, SpecError } from "../src/spec.js";
 
 const TCT = { decimals: 18, symbol: "TCT" };
@@ -55,4 +55,11 @@ test("a YAML spec as the CLI reads it", () => {
   assert.throws(() => fromYaml("- a\n", "s.yaml"), /must be a mapping/);
   assert.throws(() => fromYaml("image: app\n", "s.yaml"), /add resources/);
   assert.throws(() => fromYaml("image: app\nresources: {gpu: 1}\n", "s.yaml"), /unknown gpu/);
+});
+
+test("counts speak English: one core, two settlements", () => {
+  assert.equal(cores(1000), "1 core");
+  assert.equal(cores(1500), "1.5 cores");
+  assert.equal(plural(1, "settlement"), "1 settlement");
+  assert.equal(plural(3, "settlement"), "3 settlements");
 });
