@@ -23,6 +23,7 @@ from .orchestrator import orchestrator
 from .portal import portal
 from .tenant import tenant
 from . import tenant_scaling  # noqa: F401  (registers `tenant autoscale` and `tenant advise`)
+from . import tenant_move  # noqa: F401  (registers `tenant move`)
 from .trust import market  # also registers `tenant receipts|dispute`, `operator bond`, `operator host surcharge`
 
 

@@ -106,10 +106,11 @@ def _trust(reputation) -> dict:
     return {"disputes_lost": lost, "disputes_won": won, "slashes": slashes, "slashed": slashed}
 
 
-def cheapest_fit(s: Session, resources: tuple[int, int, int, int], max_rate: int | None) -> tuple[int, int, str]:
+def cheapest_fit(s: Session, resources: tuple[int, int, int, int], max_rate: int | None,
+                 exclude: frozenset[int] = frozenset()) -> tuple[int, int, str]:
     """(host, rate per second, why) of the cheapest active host with the free capacity for ``resources``
-    and a rate within ``max_rate`` (per second; None: any)."""
-    room = [r for r in hosts_on_chain(s) if r["status"] == "active"
+    and a rate within ``max_rate`` (per second; None: any), none of ``exclude``."""
+    room = [r for r in hosts_on_chain(s) if r["status"] == "active" and r["host"] not in exclude
             and all(r["free"][k] >= v for k, v in zip(types.RESOURCE_KEYS, resources))]
     # A host whose bond is short is skipped: the chain refuses it new allocations, or its bond no longer
     # covers what it could charge.

@@ -96,22 +96,41 @@ def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | No
 
     Example: tenantchain tenant request web.yaml --host-id 1   (or --host-id auto --max-rate 0.5)
     """
+    r = request_from_spec(s, spec_file, host_id, max_rate, max_metered_cpu, max_metered_memory)
+    allocation = r["allocation"]
+    running = "" if wait_s is None else "; " + wait_running(s, allocation, wait_s)
+    s.out(f"allocation {s.name(allocation)} admitted on host {r['host']} ({s.per_hour(r['rate'])})"
+          f"{r['chosen']}; {r['quote']['text']}{running}",
+          {"allocation": allocation, "name": f"{allocation >> 32}/{allocation & 0xFFFFFFFF}", "host": r["host"],
+           "rate": r["rate"], "quote": r["quote"]["data"], **({"running": True} if running else {}),
+           "max_rate": r["max_rate"], "max_metered": r["quote"]["data"]["max_metered"], "tx": r["tx"]})
+
+
+def request_from_spec(s: Session, spec_file: Path, host_id: str, max_rate: str | None, max_metered_cpu: str | None,
+                      max_metered_memory: str | None, resources: tuple[int, int, int, int] | None = None,
+                      exclude: frozenset[int] = frozenset()) -> dict:
+    """Check SPEC_FILE as the host would, choose the host (``auto``: the cheapest that fits, none of
+    ``exclude``), read the quote and send the request. ``resources``: what to request when the spec
+    names none (a move keeps the allocation's size)."""
     body = _load_spec(spec_file)
-    resources = body.pop("resources", None)
-    if not isinstance(resources, dict):
+    named = body.pop("resources", None)
+    if named is None and resources is not None:
+        vector = resources
+    elif not isinstance(named, dict):
         raise ConfigError(f"{spec_file}: add resources: {{cpu_millis, memory_mib, storage_gib, pids}}")
+    else:
+        vector = types.resources(named, f"{spec_file}: resources")
     try:
         plaintext = json.dumps(body).encode()
     except (TypeError, ValueError) as exc:  # YAML can hold dates, sets, ...: not a spec
         raise ConfigError(f"{spec_file}: the spec holds a value that isn't text, a number or a list ({exc})") from exc
     spec = parse_spec(plaintext)  # the host would refuse what fails here
-    vector = types.resources(resources, f"{spec_file}: resources")
     ceiling = _per_second(s, max_rate)
     metered_bounds = (_metered_bound(s, max_metered_cpu, "--max-metered-cpu"),
                       _metered_bound(s, max_metered_memory, "--max-metered-memory"))
     chosen = ""
     if host_id.strip().lower() == "auto":
-        host_id, _rate, why = cheapest_fit(s, vector, ceiling)
+        host_id, _rate, why = cheapest_fit(s, vector, ceiling, exclude)
         chosen = f" (chosen: {why})"
     else:
         host_id = types.host_id(host_id)
@@ -128,18 +147,12 @@ def tenant_request(s: Session, spec_file: Path, host_id: str, max_rate: str | No
     ciphertext, digest = encrypt_spec(spec, bytes(host[7]))
     receipt = s.send(s.f.requestAllocation(host_id, vector, max_per_second, max_metered, digest, ciphertext), "request")
     event = receipt_events(s.chain.tenantchain, receipt, "AllocationRequested")[0]
-    allocation = event.args.allocationId
-    quote = _quote(s, rate, max_per_second, metered, max_metered)
-    running = "" if wait_s is None else "; " + _wait_running(s, allocation, wait_s)
-    s.out(f"allocation {s.name(allocation)} admitted on host {host_id} ({s.per_hour(event.args.ratePerSecond)})"
-          f"{chosen}; {quote['text']}{running}",
-          {"allocation": allocation, "name": f"{allocation >> 32}/{allocation & 0xFFFFFFFF}", "host": host_id,
-           "rate": event.args.ratePerSecond, "quote": quote["data"], **({"running": True} if running else {}),
-           "max_rate": max_per_second, "max_metered": quote["data"]["max_metered"],
-           "tx": receipt.transactionHash.hex()})
+    return {"allocation": event.args.allocationId, "host": host_id, "rate": event.args.ratePerSecond,
+            "chosen": chosen, "quote": _quote(s, rate, max_per_second, metered, max_metered),
+            "max_rate": max_per_second, "tx": receipt.transactionHash.hex()}
 
 
-def _wait_running(s: Session, allocation: int, wait_s: int) -> str:
+def wait_running(s: Session, allocation: int, wait_s: int) -> str:
     """Until the host's tenant API says the allocation's container runs (polled each second); a
     rejection on-chain ends the wait with the host's reason."""
     deadline = time.monotonic() + wait_s
