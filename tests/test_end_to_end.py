@@ -22,13 +22,15 @@ def test_request_to_release_on_each_chain(local_chain, tmp_path, docker_cleanup,
         state = wait_running(o, allocation, what="the container on " + local_chain.name)
         assert state.nano_cpus == 500_000_000
 
-        # A whole period metered and reported on-chain, at about half a core.
+        # A whole period metered and reported on-chain: what the meter measured (how much of its half core
+        # the scheduler gave the burner depends on the machine's load), never above the quota.
         first = o.reporter.period_of(time.time()) + 1
-        report = wait_for(lambda: next((r for e in tc.events.UsageReported().get_logs(from_block=0)
-                                        for r in lines_of(e)
-                                        if r["allocationId"] == allocation and e.args.period >= first), None),
-                          timeout=8 * PERIOD, what="a usage report")
-        assert 0.5 * 500 * PERIOD <= report["cpuMs"] <= 500 * PERIOD
+        period, report = wait_for(lambda: next(((e.args.period, r) for e in tc.events.UsageReported().get_logs(
+            from_block=0) for r in lines_of(e) if r["allocationId"] == allocation and e.args.period >= first), None),
+                                  timeout=8 * PERIOD, what="a usage report")
+        (metered,) = [line for line in o.reporter.usage(period) if line.allocation == allocation]
+        assert report["cpuMs"] == metered.cpu_ms and report["memoryMiBSeconds"] == metered.memory_mib_seconds
+        assert 0 < report["cpuMs"] <= 500 * PERIOD
 
         # Settled: the escrow pays the host; then released: the container goes.
         earnings = tc.functions.earningsOf(cluster.host_id).call()

@@ -193,7 +193,9 @@ def test_host_wall_blocks_every_host_address_and_comes_back(anvil, tmp_path, doc
 
         seen = probe_many(client, states[a1].id, [(ip, host_listener.port) for ip in addresses]
                           + [(a2_ip, 8080), (b1_ip, 8080)])
-        assert seen[(a2_ip, 8080)], "same tenant: reachable"
+        # A positive answer is only ever late on a loaded machine (the probes share a half core): asked again.
+        assert seen[(a2_ip, 8080)] or wait_for(
+            lambda: probe_many(client, states[a1].id, [(a2_ip, 8080)])[(a2_ip, 8080)], what="same tenant: reachable")
         assert not seen[(b1_ip, 8080)], "other tenant: blocked"
         reached = [ip for ip in addresses if seen[(ip, host_listener.port)]]
         assert not reached, f"the tenant container reached the host at {reached}"
@@ -216,7 +218,7 @@ def test_host_wall_blocks_every_host_address_and_comes_back(anvil, tmp_path, doc
         wait_for(lambda: len(o.network.firewall.rules()[iptables]) == len(rules) and not o.network.firewall.sync(
             [o.driver.bridge_of(n) for n in o.driver.networks().values()],
             [o.driver.bridge_of(n) for n in o.driver.networks().values() if o.driver.is_egress(n)]),
-            timeout=5, what="the wall restored")
+            timeout=20, what="the wall restored")  # a 1 s reconcile interval, on a machine maybe busy
         assert any(action.startswith("firewall-repaired") for _, _, action, _ in o.store.actions(50))
         seen = probe_many(client, states[a1].id, [(ip, host_listener.port) for ip in addresses])
         assert not any(seen.values())

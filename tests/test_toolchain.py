@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import pytest
+
 import yaml
 
 from orchestrator.chain.build import PROJECT_ROOT, compile_contracts, compiler_settings, strip_metadata
@@ -30,6 +32,7 @@ def test_solc_answers_like_native_solc():
     assert f"Version: {settings.version}+commit." in out
 
 
+@pytest.mark.timeout(900)  # three compilers in turn: minutes on a loaded machine
 def test_forge_ape_and_orchestrator_build_the_same_bytecode():
     ours = compile_contracts(["contracts/test/TestToken.sol"])[CONTRACT]
 

@@ -76,7 +76,9 @@ def test_many_at_once_wait_for_one_block(tmp_path):
         results = tx.transact_many([chain.token.functions.approve(SPENDER, i) for i in range(20)])
         assert all(r.status == 1 for r in results)
         blocks = {r.blockNumber for r in results}
-        assert len(blocks) <= 2, "sent together, mined together"
+        # All broadcast before any is awaited: they share blocks (how many depends on how fast this machine
+        # signs and sends twenty), where waiting for each in turn takes a block each.
+        assert len(blocks) <= 10, f"sent together, mined together: {len(blocks)} blocks for 20"
         assert _nonce(chain) == start + 20
 
 
