@@ -183,9 +183,9 @@ class DockerDriver:
             for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
                 if config.get("Subnet"):
                     taken.append(ipaddress.ip_network(config["Subnet"], strict=False))
-        for candidate in self.pool.subnets(new_prefix=self.subnet_prefix):
-            if not any(candidate.overlaps(t) for t in taken):
-                return candidate
+        subnet = first_free_subnet(self.pool, self.subnet_prefix, taken)
+        if subnet is not None:
+            return subnet
         raise DockerHostError(f"the subnet pool {self.pool} is exhausted (/{self.subnet_prefix} per tenant)")
 
     def networks(self) -> dict[str, object]:
@@ -205,8 +205,8 @@ class DockerDriver:
     def ensure_volume(self, allocation: int, size_gib: int, owner: str = "65534:65534"):
         name = self.volume_name(allocation)
         link = str(self.loops.link(allocation))
-        self.loops.create_image(allocation, size_gib, owner)
-        self.loops.attach(allocation)
+        fresh = self.loops.create_image(allocation, size_gib, owner)
+        self.loops.attach(allocation, {} if fresh else None)
         try:
             volume = self._call("volume inspect", self.client.volumes.get, name)
             if (volume.attrs.get("Options") or {}).get("device") == link:
@@ -480,6 +480,23 @@ class DockerDriver:
         for network in self.networks().values():
             self.remove_network(network)
         self.loops.close()
+
+
+def first_free_subnet(pool: ipaddress.IPv4Network, prefix: int, taken: Iterable) -> ipaddress.IPv4Network | None:
+    """The lowest /``prefix`` of ``pool`` that overlaps none of ``taken``, or None. The taken subnets
+    become sorted spans of block indices, then the first gap: O(n log n) in the networks that exist,
+    where trying each candidate against each network made every new network cost more as the host filled."""
+    block = 2 ** (pool.max_prefixlen - prefix)
+    base, last = int(pool.network_address), int(pool.broadcast_address)
+    spans = sorted(((max(int(t.network_address), base) - base) // block,
+                    (min(int(t.broadcast_address), last) - base) // block)
+                   for t in taken if t.version == pool.version and t.overlaps(pool))
+    free = 0
+    for low, high in spans:
+        if low > free:
+            break
+        free = max(free, high + 1)
+    return type(pool)((base + free * block, prefix)) if free < (last - base + 1) // block else None
 
 
 def log_limits(max_bytes: int, max_files: int) -> LogConfig:
