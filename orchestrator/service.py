@@ -163,6 +163,7 @@ class Orchestrator:
         self._next_settle = time.monotonic() + config.settle_interval_s
         self._next_compact = 0.0
         self._pass_due = False  # set from other threads (a pull ended): a full pass is wanted now
+        self._pending: set[int] = set()  # creations a sliced pass left: the next pass is scoped to them
 
     def _tenant_api(self, config: ServiceConfig) -> tuple[TenantApiServer | None, str | None]:
         """The tenant API, TLS with the host's self-signed certificate (its SHA-256 goes on-chain with
@@ -297,6 +298,8 @@ class Orchestrator:
         touched, tenants, rolled_back = self.watcher.take_changes()
         if tenants:
             touched |= {a.id for a in self.store.allocations() if a.tenant.lower() in tenants}
+        touched |= self._pending
+        self._pending = set()
         full = force_reconcile or rolled_back or self._pass_due
         self._pass_due = False
         if full or touched:
@@ -310,7 +313,13 @@ class Orchestrator:
                 self.metrics.passes.labels(kind).inc()
                 self._record(report)
                 if report.unfinished:  # a slice of a long pass: the rest next, after a look at the chain
-                    self._pass_due = True
+                    # Only its creations were left: a pass scoped to them, not a full one over the whole
+                    # host per slice (whose cost grows with the host). Stopped early: a full one.
+                    if report.pending:
+                        self._pending |= report.pending
+                    else:
+                        self._pass_due = True
+                    self._wake.set()
                 if report.actions or report.errors:
                     log.info("reconcile: %s", json.dumps({"actions": report.actions, "errors": report.errors}))
             except DockerHostError as exc:

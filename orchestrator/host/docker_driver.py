@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
 import logging
 import subprocess
 import threading
@@ -109,6 +110,7 @@ class DockerDriver:
         self._inspected: dict[str, ContainerState] = {}
         self._cache_lock = threading.Lock()
         self.loops = LoopDevices(self.data_dir, self._run)
+        self._taken: list | None = None  # subnets of the daemon's networks as last listed (see _free_subnet)
 
     # --- labels and names -----------------------------------------------------------------
 
@@ -162,36 +164,53 @@ class DockerDriver:
     def ensure_network(self, tenant: str, egress: bool = False) -> tuple[object, bool]:
         """The tenant's network (internal, or with a route out for ``egress``): (network, created now)."""
         name = self.network_name(tenant, egress)
-        existing = self._call("network list", self.client.networks.list, names=[name], filters=self._filters("network"))
-        for network in existing:
-            if network.name == name:
+        try:  # by name: one lookup, where a filtered list walks every network on the daemon
+            network = self._call("network inspect", self.client.networks.get, name)
+            labels = network.attrs.get("Labels") or {}
+            if network.name == name and all(labels.get(k) == v for k, v in self._labels("network").items()):
                 return network, False
-        subnet = self._free_subnet()
-        gateway = str(next(subnet.hosts()))
-        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)])
-        network = self._call(
-            "network create", self.client.networks.create, name, driver="bridge", internal=not egress, ipam=ipam,
-            options={BRIDGE_OPTION: self._bridge_name(name)}, enable_ipv6=False,
-            labels=self._labels("network", tenant=tenant, egress=int(egress)), check_duplicate=True)
+        except NotFound:
+            pass
+        for refresh in (False, True):
+            subnet = self._free_subnet(refresh)
+            gateway = str(next(subnet.hosts()))
+            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)])
+            try:
+                network = self._call(
+                    "network create", self.client.networks.create, name, driver="bridge", internal=not egress,
+                    ipam=ipam, options={BRIDGE_OPTION: self._bridge_name(name)}, enable_ipv6=False,
+                    labels=self._labels("network", tenant=tenant, egress=int(egress)), check_duplicate=True)
+            except DockerHostError as exc:
+                if refresh or "overlaps" not in str(exc):
+                    raise
+                continue  # someone else took that subnet since we last listed: list again
+            self._taken.append(subnet)
+            break
         self._call("network inspect", network.reload)
         log.info("network %s created (%s, %s)", name, subnet, "egress" if egress else "internal")
         return network, True
 
-    def _free_subnet(self) -> ipaddress.IPv4Network:
-        taken = []
-        for network in self._call("network list", self.client.networks.list):
-            for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
-                if config.get("Subnet"):
-                    taken.append(ipaddress.ip_network(config["Subnet"], strict=False))
-        subnet = first_free_subnet(self.pool, self.subnet_prefix, taken)
+    def _free_subnet(self, refresh: bool = False) -> ipaddress.IPv4Network:
+        """A subnet of the pool that no network on the daemon has. The daemon's networks are listed once
+        and then remembered with what we create (listing them all per new network cost more as the host
+        filled): Docker refuses a pool that overlaps another, and then (or when the pool looks full) we list
+        again. Subnets of removed networks stay taken until then, which only skips them."""
+        if refresh or self._taken is None:
+            self._taken = [ipaddress.ip_network(config["Subnet"], strict=False)
+                           for network in self._call("network list", self.client.api.networks)
+                           for config in (network.get("IPAM") or {}).get("Config") or [] if config.get("Subnet")]
+            refresh = True
+        subnet = first_free_subnet(self.pool, self.subnet_prefix, self._taken)
         if subnet is not None:
             return subnet
+        if not refresh:
+            return self._free_subnet(refresh=True)
         raise DockerHostError(f"the subnet pool {self.pool} is exhausted (/{self.subnet_prefix} per tenant)")
 
     def networks(self) -> dict[str, object]:
-        """Our networks by name."""
+        """Our networks by name, oldest first (the order of their firewall rules: a new one's go last)."""
         found = self._call("network list", self.client.networks.list, filters=self._filters("network"))
-        return {n.name: n for n in found}
+        return {n.name: n for n in sorted(found, key=_created)}
 
     def remove_network(self, network) -> None:
         try:
@@ -513,6 +532,15 @@ def bridge_prefix(name_prefix: str) -> str:
     """Every bridge of a driver's networks starts with it, so a firewall rule can name them all before
     they exist (Linux allows 15 characters: 7 for the prefix, 8 for the network)."""
     return "tc" + hashlib.sha1(name_prefix.encode()).hexdigest()[:5]
+
+
+def _created(network) -> tuple[str, str, str]:
+    """A network's creation time as a sort key (Docker's RFC 3339 stamp drops trailing zeros of the
+    fraction, so the text alone doesn't sort), then its name."""
+    stamp = network.attrs.get("Created") or ""
+    whole, _, rest = stamp.partition(".")
+    fraction = "".join(itertools.takewhile(str.isdigit, rest))
+    return whole.rstrip("Z"), fraction.ljust(9, "0"), network.name
 
 
 def _addresses(attrs: dict) -> dict[str, str]:
