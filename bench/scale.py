@@ -37,6 +37,7 @@ from orchestrator.dev.devchain import Anvil
 from orchestrator.host.docker_driver import DockerDriver, Limits
 
 SUBNET_POOL, SUBNET_PREFIX = "10.200.0.0/16", 26
+PROBE_POOL = "10.201.0.0/16"  # the probes' networks: not raced with the orchestrator's for a subnet
 RESOURCES = (100, 32, 1, 16)  # cpu millis, memory MiB, storage GiB, pids (the contract's order)
 SAMPLES = 3  # full passes and sweeps observed per size
 
@@ -81,7 +82,8 @@ def _probe_dockerd(tmp: Path, run_id: str, count: int) -> dict[str, float]:
     """Mean seconds per Docker call of ``count`` allocations made as the reconciler makes them (a network
     each, walled by no rule of ours: this is Docker's share), with the orchestrator idle; removed after."""
     driver = DockerDriver(None, scope={"chain": 0, "contract": "probe", "host": 0}, data_dir=tmp / f"probe-{run_id}",
-                          extra_labels={"tenantchain.bench": run_id}, name_prefix=f"tcprobe{run_id}", timeout=300)
+                          extra_labels={"tenantchain.bench": run_id}, name_prefix=f"tcprobe{run_id}", timeout=300,
+                          subnet_pool=PROBE_POOL)
     spent: dict[str, float] = {}
     call = driver._call
 

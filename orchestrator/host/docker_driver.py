@@ -35,6 +35,8 @@ TMP_SIZE = "64m"
 BRIDGE_OPTION = "com.docker.network.bridge.name"
 # A container's output on disk (json-file, rotated): by default at most 3 files of 10 MiB.
 LOG_MAX_BYTES, LOG_MAX_FILES = 10 * 2**20, 3
+# Tries at a new network's subnet: another user of the daemon may take the one we found before we do.
+SUBNET_ATTEMPTS = 5
 LOG_MIN_BYTES, LOG_MAX_BYTES_LIMIT, LOG_MAX_FILES_LIMIT = 64 * 2**10, 1024 * 2**20, 100
 
 
@@ -171,8 +173,8 @@ class DockerDriver:
                 return network, False
         except NotFound:
             pass
-        for refresh in (False, True):
-            subnet = self._free_subnet(refresh)
+        for attempt in range(SUBNET_ATTEMPTS):
+            subnet = self._free_subnet(refresh=attempt > 0)
             gateway = str(next(subnet.hosts()))
             ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)])
             try:
@@ -181,7 +183,7 @@ class DockerDriver:
                     ipam=ipam, options={BRIDGE_OPTION: self._bridge_name(name)}, enable_ipv6=False,
                     labels=self._labels("network", tenant=tenant, egress=int(egress)), check_duplicate=True)
             except DockerHostError as exc:
-                if refresh or "overlaps" not in str(exc):
+                if attempt == SUBNET_ATTEMPTS - 1 or "overlaps" not in str(exc):
                     raise
                 continue  # someone else took that subnet since we last listed: list again
             self._taken.append(subnet)
