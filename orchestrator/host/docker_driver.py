@@ -112,6 +112,7 @@ class DockerDriver:
         self._inspected: dict[str, ContainerState] = {}
         self._cache_lock = threading.Lock()
         self.loops = LoopDevices(self.data_dir, self._run)
+        self._mounts_checked: set[tuple[str, int]] = set()  # (container, pid) found on its own volume
         self._taken: list | None = None  # subnets of the daemon's networks as last listed (see _free_subnet)
 
     # --- labels and names -----------------------------------------------------------------
@@ -250,7 +251,12 @@ class DockerDriver:
         actions: list[tuple[int, str]] = []
         volumes = self._call("volume list", self.client.volumes.list, filters=self._filters("volume"))
         containers = self.containers(limits=False)
-        attached = self.loops.attached()
+        ours = [int(v.attrs["Labels"][f"{LABEL}.allocation"]) for v in volumes]
+        # Every loop device is scanned only when a link no longer names its image (after a reboot, say).
+        attached = self.loops.attached() if any(self.loops.linked_device(a) is None and self.loops.image(a).exists()
+                                                for a in ours) else {}
+        live = {(c.id, c.pid) for c in containers.values()}
+        self._mounts_checked &= live
         for volume in volumes:
             allocation = int(volume.attrs["Labels"][f"{LABEL}.allocation"])
             if not self.loops.image(allocation).exists():
@@ -264,10 +270,16 @@ class DockerDriver:
             if (volume.attrs.get("Options") or {}).get("device") != str(self.loops.link(allocation)):
                 self.remove_container(state.id)
                 actions.append((allocation, "volume-rebound"))
-            elif state.pid and (seen := self.loops.mounted_image(state.pid, DATA_MOUNT)) not in (None, own):
-                log.error("allocation %d: its container mounted %s, not its own volume; removed", allocation, seen)
-                self.remove_container(state.id)
-                actions.append((allocation, "volume-mismatch-removed"))
+            elif state.pid and (state.id, state.pid) not in self._mounts_checked:
+                # What a process has mounted stays until it ends (a tenant has no CAP_SYS_ADMIN): checked
+                # once per start, not in every pass (reading every container's mountinfo grew with the host).
+                seen = self.loops.mounted_image(state.pid, DATA_MOUNT)
+                if seen == own:
+                    self._mounts_checked.add((state.id, state.pid))
+                elif seen is not None:
+                    log.error("allocation %d: its container mounted %s, not its own volume; removed", allocation, seen)
+                    self.remove_container(state.id)
+                    actions.append((allocation, "volume-mismatch-removed"))
         return actions
 
     def remove_volume(self, allocation: int) -> None:

@@ -67,7 +67,7 @@ class LoopDevices:
             raise DockerHostError(f"volume image {image} is missing")
         self._mount_links_dir()
         changed = False
-        device = self._linked_device(allocation)
+        device = self.linked_device(allocation)
         if device is None:
             device = (self.attached() if attached is None else attached).get(image.resolve())
         if device is None:
@@ -82,7 +82,7 @@ class LoopDevices:
             changed = True
         return changed
 
-    def _linked_device(self, allocation: int) -> str | None:
+    def linked_device(self, allocation: int) -> str | None:
         """The device the allocation's link names, if that device holds the allocation's image now."""
         try:
             device = os.readlink(self.link(allocation))
