@@ -236,6 +236,7 @@ def test_a_new_networks_rules_are_appended_as_the_full_sync_would_write_them():
         firewall.sync([old], [])
         assert firewall.add(internal, egress=False) and firewall.add(egress, egress=True)
         assert firewall.sync([old, internal, egress], [egress]) == []
+        assert firewall.add(internal, egress=False) == []  # made again under its name: nothing to add
         rules = firewall.rules()["iptables"]
         assert any(f"-i {internal} ! -o {internal} " in r and r.endswith("-j DROP") for r in rules)
         assert any(f"-i {egress} " in r and r.endswith(f"-j {firewall.egress_chain}") for r in rules)

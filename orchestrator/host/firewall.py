@@ -30,6 +30,7 @@ import hashlib
 import ipaddress
 import logging
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -205,11 +206,24 @@ class Firewall:
             if family is None:
                 continue
             rules = self._bridge_rules(family, bridge, egress)
+            if self._present(family, self.input_chain, rules[self.input_chain][0]):
+                continue  # a network made again under its old name (so its bridge's): its rules are there
             lines = ["*filter", *(f"-A {chain} {_tag(chain, rule)}" for chain, rs in rules.items() for rule in rs), "COMMIT"]
             self._run([family.restore, "-w", "5", "--noflush"], stdin="\n".join(lines) + "\n")
             added += [f"{family.binary}:{chain}" for chain in rules]
         log.info("firewall: %s walled", bridge)
         return added
+
+    def _present(self, family: Family, chain: str, rule: str) -> bool:
+        """Whether ``chain`` has ``rule`` (one ``-C``: a look at one rule, not a read of the table)."""
+        try:
+            subprocess.run([family.binary, "-w", "5", "-C", chain, *shlex.split(_tag(chain, rule))], check=True,
+                           capture_output=True, timeout=30)
+        except subprocess.CalledProcessError:
+            return False
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise FirewallError(f"{family.binary} -C failed: {exc}") from exc
+        return True
 
     def _hooks(self, family: Family, current: dict) -> list[tuple[str, list[str]]]:
         """(parent chain, restore lines) for every jump into our chains that is missing or out of place.
