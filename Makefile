@@ -85,7 +85,7 @@ bench: setup
 	$(PY) -m bench.catchup --events 100000 --write
 	$(PY) -m bench.foreign --foreign 0,10000,50000 --own 50 --write
 	$(PY) -m bench.billing --allocations 200 --periods 10 --write
-	$(PY) -m bench.scale --sizes 50,100,200,400 --per-tenant 2 --write
+	$(PY) -m bench.scale --sizes 50,500,950,1000 --per-tenant 2 --write
 	$(PY) -m bench.ingress --seconds 5 --rounds 3 --routes 400 --write
 	$(PY) -m bench.images --rounds 5 --size-mb 20 --write
 	$(PY) -m bench.autoscale --period 30 --rounds 3 --allocations 400 --write

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from .host.docker_driver import ContainerState, DockerDriver
-from .host.firewall import Firewall
+from .host.firewall import Firewall, FirewallError
 from .host.proxy import IngressProxy, Route, port_free
 from .spec import WorkloadSpec
 from .store import DesiredAllocation, Store
@@ -68,6 +68,14 @@ class NetworkPlane:
         walled = [self.driver.bridge_of(n) for n in networks]
         egress = [self.driver.bridge_of(n) for n in networks if self.driver.is_egress(n)]
         return self.firewall.sync(walled, egress)
+
+    def wall_new(self, network) -> list[str]:
+        """Rules for a network created just now: appended alone (a full :meth:`wall` if that fails)."""
+        try:
+            return self.firewall.add(self.driver.bridge_of(network), self.driver.is_egress(network))
+        except FirewallError as exc:
+            log.warning("firewall: %s; rewriting every chain", exc)
+            return self.wall()
 
     def wants_egress(self, spec: WorkloadSpec) -> bool:
         return spec.egress and self.policy.egress_allowed

@@ -49,6 +49,7 @@ class PassReport:
     desired: list[DesiredAllocation] = field(default_factory=list)  # the projection this pass worked from
     scope: set[int] | None = None  # the allocations this pass looked at; None: all of them
     unfinished: bool = False  # stopped early (a stop asked for, or its slice of creations used): go on soon
+    pending: set[int] = field(default_factory=set)  # creations left for the next slice (everything else was done)
 
 
 class Reconciler:
@@ -102,7 +103,8 @@ class Reconciler:
                 break
             container = actual.get(allocation.id)
             if container is None and allocation.status == "active" and created >= self.creations_per_pass:
-                report.unfinished = True  # the next pass, right after, goes on from here
+                report.unfinished = True  # a pass scoped to these, right after, goes on from here
+                report.pending.add(allocation.id)
                 continue
             done = len(report.actions)
             try:
@@ -195,8 +197,9 @@ class Reconciler:
     def _networks(self, a: DesiredAllocation, spec: WorkloadSpec, report: PassReport) -> list:
         """The allocation's networks, internal first; any created now is walled off before it is used."""
         ensured = [self.driver.ensure_network(a.tenant, egress) for egress in self._egress_modes(spec)]
-        if any(created for _, created in ensured):  # rules for the new bridge, before anything runs on it
-            report.actions += [(None, f"firewall-updated:{what}") for what in self.network.wall()]
+        for network, created in ensured:  # rules for the new bridge, before anything runs on it
+            if created:
+                report.actions += [(None, f"firewall-updated:{what}") for what in self.network.wall_new(network)]
         return [network for network, _ in ensured]
 
     def _known_spec(self, a: DesiredAllocation) -> WorkloadSpec | None:

@@ -49,6 +49,7 @@ from .web.tls import ensure_certificate, fingerprint
 log = logging.getLogger("tenantchain.service")
 HISTORY_PERIODS = 12  # usage periods shown per allocation on the status page
 COMPACT_INTERVAL_S = 60.0  # how often history beyond `history_rows` is dropped
+VIEW_DUTY = 0.25  # the most of the time the status view (chain reads per tenant, advice) may take
 
 
 def docker_scope(deployment: Deployment, host_id: int) -> dict[str, object]:
@@ -165,6 +166,7 @@ class Orchestrator:
         self._next_settle = self._next_account_check = 0.0
         self._next_compact = 0.0
         self._pass_due = False  # set from other threads (a pull ended): a full pass is wanted now
+        self._pending: set[int] = set()  # creations a sliced pass left: the next pass is scoped to them
 
     def _tenant_api(self, config: ServiceConfig) -> tuple[TenantApiServer | None, str | None]:
         """The tenant API, TLS with the host's self-signed certificate (its SHA-256 goes on-chain with
@@ -299,6 +301,8 @@ class Orchestrator:
         touched, tenants, rolled_back = self.watcher.take_changes()
         if tenants:
             touched |= {a.id for a in self.store.allocations() if a.tenant.lower() in tenants}
+        touched |= self._pending
+        self._pending = set()
         full = force_reconcile or rolled_back or self._pass_due
         self._pass_due = False
         if full or touched:
@@ -312,7 +316,13 @@ class Orchestrator:
                 self.metrics.passes.labels(kind).inc()
                 self._record(report)
                 if report.unfinished:  # a slice of a long pass: the rest next, after a look at the chain
-                    self._pass_due = True
+                    # Only its creations were left: a pass scoped to them, not a full one over the whole
+                    # host per slice (whose cost grows with the host). Stopped early: a full one.
+                    if report.pending:
+                        self._pending |= report.pending
+                    else:
+                        self._pass_due = True
+                    self._wake.set()
                 if report.actions or report.errors:
                     log.info("reconcile: %s", json.dumps({"actions": report.actions, "errors": report.errors}))
             except DockerHostError as exc:
@@ -406,6 +416,7 @@ class Orchestrator:
             self._view_due.clear()
             if self.stop_event.is_set():
                 return
+            started = time.monotonic()
             self._care_metrics()
             try:
                 self.refresh_view()
@@ -413,6 +424,10 @@ class Orchestrator:
                 log.warning("chain: %s (status view not refreshed)", exc)
             self._view["advice"] = self.advice()
             self._throttle_metrics(self._view["advice"])
+            # Asked for after every pass, and it reads every tenant's account: on a host that fills, one
+            # per creation took a third of the process. It rests in proportion to what it cost.
+            spent = time.monotonic() - started
+            self.stop_event.wait(min(self.config.reconcile_interval_s, spent * (1 / VIEW_DUTY - 1)))
 
     def _throttle_metrics(self, advice: dict) -> None:
         """The kernel's throttled share per active allocation (absent: no CFS period counted yet)."""

@@ -22,6 +22,7 @@ import uuid
 import pytest
 import requests
 
+from orchestrator.host.firewall import Firewall
 from orchestrator.host.proxy import port_free
 from orchestrator.network_plane import NetworkPolicy
 from orchestrator.spec import WorkloadSpec
@@ -225,6 +226,24 @@ def test_host_wall_blocks_every_host_address_and_comes_back(anvil, tmp_path, doc
     # Torn down with the networks: no rule of this orchestrator is left.
     leftover = subprocess.run([iptables + "-save", "-t", "filter"], capture_output=True, text=True).stdout
     assert chain not in leftover
+
+
+def test_a_new_networks_rules_are_appended_as_the_full_sync_would_write_them():
+    """A network created in a pass gets its rules appended alone (no read-back of every chain, whose cost
+    grows with the host); the next full sync finds them in place and repairs nothing."""
+    name = f"tcunit{uuid.uuid4().hex[:6]}"
+    firewall = Firewall(name, "tcu" + name[-4:])
+    old, internal, egress = (f"tcu{name[-4:]}{i}" for i in "abc")
+    try:
+        firewall.sync([old], [])
+        assert firewall.add(internal, egress=False) and firewall.add(egress, egress=True)
+        assert firewall.sync([old, internal, egress], [egress]) == []
+        assert firewall.add(internal, egress=False) == []  # made again under its name: nothing to add
+        rules = firewall.rules()["iptables"]
+        assert any(f"-i {internal} ! -o {internal} " in r and r.endswith("-j DROP") for r in rules)
+        assert any(f"-i {egress} " in r and r.endswith(f"-j {firewall.egress_chain}") for r in rules)
+    finally:
+        firewall.teardown()
 
 
 def test_host_wall_survives_an_orchestrator_restart(anvil, tmp_path, docker_cleanup, run_labels, host_listener):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
 import logging
 import subprocess
 import threading
@@ -34,6 +35,8 @@ TMP_SIZE = "64m"
 BRIDGE_OPTION = "com.docker.network.bridge.name"
 # A container's output on disk (json-file, rotated): by default at most 3 files of 10 MiB.
 LOG_MAX_BYTES, LOG_MAX_FILES = 10 * 2**20, 3
+# Tries at a new network's subnet: another user of the daemon may take the one we found before we do.
+SUBNET_ATTEMPTS = 5
 LOG_MIN_BYTES, LOG_MAX_BYTES_LIMIT, LOG_MAX_FILES_LIMIT = 64 * 2**10, 1024 * 2**20, 100
 
 
@@ -109,6 +112,8 @@ class DockerDriver:
         self._inspected: dict[str, ContainerState] = {}
         self._cache_lock = threading.Lock()
         self.loops = LoopDevices(self.data_dir, self._run)
+        self._mounts_checked: set[tuple[str, int]] = set()  # (container, pid) found on its own volume
+        self._taken: list | None = None  # subnets of the daemon's networks as last listed (see _free_subnet)
 
     # --- labels and names -----------------------------------------------------------------
 
@@ -162,36 +167,53 @@ class DockerDriver:
     def ensure_network(self, tenant: str, egress: bool = False) -> tuple[object, bool]:
         """The tenant's network (internal, or with a route out for ``egress``): (network, created now)."""
         name = self.network_name(tenant, egress)
-        existing = self._call("network list", self.client.networks.list, names=[name], filters=self._filters("network"))
-        for network in existing:
-            if network.name == name:
+        try:  # by name: one lookup, where a filtered list walks every network on the daemon
+            network = self._call("network inspect", self.client.networks.get, name)
+            labels = network.attrs.get("Labels") or {}
+            if network.name == name and all(labels.get(k) == v for k, v in self._labels("network").items()):
                 return network, False
-        subnet = self._free_subnet()
-        gateway = str(next(subnet.hosts()))
-        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)])
-        network = self._call(
-            "network create", self.client.networks.create, name, driver="bridge", internal=not egress, ipam=ipam,
-            options={BRIDGE_OPTION: self._bridge_name(name)}, enable_ipv6=False,
-            labels=self._labels("network", tenant=tenant, egress=int(egress)), check_duplicate=True)
+        except NotFound:
+            pass
+        for attempt in range(SUBNET_ATTEMPTS):
+            subnet = self._free_subnet(refresh=attempt > 0)
+            gateway = str(next(subnet.hosts()))
+            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)])
+            try:
+                network = self._call(
+                    "network create", self.client.networks.create, name, driver="bridge", internal=not egress,
+                    ipam=ipam, options={BRIDGE_OPTION: self._bridge_name(name)}, enable_ipv6=False,
+                    labels=self._labels("network", tenant=tenant, egress=int(egress)), check_duplicate=True)
+            except DockerHostError as exc:
+                if attempt == SUBNET_ATTEMPTS - 1 or "overlaps" not in str(exc):
+                    raise
+                continue  # someone else took that subnet since we last listed: list again
+            self._taken.append(subnet)
+            break
         self._call("network inspect", network.reload)
         log.info("network %s created (%s, %s)", name, subnet, "egress" if egress else "internal")
         return network, True
 
-    def _free_subnet(self) -> ipaddress.IPv4Network:
-        taken = []
-        for network in self._call("network list", self.client.networks.list):
-            for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
-                if config.get("Subnet"):
-                    taken.append(ipaddress.ip_network(config["Subnet"], strict=False))
-        for candidate in self.pool.subnets(new_prefix=self.subnet_prefix):
-            if not any(candidate.overlaps(t) for t in taken):
-                return candidate
+    def _free_subnet(self, refresh: bool = False) -> ipaddress.IPv4Network:
+        """A subnet of the pool that no network on the daemon has. The daemon's networks are listed once
+        and then remembered with what we create (listing them all per new network cost more as the host
+        filled): Docker refuses a pool that overlaps another, and then (or when the pool looks full) we list
+        again. Subnets of removed networks stay taken until then, which only skips them."""
+        if refresh or self._taken is None:
+            self._taken = [ipaddress.ip_network(config["Subnet"], strict=False)
+                           for network in self._call("network list", self.client.api.networks)
+                           for config in (network.get("IPAM") or {}).get("Config") or [] if config.get("Subnet")]
+            refresh = True
+        subnet = first_free_subnet(self.pool, self.subnet_prefix, self._taken)
+        if subnet is not None:
+            return subnet
+        if not refresh:
+            return self._free_subnet(refresh=True)
         raise DockerHostError(f"the subnet pool {self.pool} is exhausted (/{self.subnet_prefix} per tenant)")
 
     def networks(self) -> dict[str, object]:
-        """Our networks by name."""
+        """Our networks by name, oldest first (the order of their firewall rules: a new one's go last)."""
         found = self._call("network list", self.client.networks.list, filters=self._filters("network"))
-        return {n.name: n for n in found}
+        return {n.name: n for n in sorted(found, key=_created)}
 
     def remove_network(self, network) -> None:
         try:
@@ -205,8 +227,8 @@ class DockerDriver:
     def ensure_volume(self, allocation: int, size_gib: int, owner: str = "65534:65534"):
         name = self.volume_name(allocation)
         link = str(self.loops.link(allocation))
-        self.loops.create_image(allocation, size_gib, owner)
-        self.loops.attach(allocation)
+        fresh = self.loops.create_image(allocation, size_gib, owner)
+        self.loops.attach(allocation, {} if fresh else None)
         try:
             volume = self._call("volume inspect", self.client.volumes.get, name)
             if (volume.attrs.get("Options") or {}).get("device") == link:
@@ -229,7 +251,12 @@ class DockerDriver:
         actions: list[tuple[int, str]] = []
         volumes = self._call("volume list", self.client.volumes.list, filters=self._filters("volume"))
         containers = self.containers(limits=False)
-        attached = self.loops.attached()
+        ours = [int(v.attrs["Labels"][f"{LABEL}.allocation"]) for v in volumes]
+        # Every loop device is scanned only when a link no longer names its image (after a reboot, say).
+        attached = self.loops.attached() if any(self.loops.linked_device(a) is None and self.loops.image(a).exists()
+                                                for a in ours) else {}
+        live = {(c.id, c.pid) for c in containers.values()}
+        self._mounts_checked &= live
         for volume in volumes:
             allocation = int(volume.attrs["Labels"][f"{LABEL}.allocation"])
             if not self.loops.image(allocation).exists():
@@ -243,10 +270,16 @@ class DockerDriver:
             if (volume.attrs.get("Options") or {}).get("device") != str(self.loops.link(allocation)):
                 self.remove_container(state.id)
                 actions.append((allocation, "volume-rebound"))
-            elif state.pid and (seen := self.loops.mounted_image(state.pid, DATA_MOUNT)) not in (None, own):
-                log.error("allocation %d: its container mounted %s, not its own volume; removed", allocation, seen)
-                self.remove_container(state.id)
-                actions.append((allocation, "volume-mismatch-removed"))
+            elif state.pid and (state.id, state.pid) not in self._mounts_checked:
+                # What a process has mounted stays until it ends (a tenant has no CAP_SYS_ADMIN): checked
+                # once per start, not in every pass (reading every container's mountinfo grew with the host).
+                seen = self.loops.mounted_image(state.pid, DATA_MOUNT)
+                if seen == own:
+                    self._mounts_checked.add((state.id, state.pid))
+                elif seen is not None:
+                    log.error("allocation %d: its container mounted %s, not its own volume; removed", allocation, seen)
+                    self.remove_container(state.id)
+                    actions.append((allocation, "volume-mismatch-removed"))
         return actions
 
     def remove_volume(self, allocation: int) -> None:
@@ -482,6 +515,23 @@ class DockerDriver:
         self.loops.close()
 
 
+def first_free_subnet(pool: ipaddress.IPv4Network, prefix: int, taken: Iterable) -> ipaddress.IPv4Network | None:
+    """The lowest /``prefix`` of ``pool`` that overlaps none of ``taken``, or None. The taken subnets
+    become sorted spans of block indices, then the first gap: O(n log n) in the networks that exist,
+    where trying each candidate against each network made every new network cost more as the host filled."""
+    block = 2 ** (pool.max_prefixlen - prefix)
+    base, last = int(pool.network_address), int(pool.broadcast_address)
+    spans = sorted(((max(int(t.network_address), base) - base) // block,
+                    (min(int(t.broadcast_address), last) - base) // block)
+                   for t in taken if t.version == pool.version and t.overlaps(pool))
+    free = 0
+    for low, high in spans:
+        if low > free:
+            break
+        free = max(free, high + 1)
+    return type(pool)((base + free * block, prefix)) if free < (last - base + 1) // block else None
+
+
 def log_limits(max_bytes: int, max_files: int) -> LogConfig:
     """json-file logging, rotated: at most ``max_files`` files of ``max_bytes`` each per container."""
     if not (type(max_bytes) is int and LOG_MIN_BYTES <= max_bytes <= LOG_MAX_BYTES_LIMIT):
@@ -496,6 +546,15 @@ def bridge_prefix(name_prefix: str) -> str:
     """Every bridge of a driver's networks starts with it, so a firewall rule can name them all before
     they exist (Linux allows 15 characters: 7 for the prefix, 8 for the network)."""
     return "tc" + hashlib.sha1(name_prefix.encode()).hexdigest()[:5]
+
+
+def _created(network) -> tuple[str, str, str]:
+    """A network's creation time as a sort key (Docker's RFC 3339 stamp drops trailing zeros of the
+    fraction, so the text alone doesn't sort), then its name."""
+    stamp = network.attrs.get("Created") or ""
+    whole, _, rest = stamp.partition(".")
+    fraction = "".join(itertools.takewhile(str.isdigit, rest))
+    return whole.rstrip("Z"), fraction.ljust(9, "0"), network.name
 
 
 def _addresses(attrs: dict) -> dict[str, str]:

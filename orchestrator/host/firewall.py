@@ -30,6 +30,7 @@ import hashlib
 import ipaddress
 import logging
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -104,23 +105,36 @@ class Firewall:
     # --- what the rules should be -----------------------------------------------------------
 
     def desired(self, family: Family, walled: list[str], egress: list[str]) -> dict[str, list[str]]:
-        """Chain -> rules (without the ``-A CHAIN`` part) for these bridges."""
+        """Chain -> rules (without the ``-A CHAIN`` part) for these bridges, in the order given (the
+        networks' creation order: a new network's rules then go at the end, see :meth:`add`)."""
         not_reply = "-m conntrack ! --ctstate RELATED,ESTABLISHED"
-        inbound = [f"-i {self.bridge_prefix}+ {not_reply} -j DROP"]
-        inbound += [f"-i {b} {not_reply} -j DROP" for b in sorted(set(walled) | set(egress))]
+        chains = {self.input_chain: [f"-i {self.bridge_prefix}+ {not_reply} -j DROP"]}
         if family.ipv6:  # no IPv6 out of a tenant network at all
-            forward = [f"-i {self.bridge_prefix}+ -j DROP"] + [f"-i {b} -j DROP" for b in sorted(set(walled) | set(egress))]
-            return {self.input_chain: inbound, self.forward_chain: forward}
-        forward = []
-        for bridge in sorted(egress):
-            forward += [f"-i {bridge} -o {bridge} -j RETURN", f"-i {bridge} -j {self.egress_chain}"]
-        forward += [f"-i {bridge} ! -o {bridge} -j DROP" for bridge in sorted(set(walled) - set(egress))]
-        policy = ["-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"]
-        for resolver in self._resolvers():
-            policy += [f"-d {resolver}/32 -p udp -m udp --dport 53 -j RETURN",
-                       f"-d {resolver}/32 -p tcp -m tcp --dport 53 -j RETURN"]
-        policy += [f"-d {net} -j DROP" for net in self._blocked()]
-        return {self.input_chain: inbound, self.forward_chain: forward, self.egress_chain: policy}
+            chains[self.forward_chain] = [f"-i {self.bridge_prefix}+ -j DROP"]
+        else:
+            chains[self.forward_chain] = []
+            policy = ["-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"]
+            for resolver in self._resolvers():
+                policy += [f"-d {resolver}/32 -p udp -m udp --dport 53 -j RETURN",
+                           f"-d {resolver}/32 -p tcp -m tcp --dport 53 -j RETURN"]
+            chains[self.egress_chain] = policy + [f"-d {net} -j DROP" for net in self._blocked()]
+        egress_set = set(egress)
+        for bridge in dict.fromkeys([*walled, *egress]):
+            for chain, rules in self._bridge_rules(family, bridge, bridge in egress_set).items():
+                chains[chain] += rules
+        return chains
+
+    def _bridge_rules(self, family: Family, bridge: str, egress: bool) -> dict[str, list[str]]:
+        """One bridge's rules, chain by chain (each matches ``-i bridge``: no rule of one bridge decides
+        for another, so bridges' groups may go in any order)."""
+        rules = {self.input_chain: [f"-i {bridge} -m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP"]}
+        if family.ipv6:
+            rules[self.forward_chain] = [f"-i {bridge} -j DROP"]
+        elif egress:
+            rules[self.forward_chain] = [f"-i {bridge} -o {bridge} -j RETURN", f"-i {bridge} -j {self.egress_chain}"]
+        else:
+            rules[self.forward_chain] = [f"-i {bridge} ! -o {bridge} -j DROP"]
+        return rules
 
     def _resolvers(self) -> list[str]:
         """The host's IPv4 resolvers: Docker's embedded DNS forwards egress containers' queries to them
@@ -182,6 +196,34 @@ class Firewall:
         if repaired:
             log.info("firewall repaired: %s", ", ".join(repaired))
         return repaired
+
+    def add(self, bridge: str, egress: bool) -> list[str]:
+        """Append a new network's rules to our chains without reading them back (a full :meth:`sync`
+        reads and rewrites every chain, whose cost grows with the networks on the host); the next full
+        pass checks them. Raises FirewallError when that fails (our chains missing, say)."""
+        added = []
+        for family in (self.v4, self.v6):
+            if family is None:
+                continue
+            rules = self._bridge_rules(family, bridge, egress)
+            if self._present(family, self.input_chain, rules[self.input_chain][0]):
+                continue  # a network made again under its old name (so its bridge's): its rules are there
+            lines = ["*filter", *(f"-A {chain} {_tag(chain, rule)}" for chain, rs in rules.items() for rule in rs), "COMMIT"]
+            self._run([family.restore, "-w", "5", "--noflush"], stdin="\n".join(lines) + "\n")
+            added += [f"{family.binary}:{chain}" for chain in rules]
+        log.info("firewall: %s walled", bridge)
+        return added
+
+    def _present(self, family: Family, chain: str, rule: str) -> bool:
+        """Whether ``chain`` has ``rule`` (one ``-C``: a look at one rule, not a read of the table)."""
+        try:
+            subprocess.run([family.binary, "-w", "5", "-C", chain, *shlex.split(_tag(chain, rule))], check=True,
+                           capture_output=True, timeout=30)
+        except subprocess.CalledProcessError:
+            return False
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise FirewallError(f"{family.binary} -C failed: {exc}") from exc
+        return True
 
     def _hooks(self, family: Family, current: dict) -> list[tuple[str, list[str]]]:
         """(parent chain, restore lines) for every jump into our chains that is missing or out of place.

@@ -36,14 +36,16 @@ class LoopDevices:
         """What a volume names as its device: stable for the allocation's life, gone after a reboot."""
         return self.links_dir / f"allocation-{allocation}"
 
-    def create_image(self, allocation: int, size_gib: int, owner: str) -> None:
+    def create_image(self, allocation: int, size_gib: int, owner: str) -> bool:
+        """Make the allocation's image unless it exists; True when made now (so attached nowhere)."""
         image = self.image(allocation)
         if image.exists():
-            return
+            return False
         image.parent.mkdir(parents=True, exist_ok=True)
         with open(image, "wb") as f:
             f.truncate(max(1, size_gib) * 1024**3)  # sparse: costs disk only as it fills
         self._run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner}", str(image)])
+        return True
 
     def attached(self) -> dict[Path, str]:
         """Every attached loop device by its image file, from sysfs (one read for a whole pass)."""
@@ -57,13 +59,17 @@ class LoopDevices:
     def attach(self, allocation: int, attached: dict[Path, str] | None = None) -> bool:
         """Attach the allocation's image to a loop device (if it isn't) and point its link at that
         device. True when something had to change (after a reboot, or a device detached by hand).
-        ``attached``: what :meth:`attached` returned this pass (read now if not given)."""
+        ``attached``: what :meth:`attached` returned this pass (read now if not given; ``{}`` for an image
+        made just now). A link that already names a device holding the image is trusted without a scan
+        of every loop device, which would make each creation cost more as the host fills."""
         image = self.image(allocation)
         if not image.exists():
             raise DockerHostError(f"volume image {image} is missing")
         self._mount_links_dir()
         changed = False
-        device = (self.attached() if attached is None else attached).get(image.resolve())
+        device = self.linked_device(allocation)
+        if device is None:
+            device = (self.attached() if attached is None else attached).get(image.resolve())
         if device is None:
             device = self._run(["losetup", "--find", "--show", str(image)]).strip()
             changed = True
@@ -75,6 +81,19 @@ class LoopDevices:
             os.replace(staged, link)  # atomic: a mount sees the old device or the new one, never none
             changed = True
         return changed
+
+    def linked_device(self, allocation: int) -> str | None:
+        """The device the allocation's link names, if that device holds the allocation's image now."""
+        try:
+            device = os.readlink(self.link(allocation))
+        except OSError:
+            return None
+        try:
+            held = (Path("/sys/block") / Path(device).name / "loop" / "backing_file").read_text().strip()
+        except OSError:
+            return None
+        # An image deleted and made again under the same path shows as "<path> (deleted)": not this one.
+        return device if held == str(self.image(allocation).resolve()) else None
 
     def detach(self, allocation: int) -> None:
         """Remove the link, detach every loop device of the image, delete the image; the links' tmpfs
