@@ -52,10 +52,7 @@ contract LoadGenerator {
         bytes calldata encryptedSpec
     ) external onlyOwner {
         for (uint256 i; i < n; ++i) {
-            // No slippage bound: this is load, not a tenant that quotes.
-            uint64 id = ITenantChain(chain).requestAllocation(
-                hostId, resources, type(uint64).max, ITypes.MeteredPrices(type(uint128).max, type(uint128).max), specHash, encryptedSpec
-            );
+            uint64 id = _request(hostId, resources, specHash, encryptedSpec);
             ITenantChain(chain).resizeAllocation(id, larger, type(uint64).max);
             ITenantChain(chain).releaseAllocation(id);
         }
@@ -71,9 +68,7 @@ contract LoadGenerator {
         bytes32 specHash,
         bytes calldata encryptedSpec
     ) external onlyOwner {
-        uint64 id = ITenantChain(chain).requestAllocation(
-            hostId, resources, type(uint64).max, ITypes.MeteredPrices(type(uint128).max, type(uint128).max), specHash, encryptedSpec
-        );
+        uint64 id = _request(hostId, resources, specHash, encryptedSpec);
         for (uint256 i; i < n; ++i) {
             ITenantChain(chain).resizeAllocation(id, i % 2 == 0 ? larger : resources, type(uint64).max);
         }
@@ -85,5 +80,15 @@ contract LoadGenerator {
         for (uint256 i; i < n; ++i) {
             ITenantChain(chain).settle(allocationId);
         }
+    }
+
+    /// @dev No slippage bound: this is load, not a tenant that quotes.
+    function _request(uint32 hostId, ITypes.Resources calldata resources, bytes32 specHash, bytes calldata encryptedSpec)
+        internal
+        returns (uint64)
+    {
+        return ITenantChain(chain).requestAllocation(
+            hostId, resources, type(uint64).max, ITypes.MeteredPrices(type(uint128).max, type(uint128).max), specHash, encryptedSpec
+        );
     }
 }
