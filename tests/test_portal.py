@@ -255,7 +255,7 @@ def test_portal_full_flow_with_the_real_orchestrator(anvil, tmp_path, docker_cle
         low, high, ceiling, _ = tc.scalingPolicyOf(allocation).call()
         assert (tuple(low), tuple(high)) == ((250, 64, 1, 32), (1000, 256, 1, 32))
         assert ceiling == tc.rateOf(cluster.host_id, (1000, 256, 1, 32)).call()
-        assert "autoscaled: 0.25 cores–1 cores, 64–256 MiB" in page.inner_text(f"{row} td:nth-child(3)")
+        assert "autoscaled: 0.25 cores–1 core, 64–256 MiB" in page.inner_text(f"{row} td:nth-child(3)")
         page.click(f"{row} button:has-text('Autoscale')")
         assert "automatic resizing off" in click_and_wait(page, f"{row} form.autoscale button[name=off]")
         assert tc.scalingPolicyOf(allocation).call()[2] == 0
